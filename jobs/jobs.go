@@ -1,0 +1,252 @@
+// Package jobs holds River job arguments and workers and owns the River
+// client: on SQLite through its own single-connection pool, on PostgreSQL
+// through the app's pool with LISTEN/NOTIFY for instant pickup. Jobs are
+// inserted in the same transaction as the rows they work on.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/slipway-ci/slipway/models"
+)
+
+// Queue names.
+const (
+	QueueMaintenance = river.QueueDefault
+	QueueBuilds      = "builds"
+	QueueDeploys     = "deploys"
+	QueueLoadTests   = "loadtests"
+)
+
+// Options tunes the River client.
+type Options struct {
+	// Work says whether this process works jobs (serve with in-process
+	// workers, or worker); false gives an insert-only client.
+	Work bool
+	// BuildWorkers is the builds queue's concurrency (default 2).
+	BuildWorkers int
+	// Logger receives River's own logs (warnings and up).
+	Logger *slog.Logger
+	// MaintenanceEvery is the period of the maintenance job (default 10m).
+	MaintenanceEvery time.Duration
+}
+
+// Deps are what workers need; every field is optional until a worker uses it.
+type Deps struct {
+	Store  *models.Store
+	Logger *slog.Logger
+}
+
+// Jobs wraps the River client.
+type Jobs struct {
+	client  *river.Client[*sql.Tx]
+	riverDB *sql.DB
+	pool    *pgxpool.Pool
+	work    bool
+	log     *slog.Logger
+}
+
+// driverFor builds River's driver for the store's database. The returned
+// closer releases what was opened for River alone.
+func driverFor(ctx context.Context, store *models.Store) (riverdriver.Driver[*sql.Tx], *sql.DB, *pgxpool.Pool, error) {
+	switch store.Dialect() {
+	case models.SQLite:
+		// River gets its own pool with a single connection: SQLite has one
+		// writer and River's producer and maintenance services write often.
+		db, err := sql.Open("sqlite", store.DSN())
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("jobs: open river sqlite pool: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		return riversqlite.New(db), db, nil, nil
+	case models.Postgres:
+		cfg, err := pgxpool.ParseConfig(store.DSN())
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("jobs: parse database url: %w", err)
+		}
+		cfg.MaxConns = 4
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("jobs: open listener pool: %w", err)
+		}
+		return riverdatabasesql.NewWithPgxListener(store.SQLDB(), pool), nil, pool, nil
+	}
+	return nil, nil, nil, fmt.Errorf("jobs: unsupported dialect %q", store.Dialect())
+}
+
+// Migrate applies River's own migrations.
+func Migrate(ctx context.Context, store *models.Store) error {
+	drv, db, pool, err := driverFor(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer closeAll(db, pool)
+	m, err := rivermigrate.New(drv, nil)
+	if err != nil {
+		return fmt.Errorf("jobs: river migrator: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("jobs: river migrate: %w", err)
+	}
+	return nil
+}
+
+func closeAll(db *sql.DB, pool *pgxpool.Pool) {
+	if db != nil {
+		db.Close()
+	}
+	if pool != nil {
+		pool.Close()
+	}
+}
+
+// New builds the River client with every worker registered.
+func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if opts.Logger == nil {
+		opts.Logger = deps.Logger
+	}
+	if opts.BuildWorkers <= 0 {
+		opts.BuildWorkers = 2
+	}
+	if opts.MaintenanceEvery <= 0 {
+		opts.MaintenanceEvery = 10 * time.Minute
+	}
+	drv, db, pool, err := driverFor(ctx, deps.Store)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &river.Config{
+		Logger:               riverLogger(opts.Logger),
+		JobTimeout:           -1, // workers set their own timeouts
+		RescueStuckJobsAfter: 24 * time.Hour,
+		FetchCooldown:        20 * time.Millisecond,
+		FetchPollInterval:    500 * time.Millisecond,
+	}
+	if deps.Store.Dialect() == models.SQLite {
+		// SQLite has no LISTEN; poll often so new jobs start quickly.
+		cfg.FetchPollInterval = 50 * time.Millisecond
+	}
+	if opts.Work {
+		workers := river.NewWorkers()
+		registerWorkers(workers, deps)
+		cfg.Workers = workers
+		cfg.Queues = map[string]river.QueueConfig{
+			QueueMaintenance: {MaxWorkers: 2},
+			QueueBuilds:      {MaxWorkers: opts.BuildWorkers},
+			QueueDeploys:     {MaxWorkers: 4},
+			QueueLoadTests:   {MaxWorkers: 1},
+		}
+		cfg.PeriodicJobs = periodicJobs(opts)
+	}
+	client, err := river.NewClient(drv, cfg)
+	if err != nil {
+		closeAll(db, pool)
+		return nil, fmt.Errorf("jobs: river client: %w", err)
+	}
+	return &Jobs{client: client, riverDB: db, pool: pool, work: opts.Work, log: deps.Logger}, nil
+}
+
+// registerWorkers adds every worker the app has.
+func registerWorkers(w *river.Workers, deps Deps) {
+	river.AddWorker(w, &MaintenanceWorker{store: deps.Store, log: deps.Logger})
+}
+
+func periodicJobs(opts Options) []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(opts.MaintenanceEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+	}
+}
+
+// Start starts working jobs (no-op for an insert-only client).
+func (j *Jobs) Start(ctx context.Context) error {
+	if !j.work {
+		return nil
+	}
+	if err := j.client.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: start: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching, waits for running jobs until ctx ends, then cancels
+// what is left, and releases River's pools.
+func (j *Jobs) Stop(ctx context.Context) error {
+	var err error
+	if j.work {
+		if err = j.client.Stop(ctx); err != nil && errors.Is(err, context.DeadlineExceeded) {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err = j.client.StopAndCancel(cctx)
+			cancel()
+		}
+	}
+	closeAll(j.riverDB, j.pool)
+	if err != nil {
+		return fmt.Errorf("jobs: stop: %w", err)
+	}
+	return nil
+}
+
+// InsertTx enqueues a job in tx, the transaction of a Store from
+// models.Store.Tx, so the job exists exactly when the row does.
+func (j *Jobs) InsertTx(ctx context.Context, tx *models.Store, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	sqlTx, ok := tx.SQLTx()
+	if !ok {
+		return nil, errors.New("jobs: insert: store is not in a transaction")
+	}
+	res, err := j.client.InsertTx(ctx, sqlTx, args, opts)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: insert %s: %w", args.Kind(), err)
+	}
+	return res, nil
+}
+
+// Insert enqueues a job outside any transaction.
+func (j *Jobs) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	res, err := j.client.Insert(ctx, args, opts)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: insert %s: %w", args.Kind(), err)
+	}
+	return res, nil
+}
+
+// Client exposes the River client for subscriptions and job control.
+func (j *Jobs) Client() *river.Client[*sql.Tx] { return j.client }
+
+// riverLogger quiets River to warnings and above.
+func riverLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFilter{h: l.Handler(), min: slog.LevelWarn})
+}
+
+type levelFilter struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
+}
+func (f levelFilter) WithGroup(n string) slog.Handler {
+	return levelFilter{h: f.h.WithGroup(n), min: f.min}
+}
