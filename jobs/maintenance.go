@@ -31,7 +31,9 @@ type MaintenanceWorker struct {
 }
 
 // Timeout bounds one maintenance run.
-func (w *MaintenanceWorker) Timeout(*river.Job[MaintenanceArgs]) time.Duration { return 5 * time.Minute }
+func (w *MaintenanceWorker) Timeout(*river.Job[MaintenanceArgs]) time.Duration {
+	return 5 * time.Minute
+}
 
 // Work deletes expired sessions.
 func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[MaintenanceArgs]) error {

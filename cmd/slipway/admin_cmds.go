@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/slipway-ci/slipway/handlers"
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/models"
+)
+
+// migrate applies Slipway's and River's migrations.
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	commonFlags(fs, &c)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	s, err := openStore(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database is up to date (%s, schema %s)\n", s.Dialect(), v)
+	return nil
+}
+
+// userCmd: slipway user add NAME --role ROLE [--password-stdin].
+func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return usageError{"usage: slipway user add NAME --role ROLE [--password-stdin]"}
+	}
+	var c config
+	var role string
+	var fromStdin bool
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	commonFlags(fs, &c)
+	fs.StringVar(&role, "role", "", "admin, lead, developer, qa or viewer")
+	fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input (otherwise one is generated and printed)")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: slipway user add NAME --role ROLE [--password-stdin]"}
+	}
+	name := pos[0]
+	if err := handlers.ValidateUsername(name); err != nil {
+		return usageError{err.Error()}
+	}
+	r, err := auth.ParseRole(role)
+	if err != nil {
+		return usageError{"--role: " + err.Error()}
+	}
+	pw := ""
+	if fromStdin {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return usageError{"--password-stdin: standard input was empty"}
+		}
+	} else {
+		pw = auth.NewPassword()
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	s, err := openStore(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	err = s.CreateUser(ctx, &models.User{Username: name, PasswordHash: hash, Role: string(r)})
+	if errors.Is(err, models.ErrConflict) {
+		return fmt.Errorf("a user called %q already exists", name)
+	}
+	if err != nil {
+		return err
+	}
+	if fromStdin {
+		fmt.Fprintf(stdout, "created %s (%s)\n", name, r)
+	} else {
+		fmt.Fprintf(stdout, "created %s (%s) with password: %s\n", name, r, pw)
+	}
+	return nil
+}
+
+// tokenCmd: slipway token create --user NAME [--name LABEL]; the token goes
+// to stdout and nowhere else.
+func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageError{"usage: slipway token create --user NAME [--name LABEL]"}
+	}
+	var c config
+	var user, label string
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	commonFlags(fs, &c)
+	fs.StringVar(&user, "user", "", "the user the token acts as")
+	fs.StringVar(&label, "name", "cli", "a label shown on the user's profile")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if user == "" || len(pos) > 0 {
+		return usageError{"usage: slipway token create --user NAME [--name LABEL]"}
+	}
+	s, err := openStore(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.UserByName(ctx, user)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("no user called %q", user)
+	}
+	if err != nil {
+		return err
+	}
+	token, prefix := auth.NewToken()
+	if err := s.CreateAPIToken(ctx, &models.APIToken{UserID: u.ID, Name: label, Hash: auth.HashSecret(token), Prefix: prefix}); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, token)
+	return nil
+}

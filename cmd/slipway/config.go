@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/models"
+)
+
+// config is every setting, from flags with SLIPWAY_* fallbacks.
+type config struct {
+	Addr          string
+	DataDir       string
+	DatabaseURL   string
+	LogFormat     string
+	LogLevel      string
+	BuildWorkers  int
+	SecureCookies bool
+	NoWorkers     bool
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envBool(name string) bool {
+	v, _ := strconv.ParseBool(os.Getenv(name))
+	return v
+}
+
+// commonFlags registers the settings every command shares.
+func commonFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.DataDir, "data", env("SLIPWAY_DATA", "./data"), "data directory: SQLite database, repositories, artifacts (SLIPWAY_DATA)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("SLIPWAY_DATABASE_URL", ""), "postgres:// URL; empty means SQLite in the data directory (SLIPWAY_DATABASE_URL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("SLIPWAY_LOG_FORMAT", "text"), "log format: text or json (SLIPWAY_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("SLIPWAY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (SLIPWAY_LOG_LEVEL)")
+}
+
+// parseFlags parses args, allowing flags after positional arguments
+// ("user add NAME --role qa"); it returns the positionals.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func newLogger(c config, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(c.LogFormat) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format must be text or json, not %q", c.LogFormat)}
+}
+
+// openStore opens and, when migrate is set, migrates the database
+// (Slipway's schema and River's).
+func openStore(ctx context.Context, c config, migrate bool) (*models.Store, error) {
+	s, err := models.Open(ctx, models.Config{URL: c.DatabaseURL, DataDir: c.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err := jobs.Migrate(ctx, s); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}

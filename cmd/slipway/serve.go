@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway-ci/slipway/handlers"
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/static"
+)
+
+// shutdownGrace bounds how long in-flight requests and jobs may finish.
+const shutdownGrace = 30 * time.Second
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	commonFlags(fs, &c)
+	fs.StringVar(&c.Addr, "addr", env("SLIPWAY_ADDR", "127.0.0.1:8080"), "address to listen on (SLIPWAY_ADDR)")
+	fs.IntVar(&c.BuildWorkers, "build-workers", envInt("SLIPWAY_BUILD_WORKERS", 2), "builds run at once in this process (SLIPWAY_BUILD_WORKERS)")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SLIPWAY_SECURE_COOKIES"), "mark cookies Secure; set when served over HTTPS (SLIPWAY_SECURE_COOKIES)")
+	fs.BoolVar(&c.NoWorkers, "no-workers", envBool("SLIPWAY_NO_WORKERS"), "do not run jobs in this process; run `slipway worker` elsewhere (SLIPWAY_NO_WORKERS)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	store, err := openStore(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := ensureAdmin(ctx, store, stdout); err != nil {
+		return err
+	}
+	if c.NoWorkers && store.Dialect() == models.SQLite {
+		return usageError{"--no-workers needs PostgreSQL: with SQLite only this process can run jobs"}
+	}
+	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logger: log}, jobs.Options{Work: !c.NoWorkers, BuildWorkers: c.BuildWorkers})
+	if err != nil {
+		return err
+	}
+	assets, err := static.Load()
+	if err != nil {
+		return err
+	}
+	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry()},
+		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString()})
+	e := echo.New()
+	h.Register(e)
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// Workers start only once the listener is bound, so a port clash
+	// leaves no job half-run.
+	if err := j.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("slipway is running", slog.String("url", "http://"+ln.Addr().String()), slog.String("database", string(store.Dialect())),
+		slog.Bool("workers", !c.NoWorkers), slog.String("version", versionString()), slog.Duration("startup", time.Since(start)))
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", slog.Any("err", err))
+		}
+	}
+	log.Info("shutting down: no new requests; finishing in-flight requests and jobs")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	var errs []error
+	if err := srv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := j.Stop(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// ensureAdmin creates the first admin on an empty database and prints its
+// password once (or takes SLIPWAY_ADMIN_PASSWORD).
+func ensureAdmin(ctx context.Context, store *models.Store, stdout io.Writer) error {
+	n, err := store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw, given := os.LookupEnv("SLIPWAY_ADMIN_PASSWORD")
+	if !given || pw == "" {
+		pw = auth.NewPassword()
+		given = false
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("SLIPWAY_ADMIN_PASSWORD: %w", err)
+	}
+	err = store.CreateUser(ctx, &models.User{Username: "admin", PasswordHash: hash, Role: string(auth.Admin)})
+	if errors.Is(err, models.ErrConflict) {
+		return nil // another process created it first
+	}
+	if err != nil {
+		return err
+	}
+	if given {
+		fmt.Fprintln(stdout, "Created the first account: admin (password from SLIPWAY_ADMIN_PASSWORD).")
+		return nil
+	}
+	fmt.Fprintf(stdout, "\n  Created the first account. Sign in with\n\n      username: admin\n      password: %s\n\n  This password is shown only once.\n\n", pw)
+	return nil
+}

@@ -1,0 +1,25 @@
+package handlers
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/views/pages"
+)
+
+// areas are the navigation areas whose screens list nothing yet.
+var areas = map[string]pages.AreaPage{
+	"projects":     {Title: "Projects", Empty: "No projects yet", Hint: "Linked repositories will be listed here."},
+	"builds":       {Title: "Builds", Empty: "No builds yet", Hint: "Builds of your projects will be listed here."},
+	"environments": {Title: "Environments", Empty: "No environments yet", Hint: "Each project's dev, staging and production will be listed here."},
+	"loadtests":    {Title: "Load tests", Empty: "No load tests yet", Hint: "Load-test runs against your environments will be listed here."},
+	"approvals":    {Title: "Approvals", Empty: "Nothing waits for your approval", Hint: "Promotions into protected environments that need you will be listed here."},
+	"audit":        {Title: "Audit", Empty: "No audit events yet", Hint: "Deploys, approvals and settings changes will be listed here."},
+}
+
+// showArea renders an area's landing page.
+func (h *Handler) showArea(key string) echo.HandlerFunc {
+	a := areas[key]
+	return func(c echo.Context) error {
+		return h.render(c, a.Title, key, pages.Area(a))
+	}
+}

@@ -1,0 +1,96 @@
+// Package handlers holds the Echo routes (pages, htmx fragments, JSON API,
+// websockets), the middleware that authenticates and authorizes them, and
+// the one error handler.
+package handlers
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/static"
+)
+
+// Config holds the settings handlers need.
+type Config struct {
+	// SecureCookies marks cookies Secure (set when served over TLS).
+	SecureCookies bool
+	// SessionTTL is how long an idle session lives (default 7 days).
+	SessionTTL time.Duration
+	// Version is shown in the footer and /api/v1/version.
+	Version string
+}
+
+// Deps are the handler's collaborators.
+type Deps struct {
+	Store    *models.Store
+	Jobs     *jobs.Jobs
+	Assets   *static.Assets
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Handler is the only way into the HTTP layer.
+type Handler struct {
+	store   *models.Store
+	jobs    *jobs.Jobs
+	assets  *static.Assets
+	log     *slog.Logger
+	cfg     Config
+	limiter *loginLimiter
+	metrics *httpMetrics
+	// perms records the permission each route declared, by "METHOD path".
+	perms map[string]auth.Permission
+	now   func() time.Time
+}
+
+// New builds the handler.
+func New(d Deps, cfg Config) *Handler {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 7 * 24 * time.Hour
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	return &Handler{
+		store:   d.Store,
+		jobs:    d.Jobs,
+		assets:  d.Assets,
+		log:     d.Logger,
+		cfg:     cfg,
+		limiter: newLoginLimiter(),
+		metrics: newHTTPMetrics(d.Registry),
+		perms:   map[string]auth.Permission{},
+		now:     func() time.Time { return time.Now().UTC() },
+	}
+}
+
+// Permission returns the permission a registered route declared.
+func (h *Handler) Permission(method, path string) (auth.Permission, bool) {
+	p, ok := h.perms[method+" "+path]
+	return p, ok
+}
+
+// routeAdder is an Echo group or the Echo instance itself.
+type routeAdder interface {
+	Add(method, path string, handler echo.HandlerFunc, middleware ...echo.MiddlewareFunc) *echo.Route
+}
+
+// add registers a route together with the permission it needs; it is the
+// only way routes are registered, so none can forget its check.
+func (h *Handler) add(r routeAdder, method, path string, perm auth.Permission, fn echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	if !auth.Known(perm) {
+		panic("handlers: route " + method + " " + path + " declares unknown permission " + string(perm))
+	}
+	mw = append([]echo.MiddlewareFunc{h.require(perm)}, mw...)
+	rt := r.Add(method, path, fn, mw...)
+	h.perms[rt.Method+" "+rt.Path] = perm
+}

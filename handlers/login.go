@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/pages"
+)
+
+// loginFailed is the one message for every failed sign-in, so the form
+// never tells whether a username exists.
+const loginFailed = "Invalid username or password."
+
+func (h *Handler) loginPage(c echo.Context, username, errMsg, next string) pages.LoginPage {
+	return pages.LoginPage{CSRF: csrfToken(c), Username: username, Error: errMsg, Next: safeNext(next),
+		CSS: h.assets.URL("app.css"), JS: h.assets.URL("app.js")}
+}
+
+// showLogin draws the sign-in form (or goes home when already signed in).
+func (h *Handler) showLogin(c echo.Context) error {
+	if currentUser(c) != nil {
+		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+	}
+	return h.renderComponent(c, http.StatusOK, pages.Login(h.loginPage(c, "", "", c.QueryParam("next"))))
+}
+
+// login checks the password and starts a session.
+func (h *Handler) login(c echo.Context) error {
+	ctx := c.Request().Context()
+	username := strings.TrimSpace(c.FormValue("username"))
+	password := c.FormValue("password")
+	next := c.FormValue("next")
+	if !h.limiter.allow(c.RealIP(), username, h.now()) {
+		return h.renderComponent(c, http.StatusTooManyRequests,
+			pages.Login(h.loginPage(c, username, "Too many sign-in attempts. Wait a minute and try again.", next)))
+	}
+	u, err := h.store.UserByName(ctx, username)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	hash := ""
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	// CheckPassword costs the same with or without a user.
+	if !auth.CheckPassword(hash, password) || u == nil || u.Disabled {
+		return h.renderComponent(c, http.StatusUnauthorized, pages.Login(h.loginPage(c, username, loginFailed, next)))
+	}
+	if old, ok := c.Get(ctxSession).(*models.Session); ok {
+		_ = h.store.DeleteSession(ctx, old.ID)
+	}
+	secret := auth.RandomSecret(32)
+	now := h.now()
+	ua := c.Request().UserAgent()
+	if len(ua) > 255 {
+		ua = ua[:255]
+	}
+	sess := &models.Session{ID: auth.HashSecret(secret), UserID: u.ID, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(h.cfg.SessionTTL), UserAgent: ua, RemoteIP: c.RealIP()}
+	if err := h.store.CreateSession(ctx, sess); err != nil {
+		return err
+	}
+	if err := h.store.TouchUserLogin(ctx, u.ID); err != nil {
+		h.log.Warn("record login", "err", err)
+	}
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
+		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(h.cfg.SessionTTL.Seconds())})
+	return c.Redirect(http.StatusSeeOther, safeNext(next))
+}
+
+// logout ends the session.
+func (h *Handler) logout(c echo.Context) error {
+	if sess, ok := c.Get(ctxSession).(*models.Session); ok {
+		if err := h.store.DeleteSession(c.Request().Context(), sess.ID); err != nil {
+			return err
+		}
+	}
+	h.clearSessionCookie(c)
+	return h.redirectWith(c, "/login", "info", "You are signed out.")
+}
+
+// safeNext keeps post-login redirects on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}

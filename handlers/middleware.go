@@ -1,0 +1,184 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/models"
+)
+
+const (
+	sessionCookie = "slipway_session"
+	csrfCookie    = "slipway_csrf"
+	ctxUser       = "slipway.user"
+	ctxSession    = "slipway.session"
+	ctxCSRF       = "csrf"
+)
+
+// isAPI reports whether the request is for the JSON API.
+func isAPI(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, "/api/")
+}
+
+// currentUser returns the authenticated user, or nil.
+func currentUser(c echo.Context) *models.User {
+	u, _ := c.Get(ctxUser).(*models.User)
+	return u
+}
+
+// roleOf returns the user's role, or "" when anonymous.
+func roleOf(u *models.User) auth.Role {
+	if u == nil {
+		return ""
+	}
+	return auth.Role(u.Role)
+}
+
+// authenticate loads the user: from a bearer token on /api/, from the
+// session cookie elsewhere. Disabled users are treated as anonymous.
+func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		if isAPI(c) {
+			if tok, ok := bearerToken(c.Request()); ok {
+				t, err := h.store.APITokenByHash(ctx, auth.HashSecret(tok))
+				switch {
+				case err == nil && !t.User.Disabled:
+					u := t.User
+					c.Set(ctxUser, &u)
+					if err := h.store.TouchAPIToken(ctx, t.ID, h.now()); err != nil {
+						h.log.Warn("touch api token", "err", err)
+					}
+				case err != nil && !errors.Is(err, models.ErrNotFound):
+					return err
+				}
+			}
+			return next(c)
+		}
+		ck, err := c.Cookie(sessionCookie)
+		if err != nil || ck.Value == "" {
+			return next(c)
+		}
+		now := h.now()
+		sess, err := h.store.SessionByID(ctx, auth.HashSecret(ck.Value), now)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+			h.clearSessionCookie(c)
+			return next(c)
+		case err != nil:
+			return err
+		}
+		if sess.User.Disabled {
+			return next(c)
+		}
+		// Slide the expiry at most once a minute to keep writes rare.
+		if now.Sub(sess.LastSeenAt) > time.Minute {
+			if err := h.store.TouchSession(ctx, sess.ID, now, now.Add(h.cfg.SessionTTL)); err != nil {
+				h.log.Warn("touch session", "err", err)
+			}
+		}
+		u := sess.User
+		c.Set(ctxUser, &u)
+		c.Set(ctxSession, sess)
+		return next(c)
+	}
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	v := r.Header.Get(echo.HeaderAuthorization)
+	const p = "Bearer "
+	if len(v) > len(p) && strings.EqualFold(v[:len(p)], p) {
+		return strings.TrimSpace(v[len(p):]), true
+	}
+	return "", false
+}
+
+// require checks the permission a route declared.
+func (h *Handler) require(perm auth.Permission) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			u := currentUser(c)
+			if auth.Can(roleOf(u), perm) {
+				return next(c)
+			}
+			if u == nil {
+				if isAPI(c) {
+					return echo.NewHTTPError(http.StatusUnauthorized, "authentication required: send Authorization: Bearer <token>")
+				}
+				if c.Request().Method == http.MethodGet {
+					next := c.Request().URL.RequestURI()
+					return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
+				}
+				return echo.NewHTTPError(http.StatusUnauthorized, "sign in first")
+			}
+			return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("your role (%s) does not allow this", u.Role))
+		}
+	}
+}
+
+// csrf protects every unsafe method of the browser UI. The API is exempt:
+// it only accepts bearer tokens, which a browser never attaches on its own.
+func (h *Handler) csrf() echo.MiddlewareFunc {
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/hooks/") || strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/metrics"
+		},
+		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
+		CookieName:     csrfCookie,
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   h.cfg.SecureCookies,
+		CookieSameSite: http.SameSiteLaxMode,
+		CookieMaxAge:   7 * 24 * 3600,
+		ContextKey:     ctxCSRF,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return echo.NewHTTPError(http.StatusForbidden, "the form's security token is missing or expired — reload the page and try again").WithInternal(err)
+		},
+	})
+}
+
+// securityHeaders sets headers every response carries.
+func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+		return next(c)
+	}
+}
+
+// recoverPanics turns a panic into a 500 with the stack in the log.
+func (h *Handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (h *Handler) clearSessionCookie(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+func csrfToken(c echo.Context) string {
+	s, _ := c.Get(ctxCSRF).(string)
+	return s
+}

@@ -1,0 +1,63 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/static"
+)
+
+// Register installs middleware, the error handler and every route on e.
+func (h *Handler) Register(e *echo.Echo) {
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = h.handleError
+	e.Use(h.metrics.middleware)
+	e.Use(middleware.RequestID())
+	e.Use(h.recoverPanics)
+	e.Use(middleware.BodyLimit("1M"))
+	e.Use(h.securityHeaders)
+	e.Use(h.authenticate)
+	e.Use(h.csrf())
+
+	// Assets: content-hashed names, cached for a year.
+	e.GET(static.Prefix+"*", h.serveAsset, h.require(auth.Public))
+	h.perms[http.MethodGet+" "+static.Prefix+"*"] = auth.Public
+
+	// Operations.
+	h.add(e, http.MethodGet, "/healthz", auth.Public, h.healthz)
+	h.add(e, http.MethodGet, "/metrics", auth.Public, h.serveMetrics)
+
+	// Sign in and out.
+	h.add(e, http.MethodGet, "/login", auth.Public, h.showLogin)
+	h.add(e, http.MethodPost, "/login", auth.Public, h.login)
+	h.add(e, http.MethodPost, "/logout", auth.Authenticated, h.logout)
+
+	// Pages.
+	h.add(e, http.MethodGet, "/", auth.Authenticated, h.showDashboard)
+	h.add(e, http.MethodGet, "/profile", auth.Authenticated, h.showProfile)
+	h.add(e, http.MethodPost, "/profile/tokens", auth.Authenticated, h.createToken)
+	h.add(e, http.MethodPost, "/profile/tokens/:id/revoke", auth.Authenticated, h.revokeToken)
+	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showArea("projects"))
+	h.add(e, http.MethodGet, "/builds", auth.ViewProjects, h.showArea("builds"))
+	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showArea("environments"))
+	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
+	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
+	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showArea("audit"))
+
+	// Administration.
+	admin := e.Group("/admin")
+	h.add(admin, http.MethodGet, "/users", auth.ManageUsers, h.showUsers)
+	h.add(admin, http.MethodPost, "/users", auth.ManageUsers, h.createUser)
+	h.add(admin, http.MethodPost, "/users/:id/role", auth.ManageUsers, h.setUserRole)
+	h.add(admin, http.MethodPost, "/users/:id/disabled", auth.ManageUsers, h.setUserDisabled)
+
+	// JSON API (bearer tokens).
+	api := e.Group("/api/v1")
+	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)
+	h.add(api, http.MethodPost, "/users", auth.ManageUsers, h.apiCreateUser)
+
+	e.RouteNotFound("/*", h.notFound)
+}

@@ -1,0 +1,47 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/models"
+)
+
+// createToken makes an API token and shows it once.
+func (h *Handler) createToken(c echo.Context) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	p, err := h.profilePage(c)
+	if err != nil {
+		return err
+	}
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		p.FormError = "give the token a name of 1–100 characters"
+		return h.renderProfile(c, http.StatusUnprocessableEntity, p)
+	}
+	token, prefix := auth.NewToken()
+	t := &models.APIToken{UserID: currentUser(c).ID, Name: name, Hash: auth.HashSecret(token), Prefix: prefix}
+	if err := h.store.CreateAPIToken(c.Request().Context(), t); err != nil {
+		return err
+	}
+	if p, err = h.profilePage(c); err != nil {
+		return err
+	}
+	p.NewToken = token
+	return h.renderProfile(c, http.StatusCreated, p)
+}
+
+// revokeToken revokes one of the user's own tokens.
+func (h *Handler) revokeToken(c echo.Context) error {
+	id, err := userIDParam(c)
+	if err != nil {
+		return err
+	}
+	if err := h.store.RevokeAPIToken(c.Request().Context(), currentUser(c).ID, id); err != nil {
+		return err
+	}
+	return h.redirectWith(c, "/profile", "success", "Token revoked; it stops working at once.")
+}

@@ -1,0 +1,82 @@
+// Package pages holds one templ component per screen and the view models
+// they take.
+package pages
+
+import "time"
+
+// LoginPage is the sign-in form.
+type LoginPage struct {
+	CSRF     string
+	Username string
+	Error    string
+	Next     string
+	CSS, JS  string
+}
+
+// DashboardPage is the home screen.
+type DashboardPage struct {
+	Now       time.Time
+	Username  string
+	Role      string
+	UserCount int64
+	IsAdmin   bool
+}
+
+// UserRow is one line of the user administration table.
+type UserRow struct {
+	ID        int64
+	Username  string
+	Role      string
+	Disabled  bool
+	CreatedAt time.Time
+	LastLogin time.Time
+	IsSelf    bool
+}
+
+// UsersPage is the user administration screen.
+type UsersPage struct {
+	CSRF  string
+	Now   time.Time
+	Users []UserRow
+	Roles []string
+	// Form keeps what was typed when creating failed.
+	FormUsername, FormRole, FormError string
+	// NewPassword is shown once after a user was created without one.
+	NewUser, NewPassword string
+}
+
+// TokenRow is one API token as the profile lists it.
+type TokenRow struct {
+	ID        int64
+	Name      string
+	Prefix    string
+	CreatedAt time.Time
+	LastUsed  time.Time
+	Revoked   bool
+}
+
+// ProfilePage is the current user's profile with their API tokens.
+type ProfilePage struct {
+	CSRF     string
+	Now      time.Time
+	Username string
+	Role     string
+	Tokens   []TokenRow
+	// NewToken is the token just created, shown once.
+	NewToken  string
+	FormError string
+}
+
+// ErrorPage is a 4xx/5xx page.
+type ErrorPage struct {
+	Status  int
+	Title   string
+	Message string
+	// RequestID helps operators find the log line of a 500.
+	RequestID string
+}
+
+// AreaPage is the landing page of an area whose content arrives later.
+type AreaPage struct {
+	Title, Empty, Hint string
+}
