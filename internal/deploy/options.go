@@ -1,0 +1,89 @@
+package deploy
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Manager. Zero values take the documented defaults.
+type Options struct {
+	// ReleasesDir is where unpacked artifacts live; a relative
+	// InstanceSpec.Dir is resolved against it, and ReleaseDir names the
+	// directory for a digest.
+	ReleasesDir string
+	// Logger receives the manager's own messages (never app output).
+	Logger *slog.Logger
+	// DrainTimeout bounds the wait for in-flight requests before an old
+	// instance or an edge is stopped. Default 30s.
+	DrainTimeout time.Duration
+	// WarmFor is the rollback window: how long a replaced instance keeps
+	// running for an instant switch back. Default 10m; negative stops the
+	// replaced instance as soon as it has drained.
+	WarmFor time.Duration
+	// MaxWarm bounds the warm instances per environment; the oldest is
+	// stopped first. Default 2.
+	MaxWarm int
+	// HealthTimeout bounds the wait for a new process to pass its health
+	// check. Default 30s.
+	HealthTimeout time.Duration
+	// StopTimeout is the grace between SIGTERM and SIGKILL. Default 10s.
+	StopTimeout time.Duration
+	// RestartBackoffMin and RestartBackoffMax bound the exponential delay
+	// before a crashed instance is restarted. Defaults 1s and 30s. The delay
+	// starts again from the minimum once a process has stayed up for
+	// RestartBackoffMax.
+	RestartBackoffMin time.Duration
+	RestartBackoffMax time.Duration
+	// ResponseHeaderTimeout bounds how long the edge waits for an app's
+	// response headers. Default 60s.
+	ResponseHeaderTimeout time.Duration
+	// OutputLines is how many lines of an instance's output are kept for
+	// Status and errors. Default 200.
+	OutputLines int
+	// OnEvent, if set, receives restarts, crashes and stops, in order per
+	// instance, from the instance's supervisor goroutine: it should return
+	// quickly. It may call the Manager.
+	OnEvent func(Event)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.DrainTimeout, 30*time.Second)
+	if o.WarmFor == 0 {
+		o.WarmFor = 10 * time.Minute
+	}
+	if o.MaxWarm <= 0 {
+		o.MaxWarm = 2
+	}
+	def(&o.HealthTimeout, 30*time.Second)
+	def(&o.StopTimeout, 10*time.Second)
+	def(&o.RestartBackoffMin, time.Second)
+	def(&o.RestartBackoffMax, 30*time.Second)
+	if o.RestartBackoffMax < o.RestartBackoffMin {
+		o.RestartBackoffMax = o.RestartBackoffMin
+	}
+	def(&o.ResponseHeaderTimeout, 60*time.Second)
+	if o.OutputLines <= 0 {
+		o.OutputLines = 200
+	}
+	return o
+}
+
+// backoff is the delay before restart number n+1 of a crash loop.
+func (o Options) backoff(n int) time.Duration {
+	d := o.RestartBackoffMin
+	for range n {
+		d *= 2
+		if d >= o.RestartBackoffMax {
+			return o.RestartBackoffMax
+		}
+	}
+	return d
+}
