@@ -14,6 +14,7 @@ import (
 func migrations() []*gormigrate.Migration {
 	all := []*gormigrate.Migration{
 		migration0001Accounts(),
+		migration0002LogChunks(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all
