@@ -9,7 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -42,15 +45,24 @@ func ParseRole(s string) (Role, error) {
 // ErrWeakPassword is returned for passwords that are too short or too long.
 var ErrWeakPassword = errors.New("password must be between 10 and 72 bytes")
 
-// bcryptCost is the work factor for password hashes.
-const bcryptCost = 12
+// DefaultBcryptCost is the work factor for password hashes.
+const DefaultBcryptCost = 12
+
+// bcryptCost reads SLIPWAY_BCRYPT_COST (4–31), which test suites lower to
+// keep thousands of logins fast; production keeps the default.
+func bcryptCost() int {
+	if n, err := strconv.Atoi(os.Getenv("SLIPWAY_BCRYPT_COST")); err == nil && n >= bcrypt.MinCost && n <= bcrypt.MaxCost {
+		return n
+	}
+	return DefaultBcryptCost
+}
 
 // HashPassword hashes a password with bcrypt.
 func HashPassword(pw string) (string, error) {
 	if len(pw) < 10 || len(pw) > 72 {
 		return "", ErrWeakPassword
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost())
 	if err != nil {
 		return "", fmt.Errorf("auth: hash password: %w", err)
 	}
@@ -59,13 +71,16 @@ func HashPassword(pw string) (string, error) {
 
 // dummyHash is compared against when a user does not exist, so a failed
 // login takes as long whether or not the username is known.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("slipway-dummy-password"), bcryptCost)
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("slipway-dummy-password"), bcryptCost())
+	return h
+})
 
 // CheckPassword reports whether pw matches hash. An empty hash still costs
 // one bcrypt comparison.
 func CheckPassword(hash, pw string) bool {
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pw))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pw))
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil

@@ -33,6 +33,7 @@ func TestCanFollowsTheTable(t *testing.T) {
 }
 
 func TestPasswordsHashAndCheck(t *testing.T) {
+	t.Setenv("SLIPWAY_BCRYPT_COST", "4")
 	if _, err := HashPassword("short"); err != ErrWeakPassword {
 		t.Fatalf("short password: got %v", err)
 	}
@@ -65,5 +66,16 @@ func TestParseRole(t *testing.T) {
 	}
 	if _, err := ParseRole("root"); err == nil || !strings.Contains(err.Error(), "root") {
 		t.Fatalf("unknown role error must name it: %v", err)
+	}
+}
+
+func TestBcryptCostDefaultsToTwelve(t *testing.T) {
+	t.Setenv("SLIPWAY_BCRYPT_COST", "")
+	if bcryptCost() != 12 {
+		t.Fatalf("default cost %d", bcryptCost())
+	}
+	t.Setenv("SLIPWAY_BCRYPT_COST", "2")
+	if bcryptCost() != 12 {
+		t.Fatal("a cost below bcrypt's minimum must be ignored")
 	}
 }
