@@ -15,6 +15,7 @@ func migrations() []*gormigrate.Migration {
 	all := []*gormigrate.Migration{
 		migration0001Accounts(),
 		migration0002LogChunks(),
+		migration0003ProjectsBuilds(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all

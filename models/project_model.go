@@ -1,0 +1,34 @@
+package models
+
+import "time"
+
+// Project is a linked repository.
+type Project struct {
+	ID            int64
+	Slug          string
+	Name          string
+	RepoURL       string
+	DefaultBranch string
+	// WebhookSecretSealed and DeployKeySealed are encrypted with the
+	// portal's secret key; only internal/secretbox opens them.
+	WebhookSecretSealed []byte
+	DeployKeySealed     []byte
+	// PollInterval in seconds; 0 means no polling.
+	PollInterval    int64
+	LastPolledAt    *time.Time
+	CreatedByID     *int64
+	NextBuildNumber int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// WebhookDelivery records a processed webhook delivery ID, so a repeated
+// delivery creates nothing new.
+type WebhookDelivery struct {
+	ID         int64
+	ProjectID  int64
+	DeliveryID string
+	Event      string
+	BuildID    *int64
+	CreatedAt  time.Time
+}
