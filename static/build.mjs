@@ -17,7 +17,7 @@ const outputs = {};
 const cssOut = join(tmp, "app.css");
 execFileSync(join(root, "node_modules", ".bin", "tailwindcss"),
   ["-i", join(root, "static", "src", "app.css"), "-o", cssOut, "--minify"],
-  { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
 outputs["app.css"] = readFileSync(cssOut);
 
 // JS entry points: one bundle each.
