@@ -64,7 +64,8 @@ var (
 
 const (
 	// stepPath is the only PATH a step gets, whatever the portal's is.
-	stepPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	// /usr/local/go/bin is where the Go toolchain is usually installed.
+	stepPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/go/bin"
 	// timeoutGrace is how long a timed-out step's processes get between
 	// SIGTERM and SIGKILL.
 	timeoutGrace = 2 * time.Second
