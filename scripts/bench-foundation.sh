@@ -93,7 +93,7 @@ attack() {
 		>"$TMP/$name.bin"
 	"$TMP/vegeta" report -type=json "$TMP/$name.bin" >"$TMP/$name.json"
 	jq -r --arg name "$name" '
-		"\($name | . + "               " | .[0:16]) requests \(.requests)  throughput \(.throughput * 10 | round / 10)/s  " +
+		"\($name | . + "               " | .[0:16]) requests \(.requests)  sent \(.rate * 10 | round / 10)/s  throughput \(.throughput * 10 | round / 10)/s  " +
 		"p50 \(.latencies["50th"] / 1e6 * 100 | round / 100) ms  p99 \(.latencies["99th"] / 1e6 * 100 | round / 100) ms  " +
 		"success \(.success * 1000 | round / 10)%  status \(.status_codes | to_entries | map("\(.key):\(.value)") | join(" "))"
 	' "$TMP/$name.json"
@@ -154,6 +154,7 @@ jq -r -n --slurpfile h "$TMP/healthz.json" --slurpfile l "$TMP/login-form.json" 
 echo "note: POST /login is rate limited (burst 10 per client address and per username, then one per 30 s);"
 echo "      after the burst it answers 429 without checking the password, so its figures measure the limiter."
 echo "      The few requests let through (status 401) each run a bcrypt comparison at cost 12."
+echo "      Vegeta counts only 2xx/3xx as throughput, hence 0/s there; \"sent\" is the request rate achieved."
 rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PORTAL_PID/status")
 echo "RSS after load   ${rss} kB ($(( rss / 1024 )) MiB)"
 stop_portal "$PORTAL_PID"
