@@ -240,8 +240,6 @@ func TestServeExitsCleanlyOnSIGTERMWithOpenConnections(t *testing.T) {
 		name string
 		// open leaves a connection in some state on the portal at addr.
 		open func(t *testing.T, conn net.Conn, addr string)
-		// knownBug, when set, skips the case unless SLIPWAY_KNOWN_BUGS=1.
-		knownBug string
 	}{
 		{
 			name: "an idle keep-alive connection does not hold the shutdown",
@@ -260,8 +258,6 @@ func TestServeExitsCleanlyOnSIGTERMWithOpenConnections(t *testing.T) {
 			open: func(t *testing.T, conn net.Conn, addr string) {
 				fmt.Fprintf(conn, "POST /login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nusername=slow", addr)
 			},
-			knownBug: "serve waits the whole 30 s grace in srv.Shutdown for a handler blocked reading a body, " +
-				"then exits 1 with \"http shutdown: context deadline exceeded\"",
 		},
 		{
 			name: "a client that sent half its headers does not hold the shutdown",
@@ -272,9 +268,6 @@ func TestServeExitsCleanlyOnSIGTERMWithOpenConnections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.knownBug != "" && os.Getenv("SLIPWAY_KNOWN_BUGS") != "1" {
-				t.Skipf("known bug (run with SLIPWAY_KNOWN_BUGS=1): %s", tt.knownBug)
-			}
 			t.Parallel()
 			p := e2e.StartPortal(t, e2e.Options{})
 			conn, err := net.Dial("tcp", p.Addr)

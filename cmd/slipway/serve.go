@@ -22,8 +22,13 @@ import (
 	"github.com/slipway-ci/slipway/static"
 )
 
-// shutdownGrace bounds how long in-flight requests and jobs may finish.
+// shutdownGrace bounds how long running jobs may finish.
 const shutdownGrace = 30 * time.Second
+
+// httpGrace bounds how long in-flight requests may finish; a client that
+// is still trickling a request body after that is cut off, so a slow
+// client can never hold a shutdown (or turn it into a failure).
+const httpGrace = 5 * time.Second
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c config
@@ -97,14 +102,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("shutting down: no new requests; finishing in-flight requests and jobs")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	var errs []error
-	if err := srv.Shutdown(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	hctx, hcancel := context.WithTimeout(sctx, httpGrace)
+	defer hcancel()
+	if err := srv.Shutdown(hctx); err != nil {
+		log.Warn("requests still open after the grace period were cut off", slog.Duration("grace", httpGrace), slog.Any("err", err))
+		_ = srv.Close()
 	}
 	if err := j.Stop(sctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	log.Info("stopped")
