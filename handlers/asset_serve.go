@@ -22,9 +22,21 @@ func (h *Handler) serveAsset(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	ct := mime.TypeByExtension(path.Ext(name))
+	if path.Ext(name) == ".svg" {
+		ct = "image/svg+xml"
+	}
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=31536000, immutable")
 	return c.Blob(http.StatusOK, ct, data)
+}
+
+// favicon sends browsers that ask for /favicon.ico to the hashed icon.
+func (h *Handler) favicon(c echo.Context) error {
+	u := h.assets.URL("favicon.svg")
+	if u == "" {
+		return echo.ErrNotFound
+	}
+	return c.Redirect(http.StatusMovedPermanently, u)
 }

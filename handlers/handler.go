@@ -43,7 +43,9 @@ type Handler struct {
 	log     *slog.Logger
 	cfg     Config
 	limiter *loginLimiter
-	metrics *httpMetrics
+	// passwords bounds concurrent bcrypt work.
+	passwords passwordGate
+	metrics   *httpMetrics
 	// perms records the permission each route declared, by "METHOD path".
 	perms map[string]auth.Permission
 	now   func() time.Time
@@ -61,15 +63,16 @@ func New(d Deps, cfg Config) *Handler {
 		d.Registry = prometheus.NewRegistry()
 	}
 	return &Handler{
-		store:   d.Store,
-		jobs:    d.Jobs,
-		assets:  d.Assets,
-		log:     d.Logger,
-		cfg:     cfg,
-		limiter: newLoginLimiter(),
-		metrics: newHTTPMetrics(d.Registry),
-		perms:   map[string]auth.Permission{},
-		now:     func() time.Time { return time.Now().UTC() },
+		store:     d.Store,
+		jobs:      d.Jobs,
+		assets:    d.Assets,
+		log:       d.Logger,
+		cfg:       cfg,
+		limiter:   newLoginLimiter(),
+		passwords: newPasswordGate(),
+		metrics:   newHTTPMetrics(d.Registry),
+		perms:     map[string]auth.Permission{},
+		now:       func() time.Time { return time.Now().UTC() },
 	}
 }
 

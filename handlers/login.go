@@ -17,8 +17,12 @@ import (
 const loginFailed = "Invalid username or password."
 
 func (h *Handler) loginPage(c echo.Context, username, errMsg, next string) pages.LoginPage {
-	return pages.LoginPage{CSRF: csrfToken(c), Username: username, Error: errMsg, Next: safeNext(next),
-		CSS: h.assets.URL("app.css"), JS: h.assets.URL("app.js")}
+	lp := pages.LoginPage{CSRF: csrfToken(c), Username: username, Error: errMsg, Next: safeNext(next),
+		CSS: h.assets.URL("app.css"), JS: h.assets.URL("app.js"), Icon: h.assets.URL("favicon.svg")}
+	for _, f := range h.takeFlash(c) {
+		lp.Notes = append(lp.Notes, f.Message)
+	}
+	return lp
 }
 
 // showLogin draws the sign-in form (or goes home when already signed in).
@@ -48,7 +52,11 @@ func (h *Handler) login(c echo.Context) error {
 		hash = u.PasswordHash
 	}
 	// CheckPassword costs the same with or without a user.
-	if !auth.CheckPassword(hash, password) || u == nil || u.Disabled {
+	ok, err := h.passwords.do(ctx, func() bool { return auth.CheckPassword(hash, password) })
+	if err != nil {
+		return err
+	}
+	if !ok || u == nil || u.Disabled {
 		return h.renderComponent(c, http.StatusUnauthorized, pages.Login(h.loginPage(c, username, loginFailed, next)))
 	}
 	if old, ok := c.Get(ctxSession).(*models.Session); ok {

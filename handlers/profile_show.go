@@ -1,7 +1,11 @@
 package handlers
 
 import (
+	"net/http"
+	"strings"
+
 	"github.com/labstack/echo/v4"
+	"github.com/slipway-ci/slipway/internal/auth"
 
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -28,6 +32,11 @@ func (h *Handler) showProfile(c echo.Context) error {
 	p, err := h.profilePage(c)
 	if err != nil {
 		return err
+	}
+	if ck, err := c.Cookie(newTokenCookie); err == nil && strings.HasPrefix(ck.Value, auth.TokenPrefix) {
+		p.NewToken = ck.Value
+		c.SetCookie(&http.Cookie{Name: newTokenCookie, Value: "", Path: "/profile", MaxAge: -1,
+			HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
 	}
 	return h.render(c, "Profile", "", pages.Profile(p))
 }

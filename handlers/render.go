@@ -24,7 +24,7 @@ func (h *Handler) pageFor(c echo.Context, title, nav string) layout.Page {
 		Title:  title,
 		Nav:    nav,
 		CSRF:   csrfToken(c),
-		Assets: layout.Assets{CSS: h.assets.URL("app.css"), JS: h.assets.URL("app.js")},
+		Assets: layout.Assets{CSS: h.assets.URL("app.css"), JS: h.assets.URL("app.js"), Icon: h.assets.URL("favicon.svg")},
 		Flash:  h.takeFlash(c),
 		Now:    h.now(),
 	}

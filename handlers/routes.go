@@ -28,6 +28,7 @@ func (h *Handler) Register(e *echo.Echo) {
 
 	// Operations.
 	h.add(e, http.MethodGet, "/healthz", auth.Public, h.healthz)
+	h.add(e, http.MethodGet, "/favicon.ico", auth.Public, h.favicon)
 	h.add(e, http.MethodGet, "/metrics", auth.Public, h.serveMetrics)
 
 	// Sign in and out.

@@ -19,8 +19,8 @@ func TestUnsafeMethodsNeedTheCSRFToken(t *testing.T) {
 		t.Fatalf("POST without CSRF token: got %d, want 403 with a message", resp.StatusCode)
 	}
 	resp, _ = ts.do(http.MethodPost, "/profile/tokens", reqOpts{session: sess, csrf: true, form: url.Values{"name": {"x"}}})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST with CSRF token: got %d, want 201", resp.StatusCode)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST with CSRF token: got %d, want 303", resp.StatusCode)
 	}
 	resp, _ = ts.do(http.MethodPost, "/logout", reqOpts{session: sess, form: url.Values{}})
 	if resp.StatusCode != http.StatusForbidden {
@@ -248,5 +248,48 @@ func TestUserAdministration(t *testing.T) {
 	ts.do(http.MethodPost, "/admin/users/"+itoa(g.ID)+"/role", reqOpts{session: sess, csrf: true, form: url.Values{"role": {"viewer"}}})
 	if g, _ = ts.store.UserByName(t.Context(), "gina"); g.Role != "viewer" {
 		t.Fatalf("role change did not stick: %s", g.Role)
+	}
+}
+
+func TestNewTokenIsShownOnceAfterARedirect(t *testing.T) {
+	ts := newTestServer(t)
+	ts.user("hal", auth.QA)
+	c := ts.browser()
+	tok := formToken(t, c, ts.srv.URL+"/login")
+	resp, err := c.PostForm(ts.srv.URL+"/login", url.Values{"username": {"hal"}, "password": {"password-hal"}, "_csrf": {tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tok = formToken(t, c, ts.srv.URL+"/profile")
+	resp, err = c.PostForm(ts.srv.URL+"/profile/tokens", url.Values{"name": {"ci"}, "_csrf": {tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
+		t.Fatalf("create token: %d to %q, want a redirect to /profile", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	get := func() string {
+		resp, err := c.Get(ts.srv.URL + "/profile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io_copy(&b, resp)
+		return b.String()
+	}
+	first := get()
+	i := strings.Index(first, auth.TokenPrefix)
+	if i < 0 || !strings.Contains(first, `data-testid="new-token"`) {
+		t.Fatal("the new token is not shown after the redirect")
+	}
+	token := first[i : i+strings.IndexAny(first[i:], "<\"")]
+	if resp, body := ts.do(http.MethodGet, "/api/v1/me", reqOpts{token: token}); resp.StatusCode != 200 || !strings.Contains(body, "hal") {
+		t.Fatalf("the shown token does not work: %d %s", resp.StatusCode, body)
+	}
+	if again := get(); strings.Contains(again, token) || strings.Contains(again, `data-testid="new-token"`) {
+		t.Fatal("reloading the profile shows the token again")
 	}
 }

@@ -27,12 +27,17 @@ func (h *Handler) createToken(c echo.Context) error {
 	if err := h.store.CreateAPIToken(c.Request().Context(), t); err != nil {
 		return err
 	}
-	if p, err = h.profilePage(c); err != nil {
-		return err
-	}
-	p.NewToken = token
-	return h.renderProfile(c, http.StatusCreated, p)
+	// Post/Redirect/Get: the token rides once in a short-lived cookie
+	// scoped to /profile, so reloading the page neither shows it again nor
+	// creates another one.
+	c.SetCookie(&http.Cookie{Name: newTokenCookie, Value: token, Path: "/profile", MaxAge: 120,
+		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	return c.Redirect(http.StatusSeeOther, "/profile")
 }
+
+// newTokenCookie carries a just-created token to the one page view that
+// shows it.
+const newTokenCookie = "slipway_new_token"
 
 // revokeToken revokes one of the user's own tokens.
 func (h *Handler) revokeToken(c echo.Context) error {

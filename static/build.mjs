@@ -36,7 +36,10 @@ for (const entry of entries) {
 }
 
 // Other files copied as they are (e.g. third-party CSS).
-const copies = { "uplot.css": join(root, "node_modules", "uplot", "dist", "uPlot.min.css") };
+const copies = {
+  "uplot.css": join(root, "node_modules", "uplot", "dist", "uPlot.min.css"),
+  "favicon.svg": join(root, "static", "src", "favicon.svg"),
+};
 for (const [name, path] of Object.entries(copies)) {
   try { outputs[name] = readFileSync(path); } catch { /* optional */ }
 }

@@ -35,8 +35,9 @@ type Flash struct {
 
 // Assets are the content-hashed URLs of the built CSS and JS.
 type Assets struct {
-	CSS string
-	JS  string
+	CSS  string
+	JS   string
+	Icon string
 }
 
 // NavItem is one entry in the navigation.

@@ -10,7 +10,9 @@ type LoginPage struct {
 	Username string
 	Error    string
 	Next     string
-	CSS, JS  string
+	// Notes are one-time messages (e.g. "You are signed out.").
+	Notes         []string
+	CSS, JS, Icon string
 }
 
 // DashboardPage is the home screen.
