@@ -16,6 +16,7 @@ func migrations() []*gormigrate.Migration {
 		migration0001Accounts(),
 		migration0002LogChunks(),
 		migration0003ProjectsBuilds(),
+		migration0004Audit(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all
