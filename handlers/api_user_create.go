@@ -52,7 +52,15 @@ func (h *Handler) apiCreateUser(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 	}
 	u := &models.User{Username: req.Username, PasswordHash: hash, Role: string(role)}
-	if err := h.store.CreateUser(c.Request().Context(), u); errors.Is(err, models.ErrConflict) {
+	ctx := c.Request().Context()
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditUserCreate, "user", idString(u.ID),
+			map[string]any{"username": u.Username, "role": u.Role, "generated_password": resp.Password != "", "via": "api"}))
+	})
+	if errors.Is(err, models.ErrConflict) {
 		return echo.NewHTTPError(http.StatusConflict, "a user called "+req.Username+" already exists")
 	} else if err != nil {
 		return err

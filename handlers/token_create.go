@@ -24,7 +24,16 @@ func (h *Handler) createToken(c echo.Context) error {
 	}
 	token, prefix := auth.NewToken()
 	t := &models.APIToken{UserID: currentUser(c).ID, Name: name, Hash: auth.HashSecret(token), Prefix: prefix}
-	if err := h.store.CreateAPIToken(c.Request().Context(), t); err != nil {
+	ctx := c.Request().Context()
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.CreateAPIToken(ctx, t); err != nil {
+			return err
+		}
+		// The name only: the token, its prefix and its hash stay out of the trail.
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditTokenCreate, "token", idString(t.ID),
+			map[string]any{"name": name, "user": currentUser(c).Username}))
+	})
+	if err != nil {
 		return err
 	}
 	// Post/Redirect/Get: the token rides once in a short-lived cookie
@@ -45,7 +54,23 @@ func (h *Handler) revokeToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.store.RevokeAPIToken(c.Request().Context(), currentUser(c).ID, id); err != nil {
+	ctx := c.Request().Context()
+	me := currentUser(c)
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.RevokeAPIToken(ctx, me.ID, id); err != nil {
+			return err
+		}
+		details := map[string]any{"user": me.Username}
+		if ts, err := tx.APITokens(ctx, me.ID); err == nil {
+			for _, t := range ts {
+				if t.ID == id {
+					details["name"] = t.Name
+				}
+			}
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditTokenRevoke, "token", idString(id), details))
+	})
+	if err != nil {
 		return err
 	}
 	return h.redirectWith(c, "/profile", "success", "Token revoked; it stops working at once.")

@@ -51,7 +51,14 @@ func (h *Handler) createUser(c echo.Context) error {
 	if err != nil {
 		return fail(err.Error())
 	}
-	err = h.store.CreateUser(ctx, &models.User{Username: name, PasswordHash: hash, Role: string(role)})
+	u := &models.User{Username: name, PasswordHash: hash, Role: string(role)}
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditUserCreate, "user", idString(u.ID),
+			map[string]any{"username": name, "role": role, "generated_password": generated}))
+	})
 	if errors.Is(err, models.ErrConflict) {
 		return fail("a user called " + name + " already exists")
 	}

@@ -54,7 +54,17 @@ func (h *Handler) setUserRole(c echo.Context) error {
 			return h.redirectWith(c, "/admin/users", "error", err.(*echo.HTTPError).Message.(string))
 		}
 	}
-	if err := h.store.SetUserRole(ctx, id, string(role)); err != nil {
+	if target.Role == string(role) {
+		return h.redirectWith(c, "/admin/users", "info", target.Username+" already is "+string(role)+".")
+	}
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.SetUserRole(ctx, id, string(role)); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditUserRole, "user", idString(id),
+			map[string]any{"username": target.Username, "from": target.Role, "to": role}))
+	})
+	if err != nil {
 		return err
 	}
 	return h.redirectWith(c, "/admin/users", "success", target.Username+" is now "+string(role)+".")
@@ -84,12 +94,21 @@ func (h *Handler) setUserDisabled(c echo.Context) error {
 			return h.redirectWith(c, "/admin/users", "error", err.(*echo.HTTPError).Message.(string))
 		}
 	}
-	if err := h.store.SetUserDisabled(ctx, id, disabled); err != nil {
-		return err
-	}
-	word := "enabled"
+	word, action := "enabled", models.AuditUserEnable
 	if disabled {
-		word = "disabled"
+		word, action = "disabled", models.AuditUserDisable
+	}
+	if target.Disabled == disabled {
+		return h.redirectWith(c, "/admin/users", "info", target.Username+" already is "+word+".")
+	}
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.SetUserDisabled(ctx, id, disabled); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, auditBy(c, action, "user", idString(id), map[string]any{"username": target.Username}))
+	})
+	if err != nil {
+		return err
 	}
 	return h.redirectWith(c, "/admin/users", "success", target.Username+" is "+word+".")
 }

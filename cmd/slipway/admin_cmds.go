@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/slipway-ci/slipway/handlers"
@@ -86,7 +87,16 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer s.Close()
-	err = s.CreateUser(ctx, &models.User{Username: name, PasswordHash: hash, Role: string(r)})
+	err = s.Tx(ctx, func(tx *models.Store) error {
+		u := &models.User{Username: name, PasswordHash: hash, Role: string(r)}
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		ev := models.NewAuditEvent(nil, models.AuditUserCreate, "user", strconv.FormatInt(u.ID, 10),
+			map[string]any{"username": name, "role": r, "generated_password": !fromStdin})
+		ev.ActorName = models.AuditActorCLI
+		return tx.AppendAudit(ctx, ev)
+	})
 	if errors.Is(err, models.ErrConflict) {
 		return fmt.Errorf("a user called %q already exists", name)
 	}
@@ -134,7 +144,17 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	token, prefix := auth.NewToken()
-	if err := s.CreateAPIToken(ctx, &models.APIToken{UserID: u.ID, Name: label, Hash: auth.HashSecret(token), Prefix: prefix}); err != nil {
+	err = s.Tx(ctx, func(tx *models.Store) error {
+		t := &models.APIToken{UserID: u.ID, Name: label, Hash: auth.HashSecret(token), Prefix: prefix}
+		if err := tx.CreateAPIToken(ctx, t); err != nil {
+			return err
+		}
+		ev := models.NewAuditEvent(nil, models.AuditTokenCreate, "token", strconv.FormatInt(t.ID, 10),
+			map[string]any{"name": label, "user": u.Username})
+		ev.ActorName = models.AuditActorCLI
+		return tx.AppendAudit(ctx, ev)
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, token)

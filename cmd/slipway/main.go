@@ -46,6 +46,8 @@ Usage:
   slipway migrate        apply database migrations and exit
   slipway user add NAME --role ROLE [--password-stdin]
   slipway token create --user NAME [--name LABEL]
+  slipway audit verify   check the audit trail's hash chain (exit 1 if broken)
+  slipway audit export [--format csv] [--action A] [--actor NAME] > audit.csv
   slipway version
 
 Run "slipway COMMAND -h" for a command's flags. Every flag has an
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return userCmd(ctx, args, stdin, stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, args, stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "slipway", versionString())
 		return nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -131,7 +132,14 @@ func ensureAdmin(ctx context.Context, store *models.Store, stdout io.Writer) err
 	if err != nil {
 		return fmt.Errorf("SLIPWAY_ADMIN_PASSWORD: %w", err)
 	}
-	err = store.CreateUser(ctx, &models.User{Username: "admin", PasswordHash: hash, Role: string(auth.Admin)})
+	err = store.Tx(ctx, func(tx *models.Store) error {
+		u := &models.User{Username: "admin", PasswordHash: hash, Role: string(auth.Admin)}
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, models.NewAuditEvent(nil, models.AuditUserCreate, "user", strconv.FormatInt(u.ID, 10),
+			map[string]any{"username": u.Username, "role": u.Role, "first_admin": true}))
+	})
 	if errors.Is(err, models.ErrConflict) {
 		return nil // another process created it first
 	}
