@@ -46,7 +46,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showArea("environments"))
 	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
-	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showArea("audit"))
+	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showAudit)
+	h.add(e, http.MethodGet, "/audit.csv", auth.ViewAudit, h.exportAudit)
 
 	// Administration.
 	admin := e.Group("/admin")
@@ -59,6 +60,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	api := e.Group("/api/v1")
 	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)
 	h.add(api, http.MethodPost, "/users", auth.ManageUsers, h.apiCreateUser)
+	h.add(api, http.MethodGet, "/audit", auth.ViewAudit, h.apiListAudit)
 
 	e.RouteNotFound("/*", h.notFound)
 }
