@@ -20,11 +20,16 @@ func auditCSVHeader() []string {
 // formula (starting with = + - @, tab or carriage return) get a leading
 // single quote; strip it before recomputing a hash from the export.
 func (s *Store) ExportAuditCSV(ctx context.Context, w io.Writer, f AuditFilter) error {
+	return s.exportAuditCSV(ctx, w, f, MaxAuditLimit)
+}
+
+// exportAuditCSV is ExportAuditCSV reading batch events at a time.
+func (s *Store) exportAuditCSV(ctx context.Context, w io.Writer, f AuditFilter, batch int) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(auditCSVHeader()); err != nil {
 		return fmt.Errorf("models: export audit: %w", err)
 	}
-	f.Limit = MaxAuditLimit
+	f.Limit = batch
 	for {
 		es, err := s.AuditEvents(ctx, f)
 		if err != nil {

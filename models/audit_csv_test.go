@@ -48,9 +48,10 @@ func TestExportAuditCSVEscapesAndFilters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// More rows than one export page, to exercise paging.
+	// More rows than one export batch, to exercise paging.
+	const batch, extra = 4, 9
 	if err := s.Tx(ctx, func(tx *Store) error {
-		for range MaxAuditLimit + 5 {
+		for range extra {
 			if err := tx.AppendAudit(ctx, NewAuditEvent(nil, AuditUserRole, "user", "9", nil)); err != nil {
 				return err
 			}
@@ -61,14 +62,14 @@ func TestExportAuditCSVEscapesAndFilters(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	if err := s.ExportAuditCSV(ctx, &buf, AuditFilter{Limit: 1}); err != nil {
+	if err := s.exportAuditCSV(ctx, &buf, AuditFilter{Limit: 1}, batch); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&buf).ReadAll()
 	if err != nil {
 		t.Fatalf("the export is not valid CSV: %v", err)
 	}
-	if len(rows) != 1+2+MaxAuditLimit+5 {
+	if len(rows) != 1+2+extra {
 		t.Fatalf("export has %d rows, want every event (Limit ignored) plus a header", len(rows))
 	}
 	if strings.Join(rows[0], ",") != "seq,at,actor_id,actor_name,action,object_type,object_id,details,prev_hash,hash" {

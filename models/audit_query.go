@@ -221,11 +221,16 @@ const auditVerifyBatch = 500
 // gap in seq), or whose link to the previous row is broken. A broken
 // chain is a result, not an error; the error is for failing to read.
 func (s *Store) VerifyAudit(ctx context.Context) (VerifyResult, error) {
+	return s.verifyAudit(ctx, auditVerifyBatch)
+}
+
+// verifyAudit is VerifyAudit reading batch rows at a time.
+func (s *Store) verifyAudit(ctx context.Context, batchSize int) (VerifyResult, error) {
 	r := VerifyResult{OK: true, LastHash: auditGenesis}
 	db := s.db.WithContext(ctx)
 	for {
 		var batch []AuditEvent
-		if err := db.Where("seq > ?", r.LastSeq).Order("seq").Limit(auditVerifyBatch).Find(&batch).Error; err != nil {
+		if err := db.Where("seq > ?", r.LastSeq).Order("seq").Limit(batchSize).Find(&batch).Error; err != nil {
 			return r, wrap("verify audit", err)
 		}
 		for i := range batch {
@@ -241,7 +246,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (VerifyResult, error) {
 			r.Events++
 			r.LastSeq, r.LastHash = e.Seq, e.Hash
 		}
-		if len(batch) < auditVerifyBatch {
+		if len(batch) < batchSize {
 			return r, nil
 		}
 	}

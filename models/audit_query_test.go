@@ -58,14 +58,17 @@ func TestAuditChainVerifiesAfterManyAppends(t *testing.T) {
 		if err != nil || !r.OK || r.Events != 0 {
 			t.Fatalf("empty trail: %+v %v", r, err)
 		}
-		const n = 650 // more than one verify batch
+		const n, batch = 230, 50 // several verify batches, the last one partial
 		appendN(t, s, n)
-		r, err = s.VerifyAudit(ctx)
+		r, err = s.verifyAudit(ctx, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !r.OK || r.Events != n || r.LastSeq != n {
 			t.Fatalf("verify after %d appends: %+v", n, r)
+		}
+		if r2, err := s.VerifyAudit(ctx); err != nil || r2 != r {
+			t.Fatalf("verify in one batch: %+v %v, want %+v", r2, err, r)
 		}
 		es, err := s.AuditEvents(ctx, AuditFilter{Limit: MaxAuditLimit, BeforeSeq: 3})
 		if err != nil || len(es) != 2 {
