@@ -17,6 +17,7 @@ func migrations() []*gormigrate.Migration {
 		migration0002LogChunks(),
 		migration0003ProjectsBuilds(),
 		migration0004Audit(),
+		migration0005EnvironmentsReleases(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all

@@ -1,0 +1,81 @@
+package models
+
+import (
+	"strconv"
+	"time"
+)
+
+// Deploy targets of an environment.
+const (
+	// TargetProcess runs the artifact's app behind the environment's edge proxy.
+	TargetProcess = "process"
+	// TargetScript runs the team's own deploy command.
+	TargetScript = "script"
+)
+
+// Environment is one stage of a project's chain (dev → staging →
+// production): where releases run, with what configuration, and the policy
+// that guards deploys into it.
+type Environment struct {
+	ID        int64
+	ProjectID int64
+	Project   Project
+	Name      string
+	// Position orders the chain; promotion goes to the next position.
+	Position int
+	// Target is TargetProcess or TargetScript.
+	Target        string
+	ScriptCommand string
+	// EdgeAddr is the host:port the environment's edge proxy listens on,
+	// kept once chosen so the URL survives restarts; "" picks a free port
+	// at the first deploy.
+	EdgeAddr string
+	// AutoDeployBranch deploys every successful build of that branch here;
+	// "" means no auto-deploy.
+	AutoDeployBranch       string
+	AutoDeployPaused       bool
+	AutoDeployPausedReason string
+	// ConfigVersion is bumped on every change of variables, secrets or
+	// target; a release records the version it ran with.
+	ConfigVersion int64
+	// Protected environments need the lead or admin role to deploy (and,
+	// with promotions, approvals).
+	Protected bool
+	// The rest of the policy, filled in by promotions and approvals.
+	ApprovalsRequired int
+	ApproverRoles     string // comma-separated roles
+	AllowSelfApproval bool
+	RequireLoadTest   bool
+	FreezeWindows     string // JSON array of windows
+	// DeployLockReleaseID is the release whose deploy runs now: deploys to
+	// one environment run one at a time.
+	DeployLockReleaseID *int64
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// EngineKey is the environment's name in the deploy engine: stable across
+// renames, unique across projects.
+func (e *Environment) EngineKey() string { return "env-" + strconv.FormatInt(e.ID, 10) }
+
+// URL is where the environment's edge serves, or "" before its first
+// process deploy.
+func (e *Environment) URL() string {
+	if e.EdgeAddr == "" || e.Target != TargetProcess {
+		return ""
+	}
+	return "http://" + e.EdgeAddr
+}
+
+// EnvironmentVariable is one variable of an environment. A secret keeps
+// its value only sealed (ValueSealed) and is never shown back.
+type EnvironmentVariable struct {
+	ID            int64
+	EnvironmentID int64
+	Name          string
+	Value         string
+	Secret        bool
+	ValueSealed   []byte
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
