@@ -331,4 +331,3 @@ func (s *Store) ReleaseEvents(ctx context.Context, envID int64, limit int) ([]Re
 	err := s.db.WithContext(ctx).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Find(&evs).Error
 	return evs, wrap("release events", err)
 }
-
