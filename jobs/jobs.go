@@ -20,6 +20,9 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/slipway-ci/slipway/internal/artifact"
+	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -48,6 +51,16 @@ type Options struct {
 type Deps struct {
 	Store  *models.Store
 	Logger *slog.Logger
+	// Logs receives deploy logs (and build logs).
+	Logs *logs.Service
+	// Artifacts is where build artifacts are kept.
+	Artifacts *artifact.Store
+	// Deploy runs the environments' edges and app instances. Only the
+	// process that owns it (slipway serve) works the deploys queue; nil
+	// means this process runs no deploys.
+	Deploy *deploy.Manager
+	// Secrets opens environment secrets; nil refuses secrets.
+	Secrets SecretBox
 }
 
 // Jobs wraps the River client.
@@ -57,6 +70,7 @@ type Jobs struct {
 	pool    *pgxpool.Pool
 	work    bool
 	log     *slog.Logger
+	deps    Deps
 }
 
 // driverFor builds River's driver for the store's database. The returned
@@ -149,8 +163,12 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		cfg.Queues = map[string]river.QueueConfig{
 			QueueMaintenance: {MaxWorkers: 2},
 			QueueBuilds:      {MaxWorkers: opts.BuildWorkers},
-			QueueDeploys:     {MaxWorkers: 4},
 			QueueLoadTests:   {MaxWorkers: 1},
+		}
+		if deps.Deploy != nil {
+			// Deploys run where the edges run; a deploy waiting for its
+			// environment snoozes, so a few workers suffice.
+			cfg.Queues[QueueDeploys] = river.QueueConfig{MaxWorkers: 4}
 		}
 		cfg.PeriodicJobs = periodicJobs(opts)
 	}
@@ -159,12 +177,15 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		closeAll(db, pool)
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
-	return &Jobs{client: client, riverDB: db, pool: pool, work: opts.Work, log: deps.Logger}, nil
+	return &Jobs{client: client, riverDB: db, pool: pool, work: opts.Work, log: deps.Logger, deps: deps}, nil
 }
 
 // registerWorkers adds every worker the app has.
 func registerWorkers(w *river.Workers, deps Deps) {
 	river.AddWorker(w, &MaintenanceWorker{store: deps.Store, log: deps.Logger})
+	if deps.Deploy != nil {
+		river.AddWorker(w, &DeployWorker{deps: deps})
+	}
 }
 
 func periodicJobs(opts Options) []*river.PeriodicJob {

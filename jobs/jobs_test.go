@@ -10,7 +10,7 @@ import (
 	"github.com/slipway-ci/slipway/models"
 )
 
-func TestMain(m *testing.M) { os.Exit(testpg.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(mainWithTestApp(m)) }
 
 func openStores(t *testing.T) map[string]*models.Store {
 	t.Helper()

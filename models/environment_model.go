@@ -2,6 +2,7 @@ package models
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -78,4 +79,34 @@ type EnvironmentVariable struct {
 	ValueSealed   []byte
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+}
+
+// EnvironmentIDFromKey parses an EngineKey back into the environment ID.
+func EnvironmentIDFromKey(key string) (int64, bool) {
+	s, ok := strings.CutPrefix(key, "env-")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// SecretAD is the additional data a secret variable's value is sealed
+// with: the sealed bytes open only for that environment and name.
+func SecretAD(envID int64, name string) []byte {
+	return []byte("slipway:env-secret:" + strconv.FormatInt(envID, 10) + ":" + name)
+}
+
+// ReleaseSecretsAD is the additional data a release's secrets snapshot is
+// sealed with: it opens only for releases of that environment.
+func ReleaseSecretsAD(envID int64) []byte {
+	return []byte("slipway:release-secrets:" + strconv.FormatInt(envID, 10))
+}
+
+// ConfigEntry is one variable in a release's configuration summary; the
+// value of a secret is never in it.
+type ConfigEntry struct {
+	Name   string `json:"name"`
+	Value  string `json:"value,omitempty"`
+	Secret bool   `json:"secret,omitempty"`
 }

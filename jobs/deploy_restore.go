@@ -1,0 +1,206 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/models"
+)
+
+// RecoverDeploys fails the deploys a stopped portal left running and frees
+// their environments. Call it at startup before the workers start, in the
+// process that runs the environments.
+func (j *Jobs) RecoverDeploys(ctx context.Context) error {
+	n, err := j.deps.Store.InterruptDeploys(ctx, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		j.log.Warn("deploys interrupted by the last shutdown marked failed", slog.Int64("count", n))
+	}
+	return nil
+}
+
+// RestoreEnvironments brings every process environment's live release back
+// up after a restart: its edge on the saved address, a new instance of the
+// release, the switch. Environments are restored concurrently; each
+// failure is logged and recorded as a release event, and the others go on.
+// It returns when every environment was tried or ctx ended.
+func (j *Jobs) RestoreEnvironments(ctx context.Context) error {
+	if j.deps.Deploy == nil {
+		return nil
+	}
+	rels, err := j.deps.Store.LiveProcessReleases(ctx)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for i := range rels {
+		rel := &rels[i]
+		wg.Go(func() {
+			if err := j.restore(ctx, rel); err != nil {
+				j.log.Error("restore environment", slog.String("project", rel.Environment.Project.Slug),
+					slog.String("env", rel.Environment.Name), slog.Int64("release", rel.ID), slog.Any("err", err))
+				j.recordEvent(context.WithoutCancel(ctx), &models.ReleaseEvent{EnvironmentID: rel.EnvironmentID, ReleaseID: rel.ID,
+					Kind: "restore_failed", Message: "could not start the live release again after a restart: " + err.Error()})
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
+	d, env := j.deps, &rel.Environment
+	if err := ensureEdge(ctx, d, env); err != nil {
+		return err
+	}
+	app, err := appConfig(ctx, d.Store, rel)
+	if err != nil {
+		return err
+	}
+	dir, err := unpack(ctx, d, rel.ArtifactSHA256)
+	if err != nil {
+		return err
+	}
+	vars, err := releaseVars(d, rel)
+	if err != nil {
+		return err
+	}
+	for k, v := range app.Env {
+		if _, set := vars[k]; !set {
+			vars[k] = v
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
+	defer cancel()
+	inst, err := d.Deploy.StartInstance(sctx, deploy.InstanceSpec{Env: env.EngineKey(), ReleaseID: rel.ID, Dir: dir,
+		Command: app.Run, Vars: vars, HealthPath: app.Health}, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := d.Deploy.Switch(env.EngineKey(), inst); err != nil {
+		return err
+	}
+	if err := d.Store.SetReleaseInstance(ctx, rel.ID, rel.ID); err != nil {
+		return err
+	}
+	j.log.Info("environment restored", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
+		slog.Int64("release", rel.ID), slog.String("url", env.URL()))
+	j.recordEvent(ctx, &models.ReleaseEvent{EnvironmentID: env.ID, ReleaseID: rel.ID, Kind: models.EventRestored, PID: inst.PID(),
+		Message: "started again after Slipway restarted"})
+	return nil
+}
+
+func (j *Jobs) recordEvent(ctx context.Context, ev *models.ReleaseEvent) {
+	if err := j.deps.Store.CreateReleaseEvent(ctx, ev); err != nil {
+		j.log.Warn("record release event", slog.Any("err", err))
+	}
+}
+
+// DeployEvents records the deploy engine's instance events (crashes,
+// restarts, stops) as release events. Record never blocks the engine;
+// events are written in order by one goroutine until Close.
+type DeployEvents struct {
+	store *models.Store
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	queue  []deploy.Event
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+}
+
+// NewDeployEvents starts a recorder; pass its Record as the deploy
+// Manager's Options.OnEvent and Close it after the Manager.
+func NewDeployEvents(store *models.Store, log *slog.Logger) *DeployEvents {
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &DeployEvents{store: store, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+// Record queues an event.
+func (r *DeployEvents) Record(ev deploy.Event) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.queue = append(r.queue, ev)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close writes what is queued and stops the recorder.
+func (r *DeployEvents) Close() {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.wake)
+	}
+	r.mu.Unlock()
+	<-r.done
+}
+
+func (r *DeployEvents) loop() {
+	defer close(r.done)
+	for range r.wake {
+		r.drain()
+	}
+	r.drain()
+}
+
+func (r *DeployEvents) drain() {
+	for {
+		r.mu.Lock()
+		evs := r.queue
+		r.queue = nil
+		r.mu.Unlock()
+		if len(evs) == 0 {
+			return
+		}
+		for _, ev := range evs {
+			r.write(ev)
+		}
+	}
+}
+
+func (r *DeployEvents) write(ev deploy.Event) {
+	envID, ok := models.EnvironmentIDFromKey(ev.Env)
+	if !ok {
+		return
+	}
+	row := &models.ReleaseEvent{EnvironmentID: envID, ReleaseID: ev.ReleaseID, Kind: string(ev.Kind), PID: ev.PID,
+		Restarts: ev.Restarts, Message: ev.Reason, CreatedAt: ev.Time.UTC()}
+	switch ev.Kind {
+	case deploy.EventCrashed:
+		row.Message = fmt.Sprintf("%s; restarting in %s", ev.Reason, ev.Delay.Round(time.Millisecond))
+	case deploy.EventRestarted:
+		row.Message = fmt.Sprintf("restarted (restart %d), healthy again", ev.Restarts)
+	case deploy.EventStopped:
+		row.Message = "stopped"
+	}
+	if ev.Exit != nil {
+		code := ev.Exit.Code
+		row.ExitCode = &code
+		row.Output = strings.Join(ev.Exit.Lines, "\n")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.store.CreateReleaseEvent(ctx, row); err != nil && !errors.Is(err, context.Canceled) {
+		r.log.Warn("record deploy event", slog.String("env", ev.Env), slog.Int64("release", ev.ReleaseID), slog.Any("err", err))
+	}
+}
