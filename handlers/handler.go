@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -33,12 +35,22 @@ type Deps struct {
 	Assets   *static.Assets
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// Logs reads deploy (and build) logs.
+	Logs *logs.Service
+	// Deploy reports the state of environments' instances; nil when the
+	// deploy engine runs in another process.
+	Deploy deploy.Engine
+	// Secrets seals environment secrets; nil refuses secrets.
+	Secrets jobs.SecretBox
 }
 
 // Handler is the only way into the HTTP layer.
 type Handler struct {
 	store   *models.Store
 	jobs    *jobs.Jobs
+	logs    *logs.Service
+	engine  deploy.Engine
+	secrets jobs.SecretBox
 	assets  *static.Assets
 	log     *slog.Logger
 	cfg     Config
@@ -65,6 +77,9 @@ func New(d Deps, cfg Config) *Handler {
 	return &Handler{
 		store:     d.Store,
 		jobs:      d.Jobs,
+		logs:      d.Logs,
+		engine:    d.Deploy,
+		secrets:   d.Secrets,
 		assets:    d.Assets,
 		log:       d.Logger,
 		cfg:       cfg,

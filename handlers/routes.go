@@ -43,11 +43,27 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodPost, "/profile/tokens/:id/revoke", auth.Authenticated, h.revokeToken)
 	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showArea("projects"))
 	h.add(e, http.MethodGet, "/builds", auth.ViewProjects, h.showArea("builds"))
-	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showArea("environments"))
+	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showEnvironments)
 	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
 	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showAudit)
 	h.add(e, http.MethodGet, "/audit.csv", auth.ViewAudit, h.exportAudit)
+
+	// Environments and releases.
+	h.add(e, http.MethodPost, "/projects/:slug/environments", auth.ManageEnvironments, h.createEnvironment)
+	envs := e.Group("/projects/:slug/environments/:env")
+	h.add(envs, http.MethodGet, "", auth.ViewProjects, h.showEnvironment)
+	h.add(envs, http.MethodPost, "/deploys", auth.DeployUnprotected, h.deployFromForm)
+	h.add(envs, http.MethodPost, "/rollback", auth.DeployUnprotected, h.rollbackFromForm)
+	h.add(envs, http.MethodPost, "/resume-auto-deploy", auth.ManageEnvironments, h.resumeAutoDeploy)
+	h.add(envs, http.MethodGet, "/settings", auth.ManageEnvironments, h.showEnvironmentSettings)
+	h.add(envs, http.MethodPost, "/settings", auth.ManageEnvironments, h.updateEnvironment)
+	h.add(envs, http.MethodPost, "/variables", auth.ManageEnvironments, h.setVariable)
+	h.add(envs, http.MethodPost, "/variables/delete", auth.ManageEnvironments, h.deleteVariable)
+	h.add(envs, http.MethodPost, "/move", auth.ManageEnvironments, h.moveEnvironment)
+	h.add(envs, http.MethodPost, "/delete", auth.ManageEnvironments, h.deleteEnvironment)
+	h.add(e, http.MethodGet, "/releases/:id", auth.ViewProjects, h.showRelease)
+	h.add(e, http.MethodGet, "/releases/:id/log", auth.ViewProjects, h.showReleaseLog)
 
 	// Administration.
 	admin := e.Group("/admin")
@@ -61,6 +77,12 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)
 	h.add(api, http.MethodPost, "/users", auth.ManageUsers, h.apiCreateUser)
 	h.add(api, http.MethodGet, "/audit", auth.ViewAudit, h.apiListAudit)
+	h.add(api, http.MethodGet, "/projects/:slug/environments", auth.ViewProjects, h.apiEnvironments)
+	h.add(api, http.MethodGet, "/projects/:slug/environments/:env/releases", auth.ViewProjects, h.apiReleases)
+	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/deploys", auth.DeployUnprotected, h.apiDeploy)
+	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/rollback", auth.DeployUnprotected, h.apiRollback)
+	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/resume-auto-deploy", auth.ManageEnvironments, h.resumeAutoDeploy)
+	h.add(api, http.MethodGet, "/releases/:id", auth.ViewProjects, h.apiRelease)
 
 	e.RouteNotFound("/*", h.notFound)
 }

@@ -331,3 +331,25 @@ func (s *Store) ReleaseEvents(ctx context.Context, envID int64, limit int) ([]Re
 	err := s.db.WithContext(ctx).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Find(&evs).Error
 	return evs, wrap("release events", err)
 }
+
+// ActiveReleases returns, for each of envIDs with one, the oldest release
+// that is pending or deploying: the deploy running or next in line.
+func (s *Store) ActiveReleases(ctx context.Context, envIDs []int64) (map[int64]*Release, error) {
+	out := map[int64]*Release{}
+	if len(envIDs) == 0 {
+		return out, nil
+	}
+	var rs []Release
+	err := s.db.WithContext(ctx).Preload("Build").Preload("CreatedBy").
+		Where("environment_id IN ? AND status IN ?", envIDs, []string{ReleasePending, ReleaseDeploying}).Order("id DESC").Find(&rs).Error
+	if err != nil {
+		return nil, wrap("active releases", err)
+	}
+	for i := range rs {
+		r := &rs[i]
+		if cur := out[r.EnvironmentID]; cur == nil || r.Status == ReleaseDeploying || cur.Status != ReleaseDeploying {
+			out[r.EnvironmentID] = r
+		}
+	}
+	return out, nil
+}

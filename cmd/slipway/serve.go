@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -17,7 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway-ci/slipway/handlers"
+	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/pipeline"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -59,15 +64,40 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.NoWorkers && store.Dialect() == models.SQLite {
 		return usageError{"--no-workers needs PostgreSQL: with SQLite only this process can run jobs"}
 	}
-	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logger: log}, jobs.Options{Work: !c.NoWorkers, BuildWorkers: c.BuildWorkers})
+	logSvc := logs.NewService(store, logs.Options{Logger: log})
+	if err := logSvc.Start(ctx); err != nil {
+		return err
+	}
+	defer logSvc.Close()
+	artifacts, err := artifact.NewStore(filepath.Join(c.DataDir, "artifacts"))
 	if err != nil {
 		return err
+	}
+	// The deploy engine (edges and app instances) lives in the process that
+	// works jobs: deploys run where the edges run.
+	var mgr *deploy.Manager
+	var deployEvents *jobs.DeployEvents
+	if !c.NoWorkers {
+		deployEvents = jobs.NewDeployEvents(store, log)
+		mgr = deploy.NewManager(deploy.Options{ReleasesDir: filepath.Join(c.DataDir, "releases"), Logger: log,
+			HealthTimeout: pipeline.MaxHealthTimeout, OnEvent: deployEvents.Record})
+	}
+	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logger: log, Logs: logSvc, Artifacts: artifacts, Deploy: mgr},
+		jobs.Options{Work: !c.NoWorkers, BuildWorkers: c.BuildWorkers})
+	if err != nil {
+		return err
+	}
+	if mgr != nil {
+		if err := j.RecoverDeploys(ctx); err != nil {
+			return err
+		}
 	}
 	assets, err := static.Load()
 	if err != nil {
 		return err
 	}
-	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry()},
+	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
+		Logs: logSvc, Deploy: engineOf(mgr)},
 		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString()})
 	e := echo.New()
 	h.Register(e)
@@ -90,6 +120,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	// Every environment serves its live release again, in the background:
+	// a slow app must not hold up the portal.
+	restoreCtx, stopRestore := context.WithCancel(ctx)
+	restored := make(chan struct{})
+	go func() {
+		defer close(restored)
+		if err := j.RestoreEnvironments(restoreCtx); err != nil {
+			log.Error("restore environments", slog.Any("err", err))
+		}
+	}()
 	log.Info("slipway is running", slog.String("url", "http://"+ln.Addr().String()), slog.String("database", string(store.Dialect())),
 		slog.Bool("workers", !c.NoWorkers), slog.String("version", versionString()), slog.Duration("startup", time.Since(start)))
 
@@ -109,8 +149,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Warn("requests still open after the grace period were cut off", slog.Duration("grace", httpGrace), slog.Any("err", err))
 		_ = srv.Close()
 	}
-	if err := j.Stop(sctx); err != nil {
-		return err
+	jobsErr := j.Stop(sctx)
+	stopRestore()
+	<-restored
+	if mgr != nil {
+		// Environments stop with the portal (until edges run on their own),
+		// after the workers so no deploy is cut in half.
+		if err := mgr.Close(sctx); err != nil {
+			log.Error("stop environments", slog.Any("err", err))
+		}
+		deployEvents.Close()
+	}
+	if jobsErr != nil {
+		return jobsErr
 	}
 	log.Info("stopped")
 	return nil
@@ -152,4 +203,12 @@ func ensureAdmin(ctx context.Context, store *models.Store, stdout io.Writer) err
 	}
 	fmt.Fprintf(stdout, "\n  Created the first account. Sign in with\n\n      username: admin\n      password: %s\n\n  This password is shown only once.\n\n", pw)
 	return nil
+}
+
+// engineOf keeps a nil *deploy.Manager from becoming a non-nil interface.
+func engineOf(m *deploy.Manager) deploy.Engine {
+	if m == nil {
+		return nil
+	}
+	return m
 }

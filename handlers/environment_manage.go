@@ -1,0 +1,76 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/models"
+)
+
+// createEnvironment adds an environment at the end of a project's chain.
+func (h *Handler) createEnvironment(c echo.Context) error {
+	ctx := c.Request().Context()
+	p, _, err := h.store.ProjectEnvironments(ctx, c.Param("slug"))
+	if errors.Is(err, models.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "no project "+c.Param("slug"))
+	}
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(c.FormValue("name"))
+	if !envNameRE.MatchString(name) {
+		return h.redirectWith(c, "/environments", "error", "An environment name is 1–32 lower-case letters, digits or dashes.")
+	}
+	err = h.store.CreateEnvironment(ctx, &models.Environment{ProjectID: p.ID, Name: name})
+	if errors.Is(err, models.ErrConflict) {
+		return h.redirectWith(c, "/environments", "error", p.Name+" already has an environment called "+name+".")
+	}
+	if err != nil {
+		return err
+	}
+	return h.redirectWith(c, "/projects/"+p.Slug+"/environments/"+name+"/settings", "success", "Environment "+name+" added to "+p.Name+".")
+}
+
+// moveEnvironment moves an environment earlier or later in the chain.
+func (h *Handler) moveEnvironment(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	delta := 1
+	switch c.FormValue("direction") {
+	case "up":
+		delta = -1
+	case "down":
+	default:
+		return badRequest("direction must be up or down")
+	}
+	if err := h.store.MoveEnvironment(c.Request().Context(), env.ID, delta); err != nil {
+		return err
+	}
+	return h.redirectWith(c, "/environments", "success", env.Name+" moved.")
+}
+
+// deleteEnvironment stops what runs in an environment and removes it.
+func (h *Handler) deleteEnvironment(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	if err := h.store.DeleteEnvironment(c.Request().Context(), env.ID); err != nil {
+		return err
+	}
+	if h.engine != nil {
+		// Stopping drains in-flight requests; do it after answering.
+		go func(key string) {
+			if err := h.engine.StopEnv(key); err != nil {
+				h.log.Warn("stop removed environment", slog.String("env", key), slog.Any("err", err))
+			}
+		}(env.EngineKey())
+	}
+	return h.redirectWith(c, "/environments", "success", "Environment "+env.Name+" of "+env.Project.Name+" removed.")
+}

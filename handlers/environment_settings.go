@@ -1,0 +1,133 @@
+package handlers
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/pages"
+)
+
+var (
+	envNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+)
+
+// reservedVars are set by Slipway itself; the environment cannot set them.
+var reservedVars = map[string]bool{"PORT": true, "SLIPWAY_ENVIRONMENT": true, "SLIPWAY_RELEASE": true, "SLIPWAY_ARTIFACT": true}
+
+// showEnvironmentSettings is the admin's settings page of an environment.
+func (h *Handler) showEnvironmentSettings(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	vars, err := h.store.EnvironmentVariables(c.Request().Context(), env.ID)
+	if err != nil {
+		return err
+	}
+	p := pages.EnvironmentSettingsPage{Now: h.now(), CSRF: csrfToken(c), Project: env.Project.Slug, ProjectName: env.Project.Name,
+		Name: env.Name, Target: env.Target, ScriptCommand: env.ScriptCommand, EdgeAddr: env.EdgeAddr,
+		AutoDeployBranch: env.AutoDeployBranch, Protected: env.Protected, ConfigVersion: env.ConfigVersion, SecretsEnabled: h.secrets != nil}
+	for _, v := range vars {
+		vv := pages.VariableView{Name: v.Name, Secret: v.Secret, UpdatedAt: v.UpdatedAt}
+		if !v.Secret {
+			vv.Value = v.Value
+		}
+		p.Variables = append(p.Variables, vv)
+	}
+	return h.render(c, "Settings of "+env.Name, "environments", pages.EnvironmentSettings(p))
+}
+
+// updateEnvironment saves an environment's settings.
+func (h *Handler) updateEnvironment(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	back := envPath(env) + "/settings"
+	name := strings.TrimSpace(c.FormValue("name"))
+	target := c.FormValue("target")
+	addr := strings.TrimSpace(c.FormValue("edge_addr"))
+	script := strings.TrimSpace(c.FormValue("script_command"))
+	switch {
+	case !envNameRE.MatchString(name):
+		return h.redirectWith(c, back, "error", "The name must be 1–32 lower-case letters, digits or dashes, starting with a letter or digit.")
+	case target != models.TargetProcess && target != models.TargetScript:
+		return h.redirectWith(c, back, "error", "The target must be process or script.")
+	case target == models.TargetScript && script == "":
+		return h.redirectWith(c, back, "error", "The script target needs a deploy script.")
+	}
+	if addr != "" {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return h.redirectWith(c, back, "error", "The edge address must be host:port, like 127.0.0.1:8081.")
+		}
+	}
+	configChanged := target != env.Target || script != env.ScriptCommand
+	env.Name, env.Target, env.ScriptCommand, env.EdgeAddr = name, target, script, addr
+	env.AutoDeployBranch = strings.TrimSpace(c.FormValue("auto_deploy_branch"))
+	env.Protected = c.FormValue("protected") == "true"
+	err = h.store.UpdateEnvironment(c.Request().Context(), env, configChanged)
+	if errors.Is(err, models.ErrConflict) {
+		return h.redirectWith(c, back, "error", "The project already has an environment called "+name+".")
+	}
+	if err != nil {
+		return err
+	}
+	return h.redirectWith(c, envPath(env)+"/settings", "success", "Settings of "+env.Name+" saved. A new edge address takes effect at the next deploy.")
+}
+
+// setVariable creates or replaces a variable or secret.
+func (h *Handler) setVariable(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	back := envPath(env) + "/settings"
+	name := strings.TrimSpace(c.FormValue("name"))
+	if !varNameRE.MatchString(name) {
+		return h.redirectWith(c, back, "error", "A variable name is letters, digits and underscores, not starting with a digit.")
+	}
+	if reservedVars[name] {
+		return h.redirectWith(c, back, "error", name+" is set by Slipway itself.")
+	}
+	v := &models.EnvironmentVariable{EnvironmentID: env.ID, Name: name, Secret: c.FormValue("secret") == "true"}
+	if v.Secret {
+		if h.secrets == nil {
+			return h.redirectWith(c, back, "error", "Secrets need the portal's secret key, and none is configured.")
+		}
+		v.ValueSealed = h.secrets.Seal([]byte(c.FormValue("value")), models.SecretAD(env.ID, name))
+	} else {
+		v.Value = c.FormValue("value")
+	}
+	if err := h.store.SetEnvironmentVariable(c.Request().Context(), v); err != nil {
+		return err
+	}
+	word := "Variable"
+	if v.Secret {
+		word = "Secret"
+	}
+	return h.redirectWith(c, back, "success", word+" "+name+" set; the next deploy uses it.")
+}
+
+// deleteVariable removes a variable or secret.
+func (h *Handler) deleteVariable(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	name := c.FormValue("name")
+	err = h.store.DeleteEnvironmentVariable(c.Request().Context(), env.ID, name)
+	if errors.Is(err, models.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "no variable "+name+" in "+env.Name)
+	}
+	if err != nil {
+		return err
+	}
+	return h.redirectWith(c, envPath(env)+"/settings", "success", name+" removed; the next deploy runs without it.")
+}

@@ -1,0 +1,138 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/pages"
+)
+
+// deployLogTail is how many last lines of a deploy log pages show.
+const deployLogTail = 500
+
+// showEnvironment is an environment's page: live release, instances,
+// events, the deploy in progress and the history.
+func (h *Handler) showEnvironment(c echo.Context) error {
+	ctx := c.Request().Context()
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	p := pages.EnvironmentPage{Now: h.now(), CSRF: csrfToken(c), Project: env.Project.Slug, ProjectName: env.Project.Name,
+		Name: env.Name, URL: env.URL(), Target: env.Target, AutoDeployBranch: env.AutoDeployBranch, Protected: env.Protected,
+		Paused: env.AutoDeployPaused, PausedReason: env.AutoDeployPausedReason, ConfigVersion: env.ConfigVersion,
+		CanDeploy: canDeploy(u, env), CanManage: auth.Can(roleOf(u), auth.ManageEnvironments)}
+
+	rels, err := h.store.Releases(ctx, env.ID, 50)
+	if err != nil {
+		return err
+	}
+	prev, err := h.store.PreviousGoodRelease(ctx, env.ID)
+	if err != nil && !errorsIsNotFound(err) {
+		return err
+	}
+	var live *models.Release
+	for i := range rels {
+		r := &rels[i]
+		v := releaseView(r, env.Project.Slug, env.Name)
+		if r.Status == models.ReleaseLive && live == nil {
+			live = r
+		}
+		p.Releases = append(p.Releases, v)
+	}
+	for i := range p.Releases {
+		v := &p.Releases[i]
+		r := &rels[i]
+		v.Candidate = live != nil && rollbackRefusal(r, live) == ""
+	}
+	if live != nil {
+		v := releaseView(live, env.Project.Slug, env.Name)
+		p.Live = &v
+	}
+	if prev != nil && live != nil {
+		v := releaseView(prev, env.Project.Slug, env.Name)
+		p.PreviousGood = &v
+	}
+	active, err := h.store.ActiveReleases(ctx, []int64{env.ID})
+	if err != nil {
+		return err
+	}
+	if a := active[env.ID]; a != nil {
+		v := releaseView(a, env.Project.Slug, env.Name)
+		p.Active = &v
+		l, err := h.releaseLog(ctx, a)
+		if err != nil {
+			return err
+		}
+		p.ActiveLog = &l
+	}
+	if h.engine != nil {
+		p.EngineKnown = true
+		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))
+	}
+	evs, err := h.store.ReleaseEvents(ctx, env.ID, 20)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		p.Events = append(p.Events, pages.EventView{Kind: ev.Kind, Message: ev.Message, ReleaseID: ev.ReleaseID, At: ev.CreatedAt, Output: ev.Output})
+	}
+	return h.render(c, env.Project.Name+" / "+env.Name, "environments", pages.Environment(p))
+}
+
+// instanceViews maps the engine's status of an environment.
+func instanceViews(st deploy.EnvStatus) []pages.InstanceView {
+	var out []pages.InstanceView
+	add := func(role string, s deploy.InstanceStatus) {
+		v := pages.InstanceView{Role: role, ReleaseID: s.ReleaseID, State: string(s.State), PID: s.PID, Port: s.Port,
+			Restarts: s.Restarts, StartedAt: s.StartedAt, WarmUntil: s.WarmUntil}
+		if e := s.LastExit; e != nil {
+			if e.Signal != "" {
+				v.LastExit = "killed by " + e.Signal
+			} else {
+				v.LastExit = fmt.Sprintf("exit status %d", e.Code)
+			}
+		}
+		out = append(out, v)
+	}
+	if st.Live != nil {
+		add("live", *st.Live)
+	}
+	for _, s := range st.Warm {
+		add("warm", s)
+	}
+	for _, s := range st.Other {
+		add("other", s)
+	}
+	return out
+}
+
+// releaseLog reads the tail of a release's deploy log for the pages.
+func (h *Handler) releaseLog(ctx context.Context, r *models.Release) (pages.ReleaseLog, error) {
+	l := pages.ReleaseLog{ReleaseID: r.ID, Status: r.Status, Done: models.ReleaseFinished(r.Status)}
+	w, err := h.store.ReleaseWaitingFor(ctx, r)
+	if err != nil {
+		return l, err
+	}
+	l.WaitingFor = w
+	if h.logs == nil {
+		return l, nil
+	}
+	page, err := h.logs.Tail(ctx, r.LogStream(), deployLogTail)
+	if err != nil {
+		return l, err
+	}
+	for _, ev := range page.Lines {
+		l.Lines = append(l.Lines, pages.LogLine{N: ev.Line, Text: ev.Text})
+	}
+	if len(l.Lines) > 0 {
+		l.More = l.Lines[0].N - 1
+	}
+	return l, nil
+}

@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/models"
+)
+
+// startDeploy queues a deploy of a build (or of an artifact, by digest)
+// into env for the current user.
+func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID int64, sha string) (*models.Release, error) {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	if err := mayDeploy(u, env); err != nil {
+		return nil, err
+	}
+	var (
+		b   *models.Build
+		err error
+	)
+	switch {
+	case buildID > 0 && sha != "":
+		return nil, badRequest("give build_id or artifact_sha256, not both")
+	case buildID > 0:
+		b, err = h.store.DeployableBuild(ctx, env.ProjectID, buildID)
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no build %d in project %s", buildID, env.Project.Slug))
+		}
+		if errors.Is(err, models.ErrNotDeployable) {
+			return nil, echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("build #%d cannot be deployed: it is %s and kept no artifact", b.Number, b.Status))
+		}
+	case sha != "":
+		if raw, derr := hex.DecodeString(sha); derr != nil || len(raw) != 32 {
+			return nil, badRequest("artifact_sha256 must be 64 hexadecimal characters")
+		}
+		b, err = h.store.BuildForArtifact(ctx, env.ProjectID, sha)
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, echo.NewHTTPError(http.StatusNotFound, "no succeeded build of project "+env.Project.Slug+" made artifact "+sha)
+		}
+	default:
+		return nil, badRequest("say what to deploy: build_id or artifact_sha256")
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.jobs.EnqueueDeploy(ctx, h.store, jobs.DeployRequest{Env: env, Build: b, Reason: models.ReasonDeploy, By: &u.ID})
+	if errors.Is(err, jobs.ErrNoSecretBox) {
+		return nil, echo.NewHTTPError(http.StatusConflict, env.Name+" has secrets, but this portal has no secret key to open them")
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.CreatedBy = u
+	return r, nil
+}
+
+// deployRequest is the body of POST …/deploys.
+type deployRequest struct {
+	BuildID        int64  `json:"build_id"`
+	ArtifactSHA256 string `json:"artifact_sha256"`
+}
+
+// apiDeploy queues a deploy: 201 with the pending release.
+func (h *Handler) apiDeploy(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	var req deployRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := h.startDeploy(c, env, req.BuildID, req.ArtifactSHA256)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toReleaseJSON(r, env))
+}
+
+// deployFromForm queues a deploy from a build page's "Deploy to…" button.
+func (h *Handler) deployFromForm(c echo.Context) error {
+	env, err := h.environmentParam(c)
+	if err != nil {
+		return err
+	}
+	buildID, _ := strconv.ParseInt(c.FormValue("build_id"), 10, 64)
+	r, err := h.startDeploy(c, env, buildID, c.FormValue("artifact_sha256"))
+	if err != nil {
+		return err
+	}
+	return h.redirectWith(c, "/releases/"+strconv.FormatInt(r.ID, 10), "success",
+		fmt.Sprintf("Release #%d to %s is queued.", r.ID, env.Name))
+}
