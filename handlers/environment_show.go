@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -75,6 +76,17 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	if h.engine != nil {
 		p.EngineKnown = true
 		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))
+	}
+	if p.CanDeploy {
+		bs, err := h.store.DeployableBuilds(ctx, env.ProjectID, 20)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			msg, _, _ := strings.Cut(b.CommitMessage, "\n")
+			p.Builds = append(p.Builds, pages.BuildChoice{ID: b.ID, Number: b.Number, Ref: b.Ref, Commit: shortSHA(b.CommitSHA),
+				Message: msg, SHA: (*b.ArtifactSHA256)[:min(12, len(*b.ArtifactSHA256))]})
+		}
 	}
 	evs, err := h.store.ReleaseEvents(ctx, env.ID, 20)
 	if err != nil {

@@ -353,3 +353,12 @@ func (s *Store) ActiveReleases(ctx context.Context, envIDs []int64) (map[int64]*
 	}
 	return out, nil
 }
+
+// DeployableBuilds lists the project's newest succeeded builds that kept an
+// artifact, at most limit.
+func (s *Store) DeployableBuilds(ctx context.Context, projectID int64, limit int) ([]Build, error) {
+	var bs []Build
+	err := s.db.WithContext(ctx).Where("project_id = ? AND status = ? AND artifact_sha256 IS NOT NULL", projectID, BuildSucceeded).
+		Order("id DESC").Limit(limit).Find(&bs).Error
+	return bs, wrap("deployable builds", err)
+}

@@ -133,6 +133,16 @@ type EnvironmentPage struct {
 	Events           []EventView
 	Releases         []ReleaseView
 	PreviousGood     *ReleaseView
+	// Builds can be deployed here from the page.
+	Builds []BuildChoice
+}
+
+// BuildChoice is a deployable build in a select.
+type BuildChoice struct {
+	ID, Number  int64
+	Ref, Commit string
+	Message     string
+	SHA         string
 }
 
 // Base is the environment's address in the portal.
