@@ -105,7 +105,18 @@ func (h *Handler) setVariable(c echo.Context) error {
 	} else {
 		v.Value = c.FormValue("value")
 	}
-	if err := h.store.SetEnvironmentVariable(c.Request().Context(), v); err != nil {
+	ctx := c.Request().Context()
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.SetEnvironmentVariable(ctx, v); err != nil {
+			return err
+		}
+		if !v.Secret {
+			return nil
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditSecretSet, "environment", idString(env.ID),
+			map[string]any{"project": env.Project.Slug, "environment": env.Name, "name": name}))
+	})
+	if err != nil {
 		return err
 	}
 	word := "Variable"
@@ -122,7 +133,23 @@ func (h *Handler) deleteVariable(c echo.Context) error {
 		return err
 	}
 	name := c.FormValue("name")
-	err = h.store.DeleteEnvironmentVariable(c.Request().Context(), env.ID, name)
+	ctx := c.Request().Context()
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		vars, err := tx.EnvironmentVariables(ctx, env.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteEnvironmentVariable(ctx, env.ID, name); err != nil {
+			return err
+		}
+		for _, v := range vars {
+			if v.Name == name && v.Secret {
+				return tx.AppendAudit(ctx, auditBy(c, models.AuditSecretSet, "environment", idString(env.ID),
+					map[string]any{"project": env.Project.Slug, "environment": env.Name, "name": name, "removed": true}))
+			}
+		}
+		return nil
+	})
 	if errors.Is(err, models.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "no variable "+name+" in "+env.Name)
 	}

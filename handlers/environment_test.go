@@ -101,6 +101,12 @@ func TestDeployAndRollbackAPI(t *testing.T) {
 	if rb.Reason != models.ReasonRollback || rb.SourceReleaseID == nil || *rb.SourceReleaseID != f.r1.ID || *rb.RollbackOfID != f.r2.ID {
 		t.Fatalf("the rollback must restore #%d and replace #%d: %+v", f.r1.ID, f.r2.ID, rb)
 	}
+	for action, want := range map[string]int{models.AuditDeploy: 3, models.AuditRollback: 1} {
+		evs, err := ts.store.AuditEvents(context.Background(), models.AuditFilter{Action: action})
+		if err != nil || len(evs) != want {
+			t.Errorf("%s must leave %d audit events (one per accepted request), got %d (%v)", action, want, len(evs), err)
+		}
+	}
 	resp, body := ts.do(http.MethodGet, "/api/v1/releases/"+itoa(rb.ID), reqOpts{token: viewer})
 	var got map[string]any
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &got) != nil || got["status"] != "pending" || got["environment"] != "dev" {

@@ -50,7 +50,17 @@ func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID i
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.jobs.EnqueueDeploy(ctx, h.store, jobs.DeployRequest{Env: env, Build: b, Reason: models.ReasonDeploy, By: &u.ID})
+	var r *models.Release
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		var err error
+		if r, err = h.jobs.EnqueueDeploy(ctx, tx, jobs.DeployRequest{Env: env, Build: b, Reason: models.ReasonDeploy, By: &u.ID}); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditDeploy, "release", idString(r.ID), map[string]any{
+			"project": env.Project.Slug, "environment": env.Name, "build_id": b.ID, "build_number": b.Number,
+			"artifact_sha256": r.ArtifactSHA256, "config_version": r.ConfigVersion,
+		}))
+	})
 	if errors.Is(err, jobs.ErrNoSecretBox) {
 		return nil, echo.NewHTTPError(http.StatusConflict, env.Name+" has secrets, but this portal has no secret key to open them")
 	}

@@ -49,8 +49,18 @@ func (h *Handler) startRollback(c echo.Context, env *models.Environment, id int6
 			return nil, echo.NewHTTPError(http.StatusConflict, msg)
 		}
 	}
-	r, err := h.jobs.EnqueueDeploy(ctx, h.store, jobs.DeployRequest{Env: env, Source: target, RollbackOf: &live.ID,
-		Reason: models.ReasonRollback, By: &u.ID})
+	var r *models.Release
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		var err error
+		if r, err = h.jobs.EnqueueDeploy(ctx, tx, jobs.DeployRequest{Env: env, Source: target, RollbackOf: &live.ID,
+			Reason: models.ReasonRollback, By: &u.ID}); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditRollback, "release", idString(r.ID), map[string]any{
+			"project": env.Project.Slug, "environment": env.Name, "rolled_back_release": live.ID, "restored_release": target.ID,
+			"artifact_sha256": r.ArtifactSHA256, "config_version": r.ConfigVersion,
+		}))
+	})
 	if err != nil {
 		return nil, err
 	}

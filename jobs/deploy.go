@@ -173,7 +173,17 @@ func (j *Jobs) AfterBuildSucceeded(ctx context.Context, store *models.Store, b *
 			j.log.Info("auto-deploy skipped: environment is protected", slog.String("env", env.Name), slog.Int64("build", b.ID))
 			continue
 		}
-		if _, err := j.EnqueueDeploy(ctx, store, DeployRequest{Env: env, Build: b, Reason: models.ReasonAuto}); err != nil {
+		err := store.Tx(ctx, func(tx *models.Store) error {
+			r, err := j.EnqueueDeploy(ctx, tx, DeployRequest{Env: env, Build: b, Reason: models.ReasonAuto})
+			if err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, models.NewAuditEvent(nil, models.AuditDeploy, "release", strconv.FormatInt(r.ID, 10), map[string]any{
+				"project": env.Project.Slug, "environment": env.Name, "build_id": b.ID, "build_number": b.Number,
+				"artifact_sha256": r.ArtifactSHA256, "config_version": r.ConfigVersion, "auto": true,
+			}))
+		})
+		if err != nil {
 			return fmt.Errorf("jobs: auto-deploy build %d to %s: %w", b.ID, env.Name, err)
 		}
 	}
