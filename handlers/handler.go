@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
@@ -42,6 +43,8 @@ type Deps struct {
 	Deploy deploy.Engine
 	// Secrets seals environment secrets; nil refuses secrets.
 	Secrets jobs.SecretBox
+	// Artifacts serves artifact downloads.
+	Artifacts *artifact.Store
 }
 
 // Handler is the only way into the HTTP layer.
@@ -58,6 +61,7 @@ type Handler struct {
 	// passwords bounds concurrent bcrypt work.
 	passwords passwordGate
 	metrics   *httpMetrics
+	arts      *artifact.Store
 	// perms records the permission each route declared, by "METHOD path".
 	perms map[string]auth.Permission
 	now   func() time.Time
@@ -86,6 +90,7 @@ func New(d Deps, cfg Config) *Handler {
 		limiter:   newLoginLimiter(),
 		passwords: newPasswordGate(),
 		metrics:   newHTTPMetrics(d.Registry),
+		arts:      d.Artifacts,
 		perms:     map[string]auth.Permission{},
 		now:       func() time.Time { return time.Now().UTC() },
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +25,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -51,9 +54,10 @@ type Options struct {
 type Deps struct {
 	Store  *models.Store
 	Logger *slog.Logger
-	// Logs receives deploy logs (and build logs).
+	// Logs receives deploy and build logs; build workers need it.
 	Logs *logs.Service
-	// Artifacts is where build artifacts are kept.
+	// Artifacts is where build artifacts are kept (default:
+	// <DataDir>/artifacts).
 	Artifacts *artifact.Store
 	// Deploy runs the environments' edges and app instances. Only the
 	// process that owns it (slipway serve) works the deploys queue; nil
@@ -61,6 +65,21 @@ type Deps struct {
 	Deploy *deploy.Manager
 	// Secrets opens environment secrets; nil refuses secrets.
 	Secrets SecretBox
+
+	// DataDir holds repos/ (one bare mirror per project) and, unless
+	// Artifacts is set, artifacts/. Builds and CreateBuild need it.
+	DataDir string
+	// WorkspaceDir is where each build gets its fresh workspace (default:
+	// the system temp dir). It must lie outside DataDir: builds run
+	// untrusted code and must not reach the database or other artifacts.
+	WorkspaceDir string
+	// Sandbox says whether steps run in bubblewrap (auto when empty).
+	Sandbox runner.SandboxMode
+	// DeployKey opens a project's sealed deploy key for git over ssh.
+	// Nil means deploy keys cannot be used yet: a project that has one
+	// gets a clear error instead of a build. Projects without a key never
+	// call it.
+	DeployKey func(ctx context.Context, p *models.Project) ([]byte, error)
 }
 
 // Jobs wraps the River client.
@@ -71,6 +90,9 @@ type Jobs struct {
 	work    bool
 	log     *slog.Logger
 	deps    Deps
+	// workerID names this process in builds it runs (host/pid/start), so
+	// a restarted process can tell which builds lost their worker.
+	workerID string
 }
 
 // driverFor builds River's driver for the store's database. The returned
@@ -141,11 +163,23 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 	if opts.MaintenanceEvery <= 0 {
 		opts.MaintenanceEvery = 10 * time.Minute
 	}
+	if deps.WorkspaceDir != "" && deps.DataDir != "" && within(deps.WorkspaceDir, deps.DataDir) {
+		return nil, fmt.Errorf("jobs: workspace dir %s is inside the data dir %s: builds must not reach the data dir", deps.WorkspaceDir, deps.DataDir)
+	}
+	if deps.Artifacts == nil && deps.DataDir != "" {
+		as, err := artifact.NewStore(filepath.Join(deps.DataDir, "artifacts"))
+		if err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+		deps.Artifacts = as
+	}
+	j := &Jobs{work: opts.Work, log: deps.Logger, deps: deps, workerID: newWorkerID()}
 	drv, db, pool, err := driverFor(ctx, deps.Store)
 	if err != nil {
 		return nil, err
 	}
 	cfg := &river.Config{
+		ID:                   j.workerID,
 		Logger:               riverLogger(opts.Logger),
 		JobTimeout:           -1, // workers set their own timeouts
 		RescueStuckJobsAfter: 24 * time.Hour,
@@ -158,7 +192,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 	}
 	if opts.Work {
 		workers := river.NewWorkers()
-		registerWorkers(workers, deps)
+		registerWorkers(workers, j)
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			QueueMaintenance: {MaxWorkers: 2},
@@ -177,14 +211,17 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		closeAll(db, pool)
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
-	return &Jobs{client: client, riverDB: db, pool: pool, work: opts.Work, log: deps.Logger, deps: deps}, nil
+	j.client, j.riverDB, j.pool = client, db, pool
+	return j, nil
 }
 
 // registerWorkers adds every worker the app has.
-func registerWorkers(w *river.Workers, deps Deps) {
-	river.AddWorker(w, &MaintenanceWorker{store: deps.Store, log: deps.Logger})
-	if deps.Deploy != nil {
-		river.AddWorker(w, &DeployWorker{deps: deps})
+func registerWorkers(w *river.Workers, j *Jobs) {
+	river.AddWorker(w, &MaintenanceWorker{store: j.deps.Store, log: j.deps.Logger})
+	river.AddWorker(w, &BuildWorker{j: j})
+	river.AddWorker(w, &BuildReaperWorker{j: j})
+	if j.deps.Deploy != nil {
+		river.AddWorker(w, &DeployWorker{deps: j.deps})
 	}
 }
 
@@ -193,6 +230,8 @@ func periodicJobs(opts Options) []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(opts.MaintenanceEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(buildReapEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return BuildReaperArgs{}, nil }, nil),
 	}
 }
 
@@ -200,6 +239,12 @@ func periodicJobs(opts Options) []*river.PeriodicJob {
 func (j *Jobs) Start(ctx context.Context) error {
 	if !j.work {
 		return nil
+	}
+	// Builds whose process died (kill -9, power loss) are finished as
+	// interrupted before this process takes new work, and processes
+	// their steps left behind on this machine are stopped.
+	if err := j.RecoverBuilds(ctx); err != nil {
+		j.log.Error("recover builds", slog.Any("err", err))
 	}
 	if err := j.client.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
@@ -270,4 +315,21 @@ func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
 }
 func (f levelFilter) WithGroup(n string) slog.Handler {
 	return levelFilter{h: f.h.WithGroup(n), min: f.min}
+}
+
+// within reports whether dir is dir root or inside it (after making both
+// absolute and resolving symlinks where they exist).
+func within(dir, root string) bool {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return filepath.Clean(p)
+		}
+		if r, err := filepath.EvalSymlinks(a); err == nil {
+			return r
+		}
+		return a
+	}
+	rel, err := filepath.Rel(abs(root), abs(dir))
+	return err == nil && (rel == "." || (rel != ".." && !strings.HasPrefix(rel, "../")))
 }

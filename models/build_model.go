@@ -45,6 +45,15 @@ type Build struct {
 	Artifact       *Artifact `gorm:"foreignKey:ArtifactSHA256;references:SHA256"`
 	LogTruncated   bool
 	JobID          int64
+	// WorkerID names the process running the build (host/pid/start); with
+	// HeartbeatAt it lets a restarted worker tell a build whose process
+	// died from one still running elsewhere.
+	WorkerID    string
+	HeartbeatAt *time.Time
+	// CancelRequestedAt is set by a cancel; the running worker polls it
+	// as a fallback to River's cancel notification.
+	CancelRequestedAt *time.Time
+	CanceledByID      *int64
 	CreatedAt      time.Time
 	StartedAt      *time.Time
 	FinishedAt     *time.Time
@@ -53,6 +62,13 @@ type Build struct {
 
 // LogStream names the build's log stream in internal/logs.
 func (b *Build) LogStream() string { return BuildLogStream(b.ID) }
+
+// Build step statuses (besides the runner's succeeded, failed, canceled,
+// timed_out and skipped).
+const (
+	StepPending = "pending"
+	StepRunning = "running"
+)
 
 // BuildStep is one step of a build (plus the synthetic "checkout",
 // "config" and "artifact" steps).

@@ -7,9 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/slipway-ci/slipway/internal/artifact"
+	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -24,6 +28,8 @@ type config struct {
 	BuildWorkers  int
 	SecureCookies bool
 	NoWorkers     bool
+	Sandbox       string
+	WorkspaceDir  string
 }
 
 func env(name, def string) string {
@@ -106,4 +112,39 @@ func openStore(ctx context.Context, c config, migrate bool) (*models.Store, erro
 		}
 	}
 	return s, nil
+}
+
+// buildFlags registers the settings of processes that run builds.
+func buildFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run build steps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
+	fs.StringVar(&c.WorkspaceDir, "workspace-dir", env("SLIPWAY_WORKSPACE_DIR", ""), "where build workspaces are made, outside the data directory; empty means the system temp dir (SLIPWAY_WORKSPACE_DIR)")
+}
+
+// buildDeps opens what build workers and build pages share: the log
+// service (started) and the artifact store. The caller closes the service
+// after the workers stopped.
+func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Logger) (*logs.Service, *artifact.Store, error) {
+	switch runner.SandboxMode(c.Sandbox) {
+	case runner.SandboxAuto, runner.SandboxOff, runner.SandboxRequired:
+	default:
+		return nil, nil, usageError{fmt.Sprintf("--sandbox must be auto, off or required, not %q", c.Sandbox)}
+	}
+	arts, err := artifact.NewStore(filepath.Join(c.DataDir, "artifacts"))
+	if err != nil {
+		return nil, nil, err
+	}
+	ls := logs.NewService(store, logs.Options{Logger: log})
+	if err := ls.Start(ctx); err != nil {
+		ls.Close()
+		return nil, nil, err
+	}
+	return ls, arts, nil
+}
+
+// jobDeps is what the job workers get.
+func jobDeps(c config, store *models.Store, log *slog.Logger, ls *logs.Service, arts *artifact.Store) jobs.Deps {
+	return jobs.Deps{
+		Store: store, Logger: log, DataDir: c.DataDir, Logs: ls, Artifacts: arts,
+		WorkspaceDir: c.WorkspaceDir, Sandbox: runner.SandboxMode(c.Sandbox),
+	}
 }

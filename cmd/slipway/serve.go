@@ -18,10 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway-ci/slipway/handlers"
-	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/deploy"
-	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/pipeline"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
@@ -44,6 +42,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.Addr, "addr", env("SLIPWAY_ADDR", "127.0.0.1:8080"), "address to listen on (SLIPWAY_ADDR)")
 	fs.IntVar(&c.BuildWorkers, "build-workers", envInt("SLIPWAY_BUILD_WORKERS", 2), "builds run at once in this process (SLIPWAY_BUILD_WORKERS)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SLIPWAY_SECURE_COOKIES"), "mark cookies Secure; set when served over HTTPS (SLIPWAY_SECURE_COOKIES)")
+	buildFlags(fs, &c)
 	fs.BoolVar(&c.NoWorkers, "no-workers", envBool("SLIPWAY_NO_WORKERS"), "do not run jobs in this process; run `slipway worker` elsewhere (SLIPWAY_NO_WORKERS)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -64,15 +63,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.NoWorkers && store.Dialect() == models.SQLite {
 		return usageError{"--no-workers needs PostgreSQL: with SQLite only this process can run jobs"}
 	}
-	logSvc := logs.NewService(store, logs.Options{Logger: log})
-	if err := logSvc.Start(ctx); err != nil {
-		return err
-	}
-	defer logSvc.Close()
-	artifacts, err := artifact.NewStore(filepath.Join(c.DataDir, "artifacts"))
+	logSvc, artifacts, err := buildDeps(ctx, c, store, log)
 	if err != nil {
 		return err
 	}
+	defer logSvc.Close()
 	// The deploy engine (edges and app instances) lives in the process that
 	// works jobs: deploys run where the edges run.
 	var mgr *deploy.Manager
@@ -82,8 +77,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mgr = deploy.NewManager(deploy.Options{ReleasesDir: filepath.Join(c.DataDir, "releases"), Logger: log,
 			HealthTimeout: pipeline.MaxHealthTimeout, OnEvent: deployEvents.Record})
 	}
-	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logger: log, Logs: logSvc, Artifacts: artifacts, Deploy: mgr},
-		jobs.Options{Work: !c.NoWorkers, BuildWorkers: c.BuildWorkers})
+	deps := jobDeps(c, store, log, logSvc, artifacts)
+	deps.Deploy = mgr
+	j, err := jobs.New(ctx, deps, jobs.Options{Work: !c.NoWorkers, BuildWorkers: c.BuildWorkers})
 	if err != nil {
 		return err
 	}
@@ -97,7 +93,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
-		Logs: logSvc, Deploy: engineOf(mgr)},
+		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts},
 		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString()})
 	e := echo.New()
 	h.Register(e)

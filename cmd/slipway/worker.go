@@ -17,6 +17,7 @@ func worker(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	commonFlags(fs, &c)
 	fs.IntVar(&c.BuildWorkers, "build-workers", envInt("SLIPWAY_BUILD_WORKERS", 2), "builds run at once (SLIPWAY_BUILD_WORKERS)")
+	buildFlags(fs, &c)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,7 +33,12 @@ func worker(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer store.Close()
-	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logger: log}, jobs.Options{Work: true, BuildWorkers: c.BuildWorkers})
+	ls, arts, err := buildDeps(ctx, c, store, log)
+	if err != nil {
+		return err
+	}
+	defer ls.Close()
+	j, err := jobs.New(ctx, jobDeps(c, store, log, ls, arts), jobs.Options{Work: true, BuildWorkers: c.BuildWorkers})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,358 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slipway-ci/slipway/internal/buildtest"
+	"github.com/slipway-ci/slipway/internal/runner"
+	"github.com/slipway-ci/slipway/models"
+)
+
+const appPipeline = `build:
+  - name: test
+    run: |
+      echo "testing $SLIPWAY_PROJECT at $SLIPWAY_COMMIT_SHA"
+      echo "to stderr" >&2
+  - name: compile
+    run: mkdir -p bin && cp src/app.sh bin/app && chmod +x bin/app
+artifact:
+  paths: [bin/app, static/]
+app:
+  run: ./bin/app
+  health: /healthz
+`
+
+var appFiles = map[string]string{
+	"src/app.sh":         "#!/bin/sh\necho app\n",
+	"static/index.html":  "<h1>hi</h1>\n",
+	"static/css/app.css": "body{}\n",
+}
+
+func TestBuildRunsThePipelineAndKeepsADeterministicArtifact(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run("on "+db, func(t *testing.T) {
+			e := newBuildEnv(t, db, 2)
+			p, repo, sha := e.project("app", appPipeline, appFiles)
+
+			first := e.build(p, "main")
+			if first.Number != 1 || first.Status != models.BuildQueued || first.CommitSHA != sha || first.RefType != RefBranch {
+				t.Fatalf("created build = #%d %s %s %s, want #1 queued %s branch", first.Number, first.Status, first.CommitSHA, first.RefType, sha)
+			}
+			if first.CommitAuthor != "Ada Lovelace" || first.CommitMessage != "first" {
+				t.Fatalf("commit info = %q %q", first.CommitAuthor, first.CommitMessage)
+			}
+			b := e.wait(first.ID)
+			if b.Status != models.BuildSucceeded {
+				t.Fatalf("status %s (%s), log:\n%s", b.Status, b.StatusReason, strings.Join(e.log(b.ID), "\n"))
+			}
+			if got, want := stepNames(b), []string{"checkout", "config", "test", "compile", "artifact"}; !slices.Equal(got, want) {
+				t.Fatalf("steps %v, want %v", got, want)
+			}
+			lines := e.log(b.ID)
+			prev := 0
+			for _, s := range b.Steps {
+				if s.Status != runner.StatusSucceeded {
+					t.Errorf("step %s is %s", s.Name, s.Status)
+				}
+				if s.FirstLine <= prev || s.LastLine < s.FirstLine || s.LastLine > len(lines) {
+					t.Errorf("step %s lines %d..%d after %d (log has %d)", s.Name, s.FirstLine, s.LastLine, prev, len(lines))
+				}
+				prev = s.LastLine
+				if s.StartedAt == nil || s.FinishedAt == nil {
+					t.Errorf("step %s has no start or end time", s.Name)
+				}
+			}
+			if ec := stepByName(t, b, "test").ExitCode; ec == nil || *ec != 0 {
+				t.Errorf("test step exit code %v, want 0", ec)
+			}
+			test := stepByName(t, b, "test")
+			within := strings.Join(lines[test.FirstLine-1:test.LastLine], "\n")
+			for _, want := range []string{"testing app at " + sha, "to stderr"} {
+				if !strings.Contains(within, want) {
+					t.Errorf("the test step's lines lack %q:\n%s", want, within)
+				}
+			}
+			if b.ArtifactSHA256 == nil || b.Artifact == nil || b.Artifact.Size == 0 {
+				t.Fatalf("no artifact recorded: %+v", b.Artifact)
+			}
+			if b.PipelineYAML != appPipeline {
+				t.Errorf("pipeline YAML not kept: %q", b.PipelineYAML)
+			}
+			rc, info, err := e.arts.Open(*b.ArtifactSHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, rc)
+			rc.Close()
+			if n != info.Size || info.Size != b.Artifact.Size {
+				t.Errorf("stored artifact is %d bytes, recorded %d", n, b.Artifact.Size)
+			}
+
+			// The same commit built again, by SHA this time, gives the same bytes.
+			again := e.wait(e.build(p, sha[:10]).ID)
+			if again.Number != 2 || again.RefType != RefCommit || again.Ref != sha {
+				t.Errorf("second build #%d ref %s %s", again.Number, again.RefType, again.Ref)
+			}
+			if again.ArtifactSHA256 == nil || *again.ArtifactSHA256 != *b.ArtifactSHA256 {
+				t.Fatalf("rebuild of the same commit gave artifact %v, want %s", again.ArtifactSHA256, *b.ArtifactSHA256)
+			}
+
+			// A change to a packed file changes the digest.
+			repo.Write("static/index.html", "<h1>changed</h1>\n")
+			repo.Commit("change")
+			changed := e.wait(e.build(p, "main").ID)
+			if changed.ArtifactSHA256 == nil || *changed.ArtifactSHA256 == *b.ArtifactSHA256 {
+				t.Fatalf("a changed file kept the artifact digest %v", changed.ArtifactSHA256)
+			}
+			if changed.Number != 3 {
+				t.Errorf("third build numbered %d", changed.Number)
+			}
+		})
+	}
+}
+
+func TestCreateBuildRefusesBadRefsAndRepositories(t *testing.T) {
+	e := newBuildEnv(t, "sqlite", 1)
+	p, _, _ := e.project("app", appPipeline, appFiles)
+	ctx := context.Background()
+
+	t.Run("an unknown ref is an UnknownRefError naming it", func(t *testing.T) {
+		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: p, Ref: "no-such-branch", Trigger: TriggerAPI})
+		var ue *UnknownRefError
+		if !errors.As(err, &ue) || ue.Ref != "no-such-branch" || !strings.Contains(err.Error(), `"no-such-branch"`) {
+			t.Fatalf("got %v, want UnknownRefError for no-such-branch", err)
+		}
+	})
+	t.Run("an unreachable repository is a RepoError", func(t *testing.T) {
+		gone := buildtest.Project(t, e.store, "gone", filepath.Join(t.TempDir(), "missing"))
+		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: gone, Ref: "main", Trigger: TriggerAPI})
+		var re *RepoError
+		if !errors.As(err, &re) || re.Msg == "" {
+			t.Fatalf("got %v, want RepoError", err)
+		}
+	})
+	t.Run("a bad trigger is refused", func(t *testing.T) {
+		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: p, Ref: "main", Trigger: "cron"})
+		if !errors.Is(err, ErrInvalidBuildRequest) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("none of them created a build", func(t *testing.T) {
+		bs, err := e.store.Builds(ctx, models.BuildFilter{})
+		if err != nil || len(bs) != 0 {
+			t.Fatalf("builds %d, %v", len(bs), err)
+		}
+	})
+}
+
+func TestBuildFailuresSayWhatWentWrong(t *testing.T) {
+	cases := []struct {
+		name      string
+		yml       string
+		files     map[string]string
+		status    string
+		step      string // the step that must not have succeeded
+		stepState string
+		exitCode  int // -1: no exit code
+		reason    string
+		logLine   string
+	}{
+		{name: "a commit without .slipway.yml fails in the config step", files: map[string]string{"README": "hi\n"},
+			status: models.BuildFailed, step: "config", stepState: runner.StatusFailed, exitCode: -1,
+			reason: ".slipway.yml: no such file at the root of the repository", logLine: "no such file at the root"},
+		{name: "invalid YAML fails in the config step with file, line and column", yml: "build:\n  - name: a\n    run: [unclosed\n",
+			status: models.BuildFailed, step: "config", stepState: runner.StatusFailed, exitCode: -1,
+			reason: ".slipway.yml:", logLine: ".slipway.yml:"},
+		{name: "an unknown key fails in the config step naming it", yml: "build:\n  - name: a\n    run: true\n    shell: bash\n",
+			status: models.BuildFailed, step: "config", stepState: runner.StatusFailed, exitCode: -1,
+			reason: `.slipway.yml:4:5: unknown key "shell"`, logLine: `unknown key "shell"`},
+		{name: "a missing command fails its step with exit code 127", yml: "build:\n  - name: missing\n    run: no-such-command-xyz\n",
+			status: models.BuildFailed, step: "missing", stepState: runner.StatusFailed, exitCode: 127,
+			reason: "step missing: command not found (exit 127)", logLine: "command not found"},
+		{name: "a step that never ends is stopped by its timeout", yml: "build:\n  - name: forever\n    run: sleep 300\n    timeout: 1s\n",
+			status: models.BuildFailed, step: "forever", stepState: runner.StatusTimedOut, exitCode: -1,
+			reason: "step forever: timed out after 1s", logLine: "timed out after 1s"},
+		{name: "a declared artifact path that does not exist fails the artifact step naming it",
+			yml:    "build:\n  - name: nothing\n    run: \"true\"\nartifact:\n  paths: [bin/app]\n",
+			status: models.BuildFailed, step: "artifact", stepState: runner.StatusFailed, exitCode: -1,
+			reason: `declared artifact path "bin/app" does not exist`, logLine: `"bin/app" does not exist`},
+	}
+	e := newBuildEnv(t, "sqlite", 2)
+	ids := make([]int64, len(cases))
+	for i, c := range cases {
+		p, _, _ := e.project("case-"+strconv.Itoa(i), c.yml, c.files)
+		ids[i] = e.build(p, "main").ID
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := e.wait(ids[i])
+			lines := e.log(b.ID)
+			if b.Status != c.status || !strings.Contains(b.StatusReason, c.reason) {
+				t.Fatalf("build %s %q, want %s with %q; log:\n%s", b.Status, b.StatusReason, c.status, c.reason, strings.Join(lines, "\n"))
+			}
+			s := stepByName(t, b, c.step)
+			if s.Status != c.stepState {
+				t.Errorf("step %s is %s, want %s", s.Name, s.Status, c.stepState)
+			}
+			switch {
+			case c.exitCode < 0 && s.ExitCode != nil:
+				t.Errorf("step %s has exit code %d, want none", s.Name, *s.ExitCode)
+			case c.exitCode >= 0 && (s.ExitCode == nil || *s.ExitCode != c.exitCode):
+				t.Errorf("step %s exit code %v, want %d", s.Name, s.ExitCode, c.exitCode)
+			}
+			if !contains(lines[s.FirstLine-1:s.LastLine], c.logLine) {
+				t.Errorf("the %s step's lines lack %q:\n%s", s.Name, c.logLine, strings.Join(lines, "\n"))
+			}
+			for _, later := range b.Steps[s.Position+1:] {
+				if later.Status != runner.StatusSkipped {
+					t.Errorf("step %s after the failure is %s, want skipped", later.Name, later.Status)
+				}
+			}
+			if b.ArtifactSHA256 != nil {
+				t.Errorf("a failed build recorded artifact %s", *b.ArtifactSHA256)
+			}
+		})
+	}
+}
+
+func TestBuildKeepsBinaryOutputAndHugeLinesReadable(t *testing.T) {
+	e := newBuildEnv(t, "sqlite", 1)
+	yml := `build:
+  - name: noisy
+    run: |
+      head -c 3000 /dev/urandom
+      echo
+      printf 'nul\000byte\n'
+      head -c 5000000 /dev/zero | tr '\000' a
+      echo
+      echo done
+`
+	p, _, _ := e.project("noisy", yml, nil)
+	b := e.wait(e.build(p, "main").ID)
+	if b.Status != models.BuildSucceeded {
+		t.Fatalf("status %s: %s", b.Status, b.StatusReason)
+	}
+	lines := e.log(b.ID)
+	total := 0
+	for i, l := range lines {
+		if !utf8.ValidString(l) || strings.ContainsRune(l, 0) {
+			t.Fatalf("line %d is not clean UTF-8 without NUL: %q", i+1, l[:min(len(l), 80)])
+		}
+		if len(l) > runner.DefaultMaxLineBytes {
+			t.Fatalf("line %d is %d bytes, over the %d limit", i+1, len(l), runner.DefaultMaxLineBytes)
+		}
+		total += strings.Count(l, "a")
+	}
+	if total < 5000000 {
+		t.Errorf("only %d of the 5,000,000 'a's were kept", total)
+	}
+	if !contains(lines, "done") || b.LogTruncated {
+		t.Errorf("log lost its end (truncated=%v)", b.LogTruncated)
+	}
+}
+
+func TestCancelStopsTheRunningStepAndLeavesNoProcess(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run("on "+db, func(t *testing.T) {
+			e := newBuildEnv(t, db, 1)
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			yml := "build:\n  - name: long\n    run: |\n      sleep 300 &\n      echo $! > " + pidFile + "\n      echo started\n      wait\n  - name: after\n    run: echo never\n"
+			p, _, _ := e.project("app", yml, nil)
+			b := e.build(p, "main")
+			pid, err := strconv.Atoi(waitFile(t, pidFile, 30*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The cancel comes through a client that runs no jobs, as from
+			// another portal process.
+			other, err := New(context.Background(), Deps{Store: e.store, Logs: e.logs}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Stop(context.Background())
+			u := &models.User{Username: "ada", PasswordHash: "x", Role: "developer"}
+			if err := e.store.CreateUser(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+			asked := time.Now()
+			cur, err := e.store.Build(context.Background(), b.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := other.CancelBuild(context.Background(), e.store, cur, u); err != nil {
+				t.Fatal(err)
+			}
+			if !waitGone(pid, 20*time.Second) {
+				t.Fatalf("the step's sleep %d still runs after cancel", pid)
+			}
+			t.Logf("step process gone %s after the cancel request", time.Since(asked).Round(time.Millisecond))
+			done := e.wait(b.ID)
+			if done.Status != models.BuildCanceled || done.StatusReason != "canceled by ada" {
+				t.Fatalf("build %s %q, want canceled by ada", done.Status, done.StatusReason)
+			}
+			if s := stepByName(t, done, "long"); s.Status != runner.StatusCanceled {
+				t.Errorf("long step %s, want canceled", s.Status)
+			}
+			if s := stepByName(t, done, "after"); s.Status != runner.StatusSkipped {
+				t.Errorf("after step %s, want skipped", s.Status)
+			}
+			if err := other.CancelBuild(context.Background(), e.store, done, u); !errors.Is(err, ErrBuildFinished) {
+				t.Errorf("second cancel: %v, want ErrBuildFinished", err)
+			}
+			if !contains(e.log(b.ID), "started") {
+				t.Error("the log lost the step's output")
+			}
+		})
+	}
+}
+
+func TestCancelOfAQueuedBuildMeansItNeverRuns(t *testing.T) {
+	e := newBuildEnv(t, "sqlite", 1)
+	marker := filepath.Join(t.TempDir(), "ran")
+	blocker := filepath.Join(t.TempDir(), "blocker")
+	p1, _, _ := e.project("slow", "build:\n  - name: wait\n    run: echo x > "+blocker+"; sleep 300\n", nil)
+	p2, _, _ := e.project("queued", "build:\n  - name: mark\n    run: touch "+marker+"\n", nil)
+	first := e.build(p1, "main")
+	waitFile(t, blocker, 30*time.Second)
+	second := e.build(p2, "main")
+	if err := e.jobs.CancelBuild(context.Background(), e.store, second, nil); err != nil {
+		t.Fatal(err)
+	}
+	done := e.wait(second.ID)
+	if done.Status != models.BuildCanceled || !strings.Contains(done.StatusReason, "before it started") {
+		t.Fatalf("queued build %s %q", done.Status, done.StatusReason)
+	}
+	cur, _ := e.store.Build(context.Background(), first.ID)
+	if err := e.jobs.CancelBuild(context.Background(), e.store, cur, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(first.ID)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the canceled build ran its step")
+	}
+	if !contains(e.log(second.ID), "canceled before it started") {
+		t.Errorf("log: %q", e.log(second.ID))
+	}
+}
+
+func TestBuildInTheSandbox(t *testing.T) {
+	if !runner.SandboxAvailable() {
+		buildtestSkip(t)
+	}
+	e := newBuildEnv(t, "sqlite", 1, func(d *Deps) { d.Sandbox = runner.SandboxRequired })
+	p, _, _ := e.project("app", appPipeline+"", appFiles)
+	b := e.wait(e.build(p, "main").ID)
+	if b.Status != models.BuildSucceeded || b.ArtifactSHA256 == nil {
+		t.Fatalf("sandboxed build %s %q; log:\n%s", b.Status, b.StatusReason, strings.Join(e.log(b.ID), "\n"))
+	}
+}
