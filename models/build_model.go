@@ -54,10 +54,10 @@ type Build struct {
 	// as a fallback to River's cancel notification.
 	CancelRequestedAt *time.Time
 	CanceledByID      *int64
-	CreatedAt      time.Time
-	StartedAt      *time.Time
-	FinishedAt     *time.Time
-	Steps          []BuildStep `gorm:"foreignKey:BuildID"`
+	CreatedAt         time.Time
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
+	Steps             []BuildStep `gorm:"foreignKey:BuildID"`
 }
 
 // LogStream names the build's log stream in internal/logs.
