@@ -8,13 +8,17 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
@@ -37,6 +41,13 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, false)
+}
+
+// newTestServerWith also runs River workers (builds run, unsandboxed)
+// when work is set.
+func newTestServerWith(t *testing.T, work bool) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})
 	if err != nil {
@@ -49,16 +60,31 @@ func newTestServer(t *testing.T) *testServer {
 	if err := jobs.Migrate(ctx, store); err != nil {
 		t.Fatal(err)
 	}
-	j, err := jobs.New(ctx, jobs.Deps{Store: store}, jobs.Options{})
+	data := t.TempDir()
+	ls := logs.NewService(store, logs.Options{})
+	t.Cleanup(func() { ls.Close() })
+	arts, err := artifact.NewStore(filepath.Join(data, "artifacts"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = j.Stop(context.Background()) })
+	j, err := jobs.New(ctx, jobs.Deps{Store: store, DataDir: data, Logs: ls, Artifacts: arts, Sandbox: runner.SandboxOff, WorkspaceDir: t.TempDir()},
+		jobs.Options{Work: work, BuildWorkers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = j.Stop(sctx)
+	})
 	assets, err := static.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Store: store, Jobs: j, Assets: assets}, Config{})
+	h := New(Deps{Store: store, Jobs: j, Assets: assets, Logs: ls, Artifacts: arts}, Config{})
 	e := echo.New()
 	h.Register(e)
 	srv := httptest.NewServer(e)

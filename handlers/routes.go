@@ -42,7 +42,6 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodPost, "/profile/tokens", auth.Authenticated, h.createToken)
 	h.add(e, http.MethodPost, "/profile/tokens/:id/revoke", auth.Authenticated, h.revokeToken)
 	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showArea("projects"))
-	h.add(e, http.MethodGet, "/builds", auth.ViewProjects, h.showArea("builds"))
 	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showEnvironments)
 	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
@@ -65,6 +64,17 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/releases/:id", auth.ViewProjects, h.showRelease)
 	h.add(e, http.MethodGet, "/releases/:id/log", auth.ViewProjects, h.showReleaseLog)
 
+	// Builds. Routes of one build load it after the permission check
+	// (h.loadBuild answers 404), so a role without the permission gets 403
+	// whether or not the build exists.
+	h.add(e, http.MethodGet, "/builds", auth.ViewProjects, h.showBuilds)
+	h.add(e, http.MethodGet, "/builds/new", auth.RunBuild, h.showNewBuild)
+	h.add(e, http.MethodPost, "/builds", auth.RunBuild, h.createBuild)
+	h.add(e, http.MethodGet, "/builds/:id", auth.ViewProjects, h.showBuild, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log", auth.ViewProjects, h.buildLogRaw, h.loadBuild)
+	h.add(e, http.MethodPost, "/builds/:id/cancel", auth.CancelBuild, h.cancelBuild, h.loadBuild)
+	h.add(e, http.MethodGet, "/artifacts/:sha256", auth.ViewProjects, h.downloadArtifact)
+
 	// Administration.
 	admin := e.Group("/admin")
 	h.add(admin, http.MethodGet, "/users", auth.ManageUsers, h.showUsers)
@@ -83,6 +93,12 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/rollback", auth.DeployUnprotected, h.apiRollback)
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/resume-auto-deploy", auth.ManageEnvironments, h.resumeAutoDeploy)
 	h.add(api, http.MethodGet, "/releases/:id", auth.ViewProjects, h.apiRelease)
+	h.add(api, http.MethodPost, "/projects/:slug/builds", auth.RunBuild, h.apiCreateBuild, h.loadBuildsProject)
+	h.add(api, http.MethodGet, "/projects/:slug/builds", auth.ViewProjects, h.apiListBuilds, h.loadBuildsProject)
+	h.add(api, http.MethodGet, "/builds/:id", auth.ViewProjects, h.apiShowBuild, h.loadBuild)
+	h.add(api, http.MethodGet, "/builds/:id/log", auth.ViewProjects, h.buildLogRaw, h.loadBuild)
+	h.add(api, http.MethodPost, "/builds/:id/cancel", auth.CancelBuild, h.apiCancelBuild, h.loadBuild)
+	h.add(api, http.MethodGet, "/artifacts/:sha256", auth.ViewProjects, h.downloadArtifact)
 
 	e.RouteNotFound("/*", h.notFound)
 }
