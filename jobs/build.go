@@ -252,15 +252,6 @@ func (r *buildRun) canceledReason() string {
 // fresh workspace outside the data dir.
 func (r *buildRun) checkout(ctx context.Context) error {
 	dir := r.j.MirrorDir(r.b.ProjectID)
-	if !hasCommit(ctx, dir, r.b.CommitSHA) {
-		r.sys("fetching " + gitrepo.RedactURL(r.b.Project.RepoURL))
-		if err := r.j.updateMirror(ctx, &r.b.Project); err != nil {
-			return err
-		}
-		if !hasCommit(ctx, dir, r.b.CommitSHA) {
-			return fmt.Errorf("commit %s is no longer in the repository (force-pushed away?)", r.b.CommitSHA)
-		}
-	}
 	root := r.j.deps.WorkspaceDir
 	if root == "" {
 		root = os.TempDir()
@@ -273,11 +264,29 @@ func (r *buildRun) checkout(ctx context.Context) error {
 		return fmt.Errorf("create workspace: %w", err)
 	}
 	r.base, r.ws = base, filepath.Join(base, "workspace")
-	if err := gitrepo.Export(ctx, dir, r.b.CommitSHA, r.ws); err != nil {
+	// Usually the mirror CreateBuild updated already has the commit; on
+	// another machine, or after a force-push pruned it, fetch first.
+	err = gitrepo.Export(ctx, dir, r.b.CommitSHA, r.ws)
+	if errors.Is(err, gitrepo.ErrUnknownRef) || errors.Is(err, gitrepo.ErrNotMirror) || !isDir(dir) {
+		r.sys("fetching " + gitrepo.RedactURL(r.b.Project.RepoURL))
+		if err := r.j.updateMirror(ctx, &r.b.Project); err != nil {
+			return err
+		}
+		err = gitrepo.Export(ctx, dir, r.b.CommitSHA, r.ws)
+		if errors.Is(err, gitrepo.ErrUnknownRef) {
+			return fmt.Errorf("commit %s is no longer in the repository (force-pushed away?)", r.b.CommitSHA)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	r.sys("workspace " + r.ws)
 	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 func checkoutMessage(err error) string {
@@ -371,6 +380,11 @@ func (r *buildRun) finish(status, reason string, started time.Time) {
 	}
 	if r.w != nil {
 		res.LogTruncated = r.w.Truncated()
+		// Every line is stored before the status says the build ended,
+		// so whoever sees the final status can read the whole log.
+		if err := r.w.Flush(r.dbctx); err != nil {
+			r.log.Error("flush build log", slog.Any("err", err))
+		}
 	}
 	ok, err := r.store.FinishBuild(r.dbctx, r.b.ID, r.j.workerID, res)
 	switch {

@@ -57,6 +57,16 @@ func openStore(t testing.TB, db string) *models.Store {
 // unless edit says otherwise, so tests can see their processes.
 func newBuildEnv(t testing.TB, db string, workers int, edit ...func(*Deps)) *buildEnv {
 	t.Helper()
+	e := newIdleBuildEnv(t, db, workers, edit...)
+	if err := e.jobs.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// newIdleBuildEnv is newBuildEnv with the workers not started yet.
+func newIdleBuildEnv(t testing.TB, db string, workers int, edit ...func(*Deps)) *buildEnv {
+	t.Helper()
 	ctx := context.Background()
 	s := openStore(t, db)
 	data := t.TempDir()
@@ -74,9 +84,6 @@ func newBuildEnv(t testing.TB, db string, workers int, edit ...func(*Deps)) *bui
 	}
 	j, err := New(ctx, deps, Options{Work: true, BuildWorkers: workers})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -138,6 +145,25 @@ func (e *buildEnv) log(id int64) []string {
 			return out
 		}
 		from = p.Next
+	}
+}
+
+// closedLog waits until the build's log stream is closed and returns it.
+func (e *buildEnv) closedLog(id int64) []string {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, err := e.logs.Read(context.Background(), models.BuildLogStream(id), 1, 1)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if p.Closed {
+			return e.log(id)
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("log of build %d not closed", id)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -121,39 +121,16 @@ func TestBuildRunsThePipelineAndKeepsADeterministicArtifact(t *testing.T) {
 	}
 }
 
-func TestCreateBuildRefusesBadRefsAndRepositories(t *testing.T) {
-	e := newBuildEnv(t, "sqlite", 1)
-	p, _, _ := e.project("app", appPipeline, appFiles)
-	ctx := context.Background()
-
-	t.Run("an unknown ref is an UnknownRefError naming it", func(t *testing.T) {
-		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: p, Ref: "no-such-branch", Trigger: TriggerAPI})
-		var ue *UnknownRefError
-		if !errors.As(err, &ue) || ue.Ref != "no-such-branch" || !strings.Contains(err.Error(), `"no-such-branch"`) {
-			t.Fatalf("got %v, want UnknownRefError for no-such-branch", err)
-		}
-	})
-	t.Run("an unreachable repository is a RepoError", func(t *testing.T) {
-		gone := buildtest.Project(t, e.store, "gone", filepath.Join(t.TempDir(), "missing"))
-		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: gone, Ref: "main", Trigger: TriggerAPI})
-		var re *RepoError
-		if !errors.As(err, &re) || re.Msg == "" {
-			t.Fatalf("got %v, want RepoError", err)
-		}
-	})
-	t.Run("a bad trigger is refused", func(t *testing.T) {
-		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: p, Ref: "main", Trigger: "cron"})
-		if !errors.Is(err, ErrInvalidBuildRequest) {
-			t.Fatalf("got %v", err)
-		}
-	})
-	t.Run("none of them created a build", func(t *testing.T) {
-		bs, err := e.store.Builds(ctx, models.BuildFilter{})
-		if err != nil || len(bs) != 0 {
-			t.Fatalf("builds %d, %v", len(bs), err)
-		}
-	})
-}
+const noisyPipeline = `build:
+  - name: noisy
+    run: |
+      head -c 3000 /dev/urandom
+      echo
+      printf 'nul\000byte\n'
+      head -c 5000000 /dev/zero | tr '\000' a
+      echo
+      echo done
+`
 
 func TestBuildFailuresSayWhatWentWrong(t *testing.T) {
 	cases := []struct {
@@ -193,6 +170,57 @@ func TestBuildFailuresSayWhatWentWrong(t *testing.T) {
 		p, _, _ := e.project("case-"+strconv.Itoa(i), c.yml, c.files)
 		ids[i] = e.build(p, "main").ID
 	}
+	noisy, _, _ := e.project("noisy", noisyPipeline, nil)
+	noisyID := e.build(noisy, "main").ID
+	ctx := context.Background()
+	t.Run("an unknown ref is an UnknownRefError naming it and creates nothing", func(t *testing.T) {
+		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: noisy, Ref: "no-such-branch", Trigger: TriggerAPI})
+		var ue *UnknownRefError
+		if !errors.As(err, &ue) || ue.Ref != "no-such-branch" || !strings.Contains(err.Error(), `"no-such-branch"`) {
+			t.Fatalf("got %v, want UnknownRefError for no-such-branch", err)
+		}
+	})
+	t.Run("an unreachable repository is a RepoError and creates nothing", func(t *testing.T) {
+		gone := buildtest.Project(t, e.store, "gone", filepath.Join(t.TempDir(), "missing"))
+		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: gone, Ref: "main", Trigger: TriggerAPI})
+		var re *RepoError
+		if !errors.As(err, &re) || re.Msg == "" {
+			t.Fatalf("got %v, want RepoError", err)
+		}
+		bs, err := e.store.Builds(ctx, models.BuildFilter{ProjectID: gone.ID})
+		if err != nil || len(bs) != 0 {
+			t.Fatalf("builds %d, %v", len(bs), err)
+		}
+	})
+	t.Run("a bad trigger is refused", func(t *testing.T) {
+		_, err := e.jobs.CreateBuild(ctx, e.store, CreateBuildRequest{Project: noisy, Ref: "main", Trigger: "cron"})
+		if !errors.Is(err, ErrInvalidBuildRequest) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("binary output and a 5 MB line end up as clean, bounded lines", func(t *testing.T) {
+		b := e.wait(noisyID)
+		if b.Status != models.BuildSucceeded {
+			t.Fatalf("status %s: %s", b.Status, b.StatusReason)
+		}
+		lines := e.log(b.ID)
+		total := 0
+		for i, l := range lines {
+			if !utf8.ValidString(l) || strings.ContainsRune(l, 0) {
+				t.Fatalf("line %d is not clean UTF-8 without NUL: %q", i+1, l[:min(len(l), 80)])
+			}
+			if len(l) > runner.DefaultMaxLineBytes {
+				t.Fatalf("line %d is %d bytes, over the %d limit", i+1, len(l), runner.DefaultMaxLineBytes)
+			}
+			total += strings.Count(l, "a")
+		}
+		if total < 5000000 {
+			t.Errorf("only %d of the 5,000,000 'a's were kept", total)
+		}
+		if !contains(lines, "done") || b.LogTruncated {
+			t.Errorf("log lost its end (truncated=%v)", b.LogTruncated)
+		}
+	})
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b := e.wait(ids[i])
@@ -225,123 +253,89 @@ func TestBuildFailuresSayWhatWentWrong(t *testing.T) {
 	}
 }
 
-func TestBuildKeepsBinaryOutputAndHugeLinesReadable(t *testing.T) {
-	e := newBuildEnv(t, "sqlite", 1)
-	yml := `build:
-  - name: noisy
-    run: |
-      head -c 3000 /dev/urandom
-      echo
-      printf 'nul\000byte\n'
-      head -c 5000000 /dev/zero | tr '\000' a
-      echo
-      echo done
-`
-	p, _, _ := e.project("noisy", yml, nil)
-	b := e.wait(e.build(p, "main").ID)
-	if b.Status != models.BuildSucceeded {
-		t.Fatalf("status %s: %s", b.Status, b.StatusReason)
-	}
-	lines := e.log(b.ID)
-	total := 0
-	for i, l := range lines {
-		if !utf8.ValidString(l) || strings.ContainsRune(l, 0) {
-			t.Fatalf("line %d is not clean UTF-8 without NUL: %q", i+1, l[:min(len(l), 80)])
-		}
-		if len(l) > runner.DefaultMaxLineBytes {
-			t.Fatalf("line %d is %d bytes, over the %d limit", i+1, len(l), runner.DefaultMaxLineBytes)
-		}
-		total += strings.Count(l, "a")
-	}
-	if total < 5000000 {
-		t.Errorf("only %d of the 5,000,000 'a's were kept", total)
-	}
-	if !contains(lines, "done") || b.LogTruncated {
-		t.Errorf("log lost its end (truncated=%v)", b.LogTruncated)
-	}
-}
-
 func TestCancelStopsTheRunningStepAndLeavesNoProcess(t *testing.T) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run("on "+db, func(t *testing.T) {
+			ctx := context.Background()
 			e := newBuildEnv(t, db, 1)
-			pidFile := filepath.Join(t.TempDir(), "pid")
+			dir := t.TempDir()
+			pidFile, marker := filepath.Join(dir, "pid"), filepath.Join(dir, "ran")
 			yml := "build:\n  - name: long\n    run: |\n      sleep 300 &\n      echo $! > " + pidFile + "\n      echo started\n      wait\n  - name: after\n    run: echo never\n"
 			p, _, _ := e.project("app", yml, nil)
+			q, _, _ := e.project("queued", "build:\n  - name: mark\n    run: touch "+marker+"\n", nil)
 			b := e.build(p, "main")
 			pid, err := strconv.Atoi(waitFile(t, pidFile, 30*time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The cancel comes through a client that runs no jobs, as from
-			// another portal process.
-			other, err := New(context.Background(), Deps{Store: e.store, Logs: e.logs}, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Stop(context.Background())
-			u := &models.User{Username: "ada", PasswordHash: "x", Role: "developer"}
-			if err := e.store.CreateUser(context.Background(), u); err != nil {
-				t.Fatal(err)
-			}
-			asked := time.Now()
-			cur, err := e.store.Build(context.Background(), b.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := other.CancelBuild(context.Background(), e.store, cur, u); err != nil {
-				t.Fatal(err)
-			}
-			if !waitGone(pid, 20*time.Second) {
-				t.Fatalf("the step's sleep %d still runs after cancel", pid)
-			}
-			t.Logf("step process gone %s after the cancel request", time.Since(asked).Round(time.Millisecond))
-			done := e.wait(b.ID)
-			if done.Status != models.BuildCanceled || done.StatusReason != "canceled by ada" {
-				t.Fatalf("build %s %q, want canceled by ada", done.Status, done.StatusReason)
-			}
-			if s := stepByName(t, done, "long"); s.Status != runner.StatusCanceled {
-				t.Errorf("long step %s, want canceled", s.Status)
-			}
-			if s := stepByName(t, done, "after"); s.Status != runner.StatusSkipped {
-				t.Errorf("after step %s, want skipped", s.Status)
-			}
-			if err := other.CancelBuild(context.Background(), e.store, done, u); !errors.Is(err, ErrBuildFinished) {
-				t.Errorf("second cancel: %v, want ErrBuildFinished", err)
-			}
-			if !contains(e.log(b.ID), "started") {
-				t.Error("the log lost the step's output")
-			}
-		})
-	}
-}
+			// The only worker is busy, so this one waits in the queue.
+			waiting := e.build(q, "main")
 
-func TestCancelOfAQueuedBuildMeansItNeverRuns(t *testing.T) {
-	e := newBuildEnv(t, "sqlite", 1)
-	marker := filepath.Join(t.TempDir(), "ran")
-	blocker := filepath.Join(t.TempDir(), "blocker")
-	p1, _, _ := e.project("slow", "build:\n  - name: wait\n    run: echo x > "+blocker+"; sleep 300\n", nil)
-	p2, _, _ := e.project("queued", "build:\n  - name: mark\n    run: touch "+marker+"\n", nil)
-	first := e.build(p1, "main")
-	waitFile(t, blocker, 30*time.Second)
-	second := e.build(p2, "main")
-	if err := e.jobs.CancelBuild(context.Background(), e.store, second, nil); err != nil {
-		t.Fatal(err)
-	}
-	done := e.wait(second.ID)
-	if done.Status != models.BuildCanceled || !strings.Contains(done.StatusReason, "before it started") {
-		t.Fatalf("queued build %s %q", done.Status, done.StatusReason)
-	}
-	cur, _ := e.store.Build(context.Background(), first.ID)
-	if err := e.jobs.CancelBuild(context.Background(), e.store, cur, nil); err != nil {
-		t.Fatal(err)
-	}
-	e.wait(first.ID)
-	if _, err := os.Stat(marker); err == nil {
-		t.Fatal("the canceled build ran its step")
-	}
-	if !contains(e.log(second.ID), "canceled before it started") {
-		t.Errorf("log: %q", e.log(second.ID))
+			// Cancels come through a client that runs no jobs, as from
+			// another portal process.
+			other, err := New(ctx, Deps{Store: e.store, Logs: e.logs}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Stop(ctx)
+			u := &models.User{Username: "ada", PasswordHash: "x", Role: "developer"}
+			if err := e.store.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+
+			t.Run("a queued build is canceled at once", func(t *testing.T) {
+				if err := other.CancelBuild(ctx, e.store, waiting, u); err != nil {
+					t.Fatal(err)
+				}
+				done := e.wait(waiting.ID)
+				if done.Status != models.BuildCanceled || done.StatusReason != "canceled by ada before it started" {
+					t.Fatalf("queued build %s %q", done.Status, done.StatusReason)
+				}
+				if !contains(e.closedLog(waiting.ID), "canceled by ada before it started") {
+					t.Errorf("log: %q", e.log(waiting.ID))
+				}
+			})
+			t.Run("a running build stops and leaves no process", func(t *testing.T) {
+				asked := time.Now()
+				cur, err := e.store.Build(ctx, b.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := other.CancelBuild(ctx, e.store, cur, u); err != nil {
+					t.Fatal(err)
+				}
+				if !waitGone(pid, 20*time.Second) {
+					t.Fatalf("the step's sleep %d still runs after cancel", pid)
+				}
+				t.Logf("step process gone %s after the cancel request", time.Since(asked).Round(time.Millisecond))
+				done := e.wait(b.ID)
+				if done.Status != models.BuildCanceled || done.StatusReason != "canceled by ada" {
+					t.Fatalf("build %s %q, want canceled by ada", done.Status, done.StatusReason)
+				}
+				if s := stepByName(t, done, "long"); s.Status != runner.StatusCanceled {
+					t.Errorf("long step %s, want canceled", s.Status)
+				}
+				if s := stepByName(t, done, "after"); s.Status != runner.StatusSkipped {
+					t.Errorf("after step %s, want skipped", s.Status)
+				}
+				if err := other.CancelBuild(ctx, e.store, done, u); !errors.Is(err, ErrBuildFinished) {
+					t.Errorf("second cancel: %v, want ErrBuildFinished", err)
+				}
+				if !contains(e.log(b.ID), "started") {
+					t.Error("the log lost the step's output")
+				}
+			})
+			t.Run("the canceled queued build never ran", func(t *testing.T) {
+				// The worker is free now; give it a moment to (wrongly) start it.
+				time.Sleep(300 * time.Millisecond)
+				if _, err := os.Stat(marker); err == nil {
+					t.Fatal("the canceled build ran its step")
+				}
+				if cur, _ := e.store.Build(ctx, waiting.ID); len(cur.Steps) != 0 || cur.StartedAt != nil {
+					t.Fatalf("the canceled build was started: %+v", cur)
+				}
+			})
+		})
 	}
 }
 

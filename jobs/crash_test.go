@@ -205,6 +205,21 @@ func TestKill9MidBuildEndsInterruptedWithItsLogAndNoOrphans(t *testing.T) {
 			if s := stepByName(t, done, "long"); s.Status != models.BuildInterrupted {
 				t.Errorf("the running step is %s, want interrupted", s.Status)
 			}
+			// Recovery closes the log after it marks the build.
+			deadline = time.Now().Add(30 * time.Second)
+			for {
+				page, err := ls.Read(ctx, models.BuildLogStream(id), 1, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if page.Closed {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the interrupted build's log was never closed")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			lines := readLog()
 			if !contains(lines, "started") || !strings.HasPrefix(lines[len(lines)-1], "[slipway] build interrupted: "+ReasonWorkerDied) {
 				t.Errorf("log after recovery:\n%s", strings.Join(lines, "\n"))
