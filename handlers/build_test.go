@@ -275,6 +275,35 @@ func TestBuildPages(t *testing.T) {
 			t.Fatalf("artifact download: %d", resp.StatusCode)
 		}
 	})
+	t.Run("the cancel button stops a running build", func(t *testing.T) {
+		started := filepath.Join(t.TempDir(), "started")
+		repo.Git("checkout", "--quiet", "-b", "slow")
+		repo.Pipeline("build:\n  - name: wait\n    run: echo x > "+started+"; sleep 300\n", nil, "slow")
+		resp, _ := ts.do("POST", "/builds", reqOpts{session: devSession, csrf: true, form: url.Values{"project": {"app"}, "ref": {"slow"}}})
+		slow := resp.Header.Get("Location")
+		deadline := time.Now().Add(30 * time.Second)
+		for !fileExists(started) {
+			if time.Now().After(deadline) {
+				t.Fatal("the step never started")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_, body := ts.do("GET", slow, reqOpts{session: devSession})
+		if !strings.Contains(body, `data-testid="cancel-build"`) {
+			t.Fatal("a running build's page has no cancel button")
+		}
+		if resp, _ := ts.do("POST", slow+"/cancel", reqOpts{session: viewer, csrf: true, form: url.Values{}}); resp.StatusCode != 403 {
+			t.Fatalf("viewer cancel: %d, want 403", resp.StatusCode)
+		}
+		resp, _ = ts.do("POST", slow+"/cancel", reqOpts{session: devSession, csrf: true, form: url.Values{}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != slow {
+			t.Fatalf("cancel: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		bs, _ := ts.store.Builds(t.Context(), models.BuildFilter{Ref: "slow"})
+		if d := buildtest.WaitBuild(t, ts.store, bs[0].ID, time.Minute); d.Status != models.BuildCanceled {
+			t.Fatalf("after the cancel button: %s", d.Status)
+		}
+	})
 	t.Run("a missing build is 404", func(t *testing.T) {
 		for _, p := range []string{"/builds/999", "/builds/abc"} {
 			if resp, _ := ts.do("GET", p, reqOpts{session: viewer}); resp.StatusCode != 404 {

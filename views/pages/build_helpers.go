@@ -80,3 +80,10 @@ func artifactHint(status string) string {
 	}
 	return "No artifact: the build did not succeed."
 }
+
+func lineRange(first, last int) string {
+	if last <= first {
+		return "log line " + strconv.Itoa(first)
+	}
+	return "log lines " + strconv.Itoa(first) + "–" + strconv.Itoa(last)
+}
