@@ -36,7 +36,8 @@ const mirrorTimeout = 5 * time.Minute
 // CreateBuildRequest asks for a build of a project at a ref.
 type CreateBuildRequest struct {
 	Project *models.Project
-	// Ref is a branch, a tag or a commit SHA (full or abbreviated).
+	// Ref is a branch, a tag or a commit SHA (full or abbreviated); a full
+	// ref name (refs/heads/x, refs/tags/x) says which it is.
 	Ref string
 	// CommitSHA, when set, is the commit to build (webhooks know it); Ref
 	// then only names where it came from.
@@ -136,6 +137,10 @@ func (j *Jobs) CreateBuild(ctx context.Context, store *models.Store, req CreateB
 	case refExists(ctx, dir, "refs/tags/"+ref):
 		refType = RefTag
 	case refExists(ctx, dir, "refs/heads/"+ref):
+		refType = RefBranch
+	case sha != "" && ref != sha:
+		// A webhook names the branch of a commit the mirror already had,
+		// so the branch itself may not be fetched yet.
 		refType = RefBranch
 	default:
 		ref = full

@@ -107,6 +107,15 @@ func TestBuildRunsThePipelineAndKeepsADeterministicArtifact(t *testing.T) {
 				t.Fatalf("rebuild of the same commit gave artifact %v, want %s", again.ArtifactSHA256, *b.ArtifactSHA256)
 			}
 
+			// A webhook knows the commit: it is built as given, without a fetch
+			// when the mirror has it, under the branch name it came with.
+			hooked, err := e.jobs.CreateBuild(context.Background(), e.store, CreateBuildRequest{
+				Project: p, Ref: "refs/heads/feature", CommitSHA: sha, Trigger: TriggerWebhook})
+			if err != nil || hooked.CommitSHA != sha || hooked.Ref != "feature" || hooked.RefType != RefBranch {
+				t.Fatalf("webhook build: %+v %v", hooked, err)
+			}
+			e.wait(hooked.ID)
+
 			// A change to a packed file changes the digest.
 			repo.Write("static/index.html", "<h1>changed</h1>\n")
 			repo.Commit("change")
@@ -114,7 +123,7 @@ func TestBuildRunsThePipelineAndKeepsADeterministicArtifact(t *testing.T) {
 			if changed.ArtifactSHA256 == nil || *changed.ArtifactSHA256 == *b.ArtifactSHA256 {
 				t.Fatalf("a changed file kept the artifact digest %v", changed.ArtifactSHA256)
 			}
-			if changed.Number != 3 {
+			if changed.Number != 4 {
 				t.Errorf("third build numbered %d", changed.Number)
 			}
 		})
