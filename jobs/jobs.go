@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/policy"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -61,6 +62,9 @@ type Deps struct {
 	Deploy *deploy.Manager
 	// Secrets opens environment secrets; nil refuses secrets.
 	Secrets SecretBox
+	// LoadTestGate checks a promotion's load-test requirement; nil passes
+	// (policy.NoLoadTestGate) until load tests can gate promotions.
+	LoadTestGate policy.LoadTestGate
 }
 
 // Jobs wraps the River client.
@@ -156,9 +160,12 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		// SQLite has no LISTEN; poll often so new jobs start quickly.
 		cfg.FetchPollInterval = 50 * time.Millisecond
 	}
+	// The sweep deploys promotions, so it needs the Jobs built below.
+	sweep := &PromotionSweepWorker{}
 	if opts.Work {
 		workers := river.NewWorkers()
 		registerWorkers(workers, deps)
+		river.AddWorker(workers, sweep)
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			QueueMaintenance: {MaxWorkers: 2},
@@ -170,14 +177,16 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 			// environment snoozes, so a few workers suffice.
 			cfg.Queues[QueueDeploys] = river.QueueConfig{MaxWorkers: 4}
 		}
-		cfg.PeriodicJobs = periodicJobs(opts)
+		cfg.PeriodicJobs = append(periodicJobs(opts), promotionSweepJob())
 	}
 	client, err := river.NewClient(drv, cfg)
 	if err != nil {
 		closeAll(db, pool)
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
-	return &Jobs{client: client, riverDB: db, pool: pool, work: opts.Work, log: deps.Logger, deps: deps}, nil
+	j := &Jobs{client: client, riverDB: db, pool: pool, work: opts.Work, log: deps.Logger, deps: deps}
+	sweep.jobs = j
+	return j, nil
 }
 
 // registerWorkers adds every worker the app has.
