@@ -56,6 +56,11 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 		v := releaseView(live, env.Project.Slug, env.Name)
 		p.Live = &v
 	}
+	if live != nil && auth.Can(roleOf(u), auth.Promote) {
+		if p.Promote, err = h.promoteView(ctx, env); err != nil {
+			return err
+		}
+	}
 	if prev != nil && live != nil {
 		v := releaseView(prev, env.Project.Slug, env.Name)
 		p.PreviousGood = &v

@@ -90,6 +90,10 @@ type PromotionFilter struct {
 	// EnvironmentID keeps promotions from or to this environment.
 	EnvironmentID int64
 	ProjectID     int64
+	// IDs keeps these promotions only (when not empty).
+	IDs []int64
+	// RequestedByID keeps the promotions this user asked for.
+	RequestedByID int64
 	Limit         int
 }
 
@@ -112,6 +116,12 @@ func (s *Store) Promotions(ctx context.Context, f PromotionFilter) ([]Promotion,
 	}
 	if f.ProjectID != 0 {
 		q = q.Where("project_id = ?", f.ProjectID)
+	}
+	if len(f.IDs) > 0 {
+		q = q.Where("id IN ?", f.IDs)
+	}
+	if f.RequestedByID != 0 {
+		q = q.Where("requested_by_id = ?", f.RequestedByID)
 	}
 	var ps []Promotion
 	if err := q.Order("id DESC").Limit(f.Limit).Find(&ps).Error; err != nil {
@@ -259,4 +269,25 @@ func (s *Store) UpdateEnvironmentPolicy(ctx context.Context, e *Environment) err
 		return wrap("update environment policy", gorm.ErrRecordNotFound)
 	}
 	return nil
+}
+
+// PendingPromotions lists pending promotions with their target
+// environment and build, in one query: what the approvals count needs.
+func (s *Store) PendingPromotions(ctx context.Context) ([]Promotion, error) {
+	var ps []Promotion
+	err := s.db.WithContext(ctx).Joins("ToEnvironment").Joins("Build").
+		Where("promotions.status = ?", PromotionPending).Order("promotions.id").Find(&ps).Error
+	return ps, wrap("pending promotions", err)
+}
+
+// UserApprovals lists the approvals (not rejections) userID gave on the
+// promotions ids.
+func (s *Store) UserApprovals(ctx context.Context, userID int64, ids []int64) ([]Approval, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var as []Approval
+	err := s.db.WithContext(ctx).Where("user_id = ? AND decision = ? AND promotion_id IN ?", userID, DecisionApprove, ids).
+		Order("id").Find(&as).Error
+	return as, wrap("user approvals", err)
 }
