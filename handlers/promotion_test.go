@@ -516,3 +516,33 @@ func TestPolicyEditing(t *testing.T) {
 	resp, body = f.ts.do(http.MethodGet, "/api/v1/projects/shop/environments/staging/policy", reqOpts{token: f.tokens["vic"]})
 	wantStatus(t, resp.StatusCode, body, http.StatusOK, `"approver_roles":["lead"]`)
 }
+
+func TestFreezeAppliesToDirectDeploys(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	f.setPolicy(t, "staging", func(e *models.Environment) {
+		e.FreezeWindows = policy.EncodeWindows([]policy.Window{{Kind: policy.KindOnce, Start: time.Now().Add(-time.Hour).UTC(), End: time.Now().Add(time.Hour).UTC(), Reason: "migration"}})
+	})
+	deploy := func(who, body string) (int, string) {
+		resp, b := f.ts.do(http.MethodPost, "/api/v1/projects/shop/environments/staging/deploys", reqOpts{token: f.tokens[who], body: body, ctype: "application/json"})
+		return resp.StatusCode, b
+	}
+	build := `"build_id":` + itoa(f.build.ID)
+	code, body := deploy("dora", "{"+build+"}")
+	wantStatus(t, code, body, http.StatusForbidden, "only an admin can deploy during a freeze")
+	code, body = deploy("lena", "{"+build+`,"freeze_override_reason":"hotfix"}`)
+	wantStatus(t, code, body, http.StatusForbidden, "migration")
+	code, body = deploy("root", "{"+build+"}")
+	wantStatus(t, code, body, http.StatusBadRequest, "give a reason")
+	code, body = deploy("root", "{"+build+`,"freeze_override_reason":"data fix that cannot wait"}`)
+	wantStatus(t, code, body, http.StatusCreated, `"status":"pending"`)
+
+	_, page := f.ts.do(http.MethodGet, "/projects/shop/environments/staging", reqOpts{session: f.session["root"]})
+	if !strings.Contains(page, `data-testid="freeze-banner"`) || !strings.Contains(page, `name="freeze_override_reason"`) {
+		t.Fatal("the frozen environment's page must say so and ask an admin for a reason")
+	}
+	resp, _ := f.ts.do(http.MethodPost, "/projects/shop/environments/staging/deploys", reqOpts{session: f.session["dora"], csrf: true,
+		form: url.Values{"build_id": {itoa(f.build.ID)}}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a developer's deploy form during a freeze: %d", resp.StatusCode)
+	}
+}

@@ -227,3 +227,14 @@ func promotionSweepJob() *river.PeriodicJob {
 		func() (river.JobArgs, *river.InsertOpts) { return PromotionSweepArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
 }
+
+// frozen reports whether a freeze window of env is active now (an
+// unreadable policy counts as frozen: better no auto-deploy than a wrong one).
+func frozen(env *models.Environment) bool {
+	pol, err := PolicyOf(env)
+	if err != nil {
+		return true
+	}
+	_, active := policy.ActiveFreeze(pol.Freeze, time.Now().UTC())
+	return active
+}
