@@ -38,7 +38,7 @@ func (h *Handler) checkFreeze(c echo.Context, env *models.Environment) error {
 	}
 	if override {
 		ctx := c.Request().Context()
-		return h.audit(ctx, h.store, c, auditFreezeOverride, "environment", env.ID, map[string]any{
+		return h.audit(ctx, h.store, c, models.AuditFreezeOverride, "environment", env.ID, map[string]any{
 			"environment": env.Name, "project": env.Project.Slug, "reason": reason, "action": "deploy",
 		})
 	}

@@ -71,7 +71,7 @@ func (h *Handler) savePolicy(c echo.Context, env *models.Environment, pol policy
 		if err := tx.UpdateEnvironmentPolicy(ctx, env); err != nil {
 			return err
 		}
-		return h.audit(ctx, tx, c, auditPolicyUpdate, "environment", env.ID, map[string]any{
+		return h.audit(ctx, tx, c, models.AuditPolicyUpdate, "environment", env.ID, map[string]any{
 			"project": env.Project.Slug, "environment": env.Name, "before": policyDetails(old), "after": policyDetails(pol),
 		})
 	})

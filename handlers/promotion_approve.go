@@ -52,9 +52,9 @@ func (h *Handler) decide(c echo.Context, decision, comment string) (*models.Prom
 	a := &models.Approval{PromotionID: p.ID, UserID: u.ID, Decision: decision, Comment: comment,
 		ArtifactSHA256: p.ArtifactSHA256, ConfigVersion: st.Candidate.ConfigVersion}
 	reason := ""
-	action := auditApprove
+	action := models.AuditApprove
 	if decision == models.DecisionReject {
-		reason, action = "rejected by "+u.Username+": "+comment, auditReject
+		reason, action = "rejected by "+u.Username+": "+comment, models.AuditReject
 	}
 	ok := false
 	err = h.store.Tx(ctx, func(tx *models.Store) error {

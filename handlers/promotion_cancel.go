@@ -40,7 +40,7 @@ func (h *Handler) cancelPromotion(c echo.Context) (*models.Promotion, error) {
 		if ok, err = tx.FinishPromotion(ctx, p.ID, []string{models.PromotionPending}, models.PromotionCanceled, "canceled by "+u.Username); err != nil || !ok {
 			return err
 		}
-		return h.audit(ctx, tx, c, auditPromotionCancel, "promotion", p.ID, map[string]any{"environment": p.ToEnvironment.Name})
+		return h.audit(ctx, tx, c, models.AuditPromotionCancel, "promotion", p.ID, map[string]any{"environment": p.ToEnvironment.Name})
 	})
 	if err != nil {
 		return nil, err

@@ -47,7 +47,7 @@ func (h *Handler) startPromotion(c echo.Context) (*models.Promotion, []int64, er
 		if superseded, err = tx.CreatePromotion(ctx, p); err != nil {
 			return err
 		}
-		return h.audit(ctx, tx, c, auditPromotionCreate, "promotion", p.ID, map[string]any{
+		return h.audit(ctx, tx, c, models.AuditPromotionCreate, "promotion", p.ID, map[string]any{
 			"project": from.Project.Slug, "from": from.Name, "to": to.Name, "artifact_sha256": p.ArtifactSHA256,
 			"source_release": src.ID, "superseded": superseded,
 		})

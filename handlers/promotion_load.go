@@ -121,22 +121,8 @@ func (h *Handler) promotionResponse(c echo.Context, status int, id int64, supers
 	return c.JSON(status, out)
 }
 
-// Audit actions of promotions (the audit trail's own constants replace
-// these once it is on main).
-const (
-	auditPromotionCreate = "promotion.create"
-	auditPromotionCancel = "promotion.cancel"
-	auditApprove         = "approval.approve"
-	auditReject          = "approval.reject"
-	auditPolicyUpdate    = "policy.update"
-	auditFreezeOverride  = "freeze.override"
-)
-
 // audit records an action of the signed-in user in the audit trail, in
-// the transaction tx that makes the change. It is the one call site to
-// wire to tx.AppendAudit once the audit trail is on main; until then it
-// records nothing.
+// the transaction tx that makes the change.
 func (h *Handler) audit(ctx context.Context, tx *models.Store, c echo.Context, action, objectType string, objectID int64, details map[string]any) error {
-	_, _, _, _, _, _, _ = ctx, tx, c, action, objectType, objectID, details
-	return nil
+	return tx.AppendAudit(ctx, auditBy(c, action, objectType, idString(objectID), details))
 }

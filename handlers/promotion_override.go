@@ -52,7 +52,7 @@ func (h *Handler) overrideFreeze(c echo.Context, reason string) (*models.Promoti
 		if err := tx.SetPromotionFreezeOverride(ctx, p.ID, u.ID, reason); err != nil {
 			return err
 		}
-		return h.audit(ctx, tx, c, auditFreezeOverride, "promotion", p.ID, map[string]any{"environment": p.ToEnvironment.Name, "reason": reason})
+		return h.audit(ctx, tx, c, models.AuditFreezeOverride, "promotion", p.ID, map[string]any{"environment": p.ToEnvironment.Name, "reason": reason})
 	})
 	if err != nil {
 		return nil, nil, err

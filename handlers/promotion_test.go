@@ -546,3 +546,37 @@ func TestFreezeAppliesToDirectDeploys(t *testing.T) {
 		t.Fatalf("a developer's deploy form during a freeze: %d", resp.StatusCode)
 	}
 }
+
+func TestPromotionActionsAreAudited(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	_, _, first := f.promote(t, viaAPI, "dora", "staging")
+	f.decide(t, viaAPI, "lena", first, "approve", "looks right")
+	_, _, second := f.promote(t, viaUI, "dora", "staging")
+	f.decide(t, viaUI, "leo", second, "reject", "not today")
+	_, _, third := f.promote(t, viaAPI, "dora", "staging")
+	f.ts.do(http.MethodPost, "/api/v1/promotions/"+itoa(third)+"/cancel", reqOpts{token: f.tokens["dora"]})
+	f.ts.do(http.MethodPut, "/api/v1/projects/shop/environments/production/policy", reqOpts{token: f.tokens["root"], ctype: "application/json",
+		body: `{"protected":true,"approvals_required":1,"freeze_windows":["2020-01-01 00:00 to 2099-01-01 00:00 UTC: forever"]}`})
+	_, _, fourth := f.promote(t, viaAPI, "dora", "staging")
+	f.decide(t, viaAPI, "lena", fourth, "approve", "")
+	f.ts.do(http.MethodPost, "/api/v1/promotions/"+itoa(fourth)+"/override-freeze", reqOpts{token: f.tokens["root"], ctype: "application/json", body: `{"reason":"incident 42"}`})
+
+	var got []string
+	for _, e := range f.ts.events() {
+		got = append(got, e.ActorName+" "+e.Action+" "+e.ObjectType+" "+e.Details)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"dora promotion.create promotion", "lena approval.approve promotion", `"comment":"looks right"`,
+		`system deploy release`, `"promotion":` + itoa(first), "leo approval.reject promotion", `"comment":"not today"`,
+		"dora promotion.cancel promotion", "root policy.update environment", `"freeze_windows":"2020-01-01 00:00 to 2099-01-01 00:00 UTC: forever"`,
+		"root freeze.override promotion", `"reason":"incident 42"`, `"promotion":` + itoa(fourth),
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the audit trail lacks %q:\n%s", want, all)
+		}
+	}
+	if res, err := f.ts.store.VerifyAudit(context.Background()); err != nil || !res.OK {
+		t.Fatalf("the chain must verify: %+v %v", res, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -143,9 +144,10 @@ func (j *Jobs) AdvancePromotion(ctx context.Context, store *models.Store, id int
 			return errPromotionMoved
 		}
 		rel = r
-		return j.audit(ctx, tx, "promotion.deploy", "promotion", p.ID, map[string]any{
-			"release": r.ID, "environment": p.ToEnvironment.Name, "artifact_sha256": p.ArtifactSHA256, "config_version": r.ConfigVersion,
-		})
+		return tx.AppendAudit(ctx, models.NewAuditEvent(nil, models.AuditDeploy, "release", strconv.FormatInt(r.ID, 10), map[string]any{
+			"project": p.Project.Slug, "environment": p.ToEnvironment.Name, "promotion": p.ID, "artifact_sha256": r.ArtifactSHA256,
+			"config_version": r.ConfigVersion, "from": p.FromEnvironment.Name,
+		}))
 	})
 	if errors.Is(err, errPromotionMoved) {
 		return nil, nil
@@ -154,14 +156,6 @@ func (j *Jobs) AdvancePromotion(ctx context.Context, store *models.Store, id int
 		return nil, fmt.Errorf("jobs: advance promotion %d: %w", id, err)
 	}
 	return rel, nil
-}
-
-// audit records a promotion event done by the system in the audit trail.
-// It is the one call site to wire to tx.AppendAudit once the audit trail
-// is on main; until then it records nothing.
-func (j *Jobs) audit(ctx context.Context, tx *models.Store, action, objectType string, objectID int64, details map[string]any) error {
-	_, _, _, _, _, _ = ctx, tx, action, objectType, objectID, details
-	return nil
 }
 
 // PromotionSweepArgs is the periodic job that deploys pending promotions
