@@ -9,6 +9,8 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/internal/policy"
+	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -55,6 +57,16 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	if live != nil {
 		v := releaseView(live, env.Project.Slug, env.Name)
 		p.Live = &v
+	}
+	if pol, err := jobs.PolicyOf(env); err == nil {
+		if f, ok := policy.ActiveFreeze(pol.Freeze, h.now()); ok {
+			p.Frozen, p.CanOverrideFreeze = f.Describe(), auth.Can(roleOf(u), auth.OverrideFreeze)
+		}
+	}
+	if live != nil && auth.Can(roleOf(u), auth.Promote) {
+		if p.Promote, err = h.promoteView(ctx, env); err != nil {
+			return err
+		}
 	}
 	if prev != nil && live != nil {
 		v := releaseView(prev, env.Project.Slug, env.Name)

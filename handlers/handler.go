@@ -27,6 +27,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// Version is shown in the footer and /api/v1/version.
 	Version string
+	// DataDir holds the repository mirrors (repos/<project id>) that
+	// promotion pages read commits from.
+	DataDir string
 }
 
 // Deps are the handler's collaborators.

@@ -21,6 +21,9 @@ func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID i
 	if err := mayDeploy(u, env); err != nil {
 		return nil, err
 	}
+	if err := h.checkFreeze(c, env); err != nil {
+		return nil, err
+	}
 	var (
 		b   *models.Build
 		err error
@@ -75,6 +78,8 @@ func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID i
 type deployRequest struct {
 	BuildID        int64  `json:"build_id"`
 	ArtifactSHA256 string `json:"artifact_sha256"`
+	// FreezeOverrideReason lets an admin deploy during a freeze window.
+	FreezeOverrideReason string `json:"freeze_override_reason"`
 }
 
 // apiDeploy queues a deploy: 201 with the pending release.
@@ -87,6 +92,7 @@ func (h *Handler) apiDeploy(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
+	c.Set(ctxFreezeReason, req.FreezeOverrideReason)
 	r, err := h.startDeploy(c, env, req.BuildID, req.ArtifactSHA256)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ func (h *Handler) pageFor(c echo.Context, title, nav string) layout.Page {
 	}
 	if u := currentUser(c); u != nil {
 		p.User = &layout.User{Name: u.Username, Role: u.Role}
+		p.PendingApprovals = h.pendingApprovals(c)
 	}
 	return p
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
 )
 
@@ -44,7 +45,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showArea("projects"))
 	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showEnvironments)
 	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
-	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
+	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showApprovals)
+	h.add(e, http.MethodGet, "/approvals/count", auth.Authenticated, h.approvalsCount)
 	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showAudit)
 	h.add(e, http.MethodGet, "/audit.csv", auth.ViewAudit, h.exportAudit)
 
@@ -61,6 +63,16 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(envs, http.MethodPost, "/variables/delete", auth.ManageEnvironments, h.deleteVariable)
 	h.add(envs, http.MethodPost, "/move", auth.ManageEnvironments, h.moveEnvironment)
 	h.add(envs, http.MethodPost, "/delete", auth.ManageEnvironments, h.deleteEnvironment)
+	h.add(envs, http.MethodPost, "/promote", auth.Promote, h.promoteFromForm)
+	h.add(envs, http.MethodGet, "/policy", auth.ManageEnvironments, h.showPolicy)
+	h.add(envs, http.MethodPost, "/policy", auth.ManageEnvironments, h.updatePolicy)
+
+	// Promotions and approvals.
+	h.add(e, http.MethodGet, "/promotions/:id", auth.ViewProjects, h.showPromotion)
+	h.add(e, http.MethodPost, "/promotions/:id/approve", auth.Approve, h.decideFromForm(models.DecisionApprove))
+	h.add(e, http.MethodPost, "/promotions/:id/reject", auth.Approve, h.decideFromForm(models.DecisionReject))
+	h.add(e, http.MethodPost, "/promotions/:id/cancel", auth.Promote, h.cancelPromotionFromForm)
+	h.add(e, http.MethodPost, "/promotions/:id/override-freeze", auth.OverrideFreeze, h.overrideFreezeFromForm)
 	h.add(e, http.MethodGet, "/releases/:id", auth.ViewProjects, h.showRelease)
 	h.add(e, http.MethodGet, "/releases/:id/log", auth.ViewProjects, h.showReleaseLog)
 
@@ -99,6 +111,14 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodGet, "/builds/:id/log", auth.ViewProjects, h.buildLogRaw, h.loadBuild)
 	h.add(api, http.MethodPost, "/builds/:id/cancel", auth.CancelBuild, h.apiCancelBuild, h.loadBuild)
 	h.add(api, http.MethodGet, "/artifacts/:sha256", auth.ViewProjects, h.downloadArtifact)
+	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/promote", auth.Promote, h.apiPromote)
+	h.add(api, http.MethodGet, "/projects/:slug/environments/:env/policy", auth.ViewProjects, h.apiPolicy)
+	h.add(api, http.MethodPut, "/projects/:slug/environments/:env/policy", auth.ManageEnvironments, h.apiUpdatePolicy)
+	h.add(api, http.MethodGet, "/promotions/:id", auth.ViewProjects, h.apiPromotion)
+	h.add(api, http.MethodPost, "/promotions/:id/approve", auth.Approve, h.apiDecide(models.DecisionApprove))
+	h.add(api, http.MethodPost, "/promotions/:id/reject", auth.Approve, h.apiDecide(models.DecisionReject))
+	h.add(api, http.MethodPost, "/promotions/:id/cancel", auth.Promote, h.apiCancelPromotion)
+	h.add(api, http.MethodPost, "/promotions/:id/override-freeze", auth.OverrideFreeze, h.apiOverrideFreeze)
 
 	e.RouteNotFound("/*", h.notFound)
 }

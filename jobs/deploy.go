@@ -172,6 +172,9 @@ func (j *Jobs) AfterBuildSucceeded(ctx context.Context, store *models.Store, b *
 		case env.Protected:
 			j.log.Info("auto-deploy skipped: environment is protected", slog.String("env", env.Name), slog.Int64("build", b.ID))
 			continue
+		case frozen(env):
+			j.log.Info("auto-deploy skipped: frozen", slog.String("env", env.Name), slog.Int64("build", b.ID))
+			continue
 		}
 		err := store.Tx(ctx, func(tx *models.Store) error {
 			r, err := j.EnqueueDeploy(ctx, tx, DeployRequest{Env: env, Build: b, Reason: models.ReasonAuto})

@@ -26,6 +26,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/runner"
+	"github.com/slipway-ci/slipway/internal/policy"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -80,6 +81,9 @@ type Deps struct {
 	// gets a clear error instead of a build. Projects without a key never
 	// call it.
 	DeployKey func(ctx context.Context, p *models.Project) ([]byte, error)
+	// LoadTestGate checks a promotion's load-test requirement; nil passes
+	// (policy.NoLoadTestGate) until load tests can gate promotions.
+	LoadTestGate policy.LoadTestGate
 }
 
 // Jobs wraps the River client.
@@ -193,6 +197,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 	if opts.Work {
 		workers := river.NewWorkers()
 		registerWorkers(workers, j)
+		river.AddWorker(workers, &PromotionSweepWorker{jobs: j})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			QueueMaintenance: {MaxWorkers: 2},
@@ -204,7 +209,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 			// environment snoozes, so a few workers suffice.
 			cfg.Queues[QueueDeploys] = river.QueueConfig{MaxWorkers: 4}
 		}
-		cfg.PeriodicJobs = periodicJobs(opts)
+		cfg.PeriodicJobs = append(periodicJobs(opts), promotionSweepJob())
 	}
 	client, err := river.NewClient(drv, cfg)
 	if err != nil {

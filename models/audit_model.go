@@ -22,6 +22,7 @@ const (
 	AuditDeploy          = "deploy"
 	AuditRollback        = "rollback"
 	AuditPromotionCreate = "promotion.create"
+	AuditPromotionCancel = "promotion.cancel"
 	AuditApprove         = "approval.approve"
 	AuditReject          = "approval.reject"
 	AuditPolicyUpdate    = "policy.update"

@@ -19,6 +19,7 @@ func migrations() []*gormigrate.Migration {
 		migration0004Audit(),
 		migration0005EnvironmentsReleases(),
 		migration0008BuildsExtra(),
+		migration0006Promotions(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all

@@ -94,7 +94,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
 		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts},
-		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString()})
+		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString(), DataDir: c.DataDir})
 	e := echo.New()
 	h.Register(e)
 

@@ -26,6 +26,7 @@ const (
 	ManageEnvironments Permission = "environments.manage"
 	Promote            Permission = "promotions.create"
 	Approve            Permission = "promotions.approve"
+	OverrideFreeze     Permission = "deploy.freeze_override"
 
 	RunLoadTest Permission = "loadtests.run"
 )
@@ -50,6 +51,7 @@ var table = map[Permission][]Role{
 	ManageEnvironments: {Admin},
 	Promote:            {Admin, Lead, Developer},
 	Approve:            {Admin, Lead},
+	OverrideFreeze:     {Admin},
 
 	RunLoadTest: {Admin, Lead, QA},
 }

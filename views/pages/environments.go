@@ -135,6 +135,13 @@ type EnvironmentPage struct {
 	PreviousGood     *ReleaseView
 	// Builds can be deployed here from the page.
 	Builds []BuildChoice
+	// Promote offers "Promote to <next>" on the live release; nil when
+	// there is no next environment or the user may not promote.
+	Promote *PromoteView
+	// Frozen describes an active freeze window ("" when none); admins may
+	// still deploy with a reason.
+	Frozen            string
+	CanOverrideFreeze bool
 }
 
 // BuildChoice is a deployable build in a select.

@@ -1,0 +1,205 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/gitrepo"
+	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/pages"
+)
+
+// maxPromotionCommits bounds the commit list on a promotion page.
+const maxPromotionCommits = 100
+
+// showPromotion is the promotion page: the evidence and the decision.
+func (h *Handler) showPromotion(c echo.Context) error {
+	ctx := c.Request().Context()
+	p, err := h.promotionParam(c)
+	if err != nil {
+		return err
+	}
+	st, err := h.evaluate(ctx, p)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	v := pages.PromotionPage{Now: h.now(), CSRF: csrfToken(c), PromotionSummary: promotionSummary(p, st), StatusReason: p.StatusReason,
+		Protected: st.Policy.Protected, ApproverRoles: st.Policy.RolesText(), SelfApproval: st.Policy.AllowSelfApproval,
+		ConfigVersion: st.Candidate.ConfigVersion, Pending: p.Status == models.PromotionPending,
+		LoadTestRequired: st.Policy.RequireLoadTest, LoadTestOK: st.Result.LoadTest.OK, LoadTestReason: st.Result.LoadTest.Reason}
+	if p.SupersededByID != nil {
+		v.SupersededBy = *p.SupersededByID
+	}
+	if p.SourceReleaseID != nil {
+		v.SourceRelease = *p.SourceReleaseID
+	}
+	if p.ReleaseID != nil {
+		v.Release = *p.ReleaseID
+	}
+	if b := p.Build; b != nil {
+		v.BuildID, v.BuildStatus = b.ID, b.Status
+		for _, s := range b.Steps {
+			v.Steps = append(v.Steps, pages.StepView{Name: s.Name, Status: s.Status, Duration: (time.Duration(s.DurationMS) * time.Millisecond).Round(100 * time.Millisecond).String()})
+		}
+	}
+	if f := st.Result.Freeze; f != nil {
+		v.Freeze = f.Describe()
+	}
+	if p.FreezeOverrideBy != nil {
+		v.FreezeOverride = "by " + p.FreezeOverrideBy.Username + ": " + p.FreezeOverrideReason
+	}
+	v.Decisions = decisionViews(p, st)
+
+	live, err := h.store.LiveRelease(ctx, p.ToEnvironmentID)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	if live != nil {
+		v.TargetLive = live.ID
+	}
+	v.Commits, v.CommitsNote = h.promotionCommits(ctx, p, live)
+	if err := h.promotionConfig(&v, p, live); err != nil {
+		return err
+	}
+
+	if v.Pending {
+		v.CanDecide, v.DecideRefusal = decideState(u, p, st)
+		v.CanCancel = mayCancel(u, p)
+		v.CanOverride = st.Result.Freeze != nil && p.FreezeOverrideByID == nil && auth.Can(roleOf(u), auth.OverrideFreeze)
+	}
+	return h.render(c, fmt.Sprintf("Promotion #%d", p.ID), "approvals", pages.Promotion(v))
+}
+
+// decideState says whether u may approve or reject p now, and why not.
+func decideState(u *models.User, p *models.Promotion, st *jobs.PromotionState) (bool, string) {
+	if !auth.Can(roleOf(u), auth.Approve) {
+		return false, fmt.Sprintf("Approvals for %s come from %s; your role is %s.", p.ToEnvironment.Name, st.Policy.RolesText(), u.Role)
+	}
+	if err := st.Policy.MayApprove(jobs.PersonOf(u), st.Candidate); err != nil {
+		msg := err.Error()
+		return false, strings.ToUpper(msg[:1]) + msg[1:] + "."
+	}
+	for _, a := range st.Result.Counted {
+		if a.Approver.ID == u.ID {
+			return false, "You approved this promotion; it counts."
+		}
+	}
+	return true, ""
+}
+
+// decisionViews lists approvals and rejections, saying which count.
+func decisionViews(p *models.Promotion, st *jobs.PromotionState) []pages.ApprovalView {
+	counted := map[int64]bool{}
+	for _, a := range st.Result.Counted {
+		counted[a.Approver.ID] = true
+	}
+	stale := map[string]string{}
+	for _, s := range st.Result.Stale {
+		stale[strconv.FormatInt(s.Approval.Approver.ID, 10)+"@"+s.Approval.At.String()] = s.Why
+	}
+	var out []pages.ApprovalView
+	for _, a := range p.Approvals {
+		av := pages.ApprovalView{By: a.User.Username, Role: a.User.Role, Decision: a.Decision, Comment: a.Comment,
+			ArtifactSHA256: a.ArtifactSHA256, ConfigVersion: a.ConfigVersion, At: a.CreatedAt}
+		if a.Decision == models.DecisionApprove {
+			av.Stale = stale[strconv.FormatInt(a.UserID, 10)+"@"+a.CreatedAt.String()]
+			av.Counts = av.Stale == "" && counted[a.UserID]
+			if !av.Counts && av.Stale == "" {
+				av.Stale = "the same person approved again"
+			}
+		}
+		out = append(out, av)
+	}
+	return out
+}
+
+// promotionCommits lists the commits between what is live in the target
+// and the candidate, from the project's mirror.
+func (h *Handler) promotionCommits(ctx context.Context, p *models.Promotion, live *models.Release) ([]pages.CommitView, string) {
+	if p.Build == nil {
+		return nil, "The build that made this artifact is gone, so its commit is unknown."
+	}
+	dir := filepath.Join(h.cfg.DataDir, "repos", strconv.FormatInt(p.ProjectID, 10))
+	if h.cfg.DataDir == "" {
+		return nil, "This portal has no data directory configured, so it cannot read the repository."
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, "There is no copy of the repository yet (it appears with the project's first build)."
+	}
+	from, note := "", ""
+	switch {
+	case live == nil:
+		note = fmt.Sprintf("Nothing is live in %s yet: the last commits up to the candidate.", p.ToEnvironment.Name)
+	case live.Build == nil:
+		note = fmt.Sprintf("The build of the release live in %s is gone: the last commits up to the candidate.", p.ToEnvironment.Name)
+	case live.Build.CommitSHA == p.Build.CommitSHA:
+		return nil, fmt.Sprintf("%s runs the same commit (%s) already.", p.ToEnvironment.Name, shortSHA(p.Build.CommitSHA))
+	default:
+		from = live.Build.CommitSHA
+	}
+	max := maxPromotionCommits
+	if from == "" {
+		max = 20
+	}
+	cs, err := gitrepo.Log(ctx, dir, from, p.Build.CommitSHA, max)
+	if err != nil {
+		return nil, "The commits could not be read from the repository copy: " + err.Error()
+	}
+	if len(cs) == 0 && from != "" {
+		note = fmt.Sprintf("No new commits: the candidate is not ahead of what %s runs (a rollback, or an older build).", p.ToEnvironment.Name)
+	}
+	if len(cs) == max && from != "" {
+		note = fmt.Sprintf("The newest %d commits are shown.", max)
+	}
+	out := make([]pages.CommitView, len(cs))
+	for i, c := range cs {
+		out[i] = pages.CommitView{SHA: c.SHA, Author: c.AuthorName, Subject: c.Subject, At: c.Time}
+	}
+	return out, note
+}
+
+// promotionConfig compares the source's release with the target's live
+// release; secrets only as same or differs.
+func (h *Handler) promotionConfig(v *pages.PromotionPage, p *models.Promotion, live *models.Release) error {
+	rows, err := h.jobs.CompareConfig(p.SourceRelease, live)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		v.Config = append(v.Config, pages.ConfigRowView{Name: r.Name, Secret: r.Secret, Left: r.Left, Right: r.Right, Status: r.Status})
+	}
+	switch {
+	case p.SourceRelease == nil:
+		v.ConfigNote = "The source release is gone; only " + p.ToEnvironment.Name + " is shown."
+	case live == nil:
+		v.ConfigNote = "Nothing is live in " + p.ToEnvironment.Name + " yet."
+	case live.ConfigVersion != p.ToEnvironment.ConfigVersion:
+		v.ConfigNote = fmt.Sprintf("The configuration of %s changed since its live release (v%d → v%d); the promotion deploys with v%d.",
+			p.ToEnvironment.Name, live.ConfigVersion, p.ToEnvironment.ConfigVersion, p.ToEnvironment.ConfigVersion)
+	}
+	if len(v.Config) > 0 {
+		v.ConfigNote = strings.TrimSpace(v.ConfigNote + fmt.Sprintf(" The promotion itself runs with the configuration of %s.", p.ToEnvironment.Name))
+	}
+	return nil
+}
+
+// apiPromotion is GET /api/v1/promotions/:id.
+func (h *Handler) apiPromotion(c echo.Context) error {
+	p, err := h.promotionParam(c)
+	if err != nil {
+		return err
+	}
+	return h.promotionResponse(c, http.StatusOK, p.ID, nil)
+}
