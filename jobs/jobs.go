@@ -25,8 +25,8 @@ import (
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
-	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/internal/policy"
+	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/models"
 )
 
