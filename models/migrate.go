@@ -18,6 +18,7 @@ func migrations() []*gormigrate.Migration {
 		migration0003ProjectsBuilds(),
 		migration0004Audit(),
 		migration0005EnvironmentsReleases(),
+		migration0007LoadTests(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all
