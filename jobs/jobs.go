@@ -51,7 +51,8 @@ type Options struct {
 type Deps struct {
 	Store  *models.Store
 	Logger *slog.Logger
-	// Logs receives deploy logs (and build logs).
+	// Logs receives deploy logs (and build logs) and load-test
+	// windows (one JSON line per second).
 	Logs *logs.Service
 	// Artifacts is where build artifacts are kept.
 	Artifacts *artifact.Store
@@ -186,6 +187,7 @@ func registerWorkers(w *river.Workers, deps Deps) {
 	if deps.Deploy != nil {
 		river.AddWorker(w, &DeployWorker{deps: deps})
 	}
+	river.AddWorker(w, &LoadTestWorker{deps: deps})
 }
 
 func periodicJobs(opts Options) []*river.PeriodicJob {
