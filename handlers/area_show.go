@@ -11,7 +11,6 @@ var areas = map[string]pages.AreaPage{
 	"projects":     {Title: "Projects", Empty: "No projects yet", Hint: "Linked repositories will be listed here."},
 	"builds":       {Title: "Builds", Empty: "No builds yet", Hint: "Builds of your projects will be listed here."},
 	"environments": {Title: "Environments", Empty: "No environments yet", Hint: "Each project's dev, staging and production will be listed here."},
-	"loadtests":    {Title: "Load tests", Empty: "No load tests yet", Hint: "Load-test runs against your environments will be listed here."},
 	"approvals":    {Title: "Approvals", Empty: "Nothing waits for your approval", Hint: "Promotions into protected environments that need you will be listed here."},
 }
 

@@ -44,7 +44,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showArea("projects"))
 	h.add(e, http.MethodGet, "/builds", auth.ViewProjects, h.showArea("builds"))
 	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showEnvironments)
-	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
+	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showLoadTests)
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
 	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showAudit)
 	h.add(e, http.MethodGet, "/audit.csv", auth.ViewAudit, h.exportAudit)
@@ -65,12 +65,27 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/releases/:id", auth.ViewProjects, h.showRelease)
 	h.add(e, http.MethodGet, "/releases/:id/log", auth.ViewProjects, h.showReleaseLog)
 
+	// Load tests.
+	lt := e.Group("/loadtests")
+	h.add(lt, http.MethodGet, "/plans/new", auth.RunLoadTest, h.newLoadTestPlan)
+	h.add(lt, http.MethodPost, "/plans", auth.RunLoadTest, h.saveLoadTestPlan)
+	h.add(lt, http.MethodGet, "/plans/:id/edit", auth.RunLoadTest, h.editLoadTestPlan)
+	h.add(lt, http.MethodPost, "/plans/:id", auth.RunLoadTest, h.saveLoadTestPlan)
+	h.add(lt, http.MethodPost, "/plans/:id/run", auth.RunLoadTest, h.runLoadTestPlan)
+	h.add(lt, http.MethodGet, "/:id", auth.ViewProjects, h.showLoadTest)
+	h.add(lt, http.MethodGet, "/:id/live", auth.ViewProjects, h.liveLoadTest)
+	h.add(lt, http.MethodGet, "/:id/report.json", auth.ViewProjects, h.downloadLoadTestReport)
+	h.add(lt, http.MethodGet, "/:id/compare", auth.ViewProjects, h.compareLoadTests)
+	h.add(lt, http.MethodPost, "/:id/cancel", auth.RunLoadTest, h.cancelLoadTest)
+
 	// Administration.
 	admin := e.Group("/admin")
 	h.add(admin, http.MethodGet, "/users", auth.ManageUsers, h.showUsers)
 	h.add(admin, http.MethodPost, "/users", auth.ManageUsers, h.createUser)
 	h.add(admin, http.MethodPost, "/users/:id/role", auth.ManageUsers, h.setUserRole)
 	h.add(admin, http.MethodPost, "/users/:id/disabled", auth.ManageUsers, h.setUserDisabled)
+	h.add(admin, http.MethodGet, "/loadtests", auth.ManageLoadTestLimits, h.showLoadTestLimits)
+	h.add(admin, http.MethodPost, "/loadtests", auth.ManageLoadTestLimits, h.saveLoadTestLimits)
 
 	// JSON API (bearer tokens).
 	api := e.Group("/api/v1")
@@ -83,6 +98,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/rollback", auth.DeployUnprotected, h.apiRollback)
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/resume-auto-deploy", auth.ManageEnvironments, h.resumeAutoDeploy)
 	h.add(api, http.MethodGet, "/releases/:id", auth.ViewProjects, h.apiRelease)
+	h.add(api, http.MethodPost, "/projects/:slug/loadtests", auth.RunLoadTest, h.apiCreateLoadTest)
+	h.add(api, http.MethodGet, "/loadtests/:id", auth.ViewProjects, h.apiShowLoadTest)
+	h.add(api, http.MethodPost, "/loadtests/:id/cancel", auth.RunLoadTest, h.apiCancelLoadTest)
 
 	e.RouteNotFound("/*", h.notFound)
 }

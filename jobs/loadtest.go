@@ -55,6 +55,18 @@ func LoadTestLimits(l models.LoadTestLimits) loadtest.Limits {
 	return loadtest.Limits{MaxRate: l.MaxRate, MaxDuration: l.MaxDuration, MaxWorkers: uint64(max(l.MaxWorkers, 0))}
 }
 
+// FitToLimits gives a spec that leaves MaxWorkers unset the engine's
+// default, or the admin cap if that is lower, so an unset field never
+// fails validation.
+func FitToLimits(s *loadtest.Spec, l models.LoadTestLimits) {
+	if s.MaxWorkers == 0 {
+		s.MaxWorkers = loadtest.DefaultMaxWorkers
+		if l.MaxWorkers > 0 && uint64(l.MaxWorkers) < s.MaxWorkers {
+			s.MaxWorkers = uint64(l.MaxWorkers)
+		}
+	}
+}
+
 // EnqueueLoadTest validates req against the admin caps and the
 // environment, then creates the queued run and its job in one transaction.
 //
@@ -67,6 +79,7 @@ func (j *Jobs) EnqueueLoadTest(ctx context.Context, store *models.Store, req Loa
 		return nil, err
 	}
 	var errs []error
+	FitToLimits(&req.Spec, limits)
 	req.Spec.BaseURL = req.Env.URL()
 	if req.Spec.BaseURL == "" {
 		errs = append(errs, nothingDeployed(req.Env))

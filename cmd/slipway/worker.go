@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -32,7 +33,12 @@ func worker(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer store.Close()
-	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logger: log}, jobs.Options{Work: true, BuildWorkers: c.BuildWorkers})
+	lg := logs.NewService(store, logs.Options{Logger: log})
+	if err := lg.Start(ctx); err != nil {
+		return err
+	}
+	defer lg.Close()
+	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logger: log, Logs: lg}, jobs.Options{Work: true, BuildWorkers: c.BuildWorkers})
 	if err != nil {
 		return err
 	}

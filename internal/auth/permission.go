@@ -27,7 +27,8 @@ const (
 	Promote            Permission = "promotions.create"
 	Approve            Permission = "promotions.approve"
 
-	RunLoadTest Permission = "loadtests.run"
+	RunLoadTest          Permission = "loadtests.run"
+	ManageLoadTestLimits Permission = "loadtests.limits"
 )
 
 // table is the one permission table: which roles hold each permission.
@@ -51,7 +52,8 @@ var table = map[Permission][]Role{
 	Promote:            {Admin, Lead, Developer},
 	Approve:            {Admin, Lead},
 
-	RunLoadTest: {Admin, Lead, QA},
+	RunLoadTest:          {Admin, Lead, QA},
+	ManageLoadTestLimits: {Admin},
 }
 
 // Can reports whether role holds perm. An empty role is anonymous.
