@@ -332,7 +332,7 @@ func TestLoadTestRunsEndToEnd(t *testing.T) {
 	waitRun(t, ts, second)
 	resp, body = ts.do(http.MethodGet, "/loadtests/"+idStr(first), reqOpts{session: sess})
 	for _, want := range []string{`data-testid="latencies"`, `data-testid="histogram"`, `data-testid="checks"`, `data-testid="status-codes"`,
-		`data-testid="result-chart"`, `id="lt-windows"`, `data-testid="compare-form"`, "p99", "successful responses"} {
+		`data-testid="result-chart"`, `data-windows="[{&#34;second&#34;:0,`, `data-testid="compare-form"`, "p99", "successful responses"} {
 		if resp.StatusCode != 200 || !strings.Contains(body, want) {
 			t.Fatalf("run page lacks %s (status %d)", want, resp.StatusCode)
 		}

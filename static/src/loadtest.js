@@ -27,7 +27,7 @@ function makeChart(series) {
     height: 280,
     scales: { x: { time: false }, rps: { auto: true }, ms: { auto: true } },
     axes: [
-      { label: "second" },
+      { label: "second", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600] },
       { scale: "rps", label: "requests/s" },
       { scale: "ms", side: 1, label: "latency (ms)", grid: { show: false } },
     ],
@@ -85,6 +85,7 @@ function live() {
         line = f.line + 1;
         push(series, f.window);
         plot.setData(series);
+        markRunning();
         progress(f.window.second + 1, total);
       } else if (f.type === "end") {
         ended = true;
@@ -104,11 +105,20 @@ function live() {
 }
 
 function result() {
-  const data = document.getElementById("lt-windows");
-  if (!data) return;
   const series = emptySeries();
-  for (const w of JSON.parse(data.textContent || "[]")) push(series, w);
+  for (const w of JSON.parse(chartEl.dataset.windows || "[]")) push(series, w);
   makeChart(series);
+}
+
+// markRunning turns the queued badge into a running one when the first
+// window arrives (the server drew the page before the run started).
+function markRunning() {
+  const el = document.getElementById("lt-status");
+  const badge = el && el.querySelector("[data-status]");
+  if (!badge || badge.dataset.status !== "queued") return;
+  badge.dataset.status = "running";
+  badge.className = badge.className.replace(/bg-amber-50 text-amber-900 ring-amber-600\/30/, "bg-sky-50 text-sky-800 ring-sky-600/30");
+  badge.innerHTML = '<span aria-hidden="true">◌</span> running';
 }
 
 if (root && chartEl) {
