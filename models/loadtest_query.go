@@ -244,16 +244,42 @@ func (s *Store) lastLoadTestOf(ctx context.Context, envID int64, artifactSHA str
 	return &l, nil
 }
 
-// LoadTestGate decides whether the artifact artifactSHA may be promoted
-// into the environment envID as far as load tests go. When the
-// environment's policy requires a load test, the artifact must have passed
-// one in the environment just before it in the project's chain; otherwise
-// the gate is open. reason says why a closed gate is closed, in words an
-// approver can act on; err is only for failures to decide.
-//
-// Its signature is the promotions' LoadTestGate hook: pass store.LoadTestGate.
+// LoadTestGate is the promotions' load-test hook (policy.LoadTestGate):
+// it reports whether the artifact artifactSHA passed a load test in the
+// environment envID, the environment a promotion takes it from. Either way
+// reason says so in words an approver can act on, naming the run; err is
+// only for failures to decide. The caller decides whether the policy asks
+// for a load test at all (see PromotionLoadTestGate).
 func (s *Store) LoadTestGate(ctx context.Context, envID int64, artifactSHA string) (ok bool, reason string, err error) {
 	env, err := s.Environment(ctx, envID)
+	if err != nil {
+		return false, "", err
+	}
+	short := artifactSHA
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	if l, err := s.PassedLoadTest(ctx, env.ID, artifactSHA); err == nil {
+		return true, fmt.Sprintf("load test %s of artifact %s passed in %s", l.Ref(), short, env.Name), nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return false, "", err
+	}
+	last, err := s.lastLoadTestOf(ctx, env.ID, artifactSHA, false)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, fmt.Sprintf("a passing load test of artifact %s in %s is required; none has run yet", short, env.Name), nil
+	case err != nil:
+		return false, "", err
+	}
+	return false, fmt.Sprintf("a passing load test of artifact %s in %s is required; the last one, %s, ended %s", short, env.Name, last.Ref(), last.Status), nil
+}
+
+// PromotionLoadTestGate applies the load-test policy of the environment
+// targetEnvID to the artifact artifactSHA: open when the policy does not
+// require a load test, otherwise LoadTestGate of the environment just
+// before it in the project's chain.
+func (s *Store) PromotionLoadTestGate(ctx context.Context, targetEnvID int64, artifactSHA string) (ok bool, reason string, err error) {
+	env, err := s.Environment(ctx, targetEnvID)
 	if err != nil {
 		return false, "", err
 	}
@@ -267,23 +293,7 @@ func (s *Store) LoadTestGate(ctx context.Context, envID int64, artifactSHA strin
 		return false, fmt.Sprintf("%s requires a passing load test in the previous environment, but it is the first environment of the chain", env.Name), nil
 	}
 	if err != nil {
-		return false, "", wrap("load test gate", err)
+		return false, "", wrap("promotion load test gate", err)
 	}
-	short := artifactSHA
-	if len(short) > 12 {
-		short = short[:12]
-	}
-	if _, err := s.PassedLoadTest(ctx, prev.ID, artifactSHA); err == nil {
-		return true, "", nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return false, "", err
-	}
-	last, err := s.lastLoadTestOf(ctx, prev.ID, artifactSHA, false)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return false, fmt.Sprintf("%s requires a passing load test of artifact %s in %s; none has run yet", env.Name, short, prev.Name), nil
-	case err != nil:
-		return false, "", err
-	}
-	return false, fmt.Sprintf("%s requires a passing load test of artifact %s in %s; the last one, %s, ended %s", env.Name, short, prev.Name, last.Ref(), last.Status), nil
+	return s.LoadTestGate(ctx, prev.ID, artifactSHA)
 }

@@ -126,7 +126,7 @@ func TestLoadTestGate(t *testing.T) {
 		dev, staging, prod := envs[0], envs[1], envs[2]
 		sha := *b.ArtifactSHA256
 
-		ok, reason, err := s.LoadTestGate(ctx, prod.ID, sha)
+		ok, reason, err := s.PromotionLoadTestGate(ctx, prod.ID, sha)
 		if err != nil || !ok || reason != "" {
 			t.Fatalf("gate without the policy = %v, %q, %v; want open", ok, reason, err)
 		}
@@ -137,11 +137,11 @@ func TestLoadTestGate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if ok, reason, _ := s.LoadTestGate(ctx, dev.ID, sha); ok || !strings.Contains(reason, "first environment") {
+		if ok, reason, _ := s.PromotionLoadTestGate(ctx, dev.ID, sha); ok || !strings.Contains(reason, "first environment") {
 			t.Fatalf("gate of the first environment = %v, %q", ok, reason)
 		}
 
-		ok, reason, err = s.LoadTestGate(ctx, prod.ID, sha)
+		ok, reason, err = s.PromotionLoadTestGate(ctx, prod.ID, sha)
 		if err != nil || ok || !strings.Contains(reason, "none has run yet") || !strings.Contains(reason, "staging") {
 			t.Fatalf("gate before any run = %v, %q, %v", ok, reason, err)
 		}
@@ -161,20 +161,27 @@ func TestLoadTestGate(t *testing.T) {
 			return l
 		}
 		failed := finish(staging, sha, LoadTestFailed)
-		ok, reason, _ = s.LoadTestGate(ctx, prod.ID, sha)
+		ok, reason, _ = s.PromotionLoadTestGate(ctx, prod.ID, sha)
 		if ok || !strings.Contains(reason, failed.Ref()+", ended failed") {
 			t.Fatalf("gate after a failed run = %v, %q", ok, reason)
 		}
 		finish(dev, sha, LoadTestPassed)                         // wrong environment
 		finish(staging, strings.Repeat("b", 64), LoadTestPassed) // other artifact
-		if ok, reason, _ := s.LoadTestGate(ctx, prod.ID, sha); ok {
+		if ok, reason, _ := s.PromotionLoadTestGate(ctx, prod.ID, sha); ok {
 			t.Fatalf("a pass in another environment or of another artifact opened the gate (%q)", reason)
 		}
 		finish(staging, sha, LoadTestPassed)
-		if ok, reason, err := s.LoadTestGate(ctx, prod.ID, sha); !ok || reason != "" || err != nil {
+		if ok, reason, err := s.PromotionLoadTestGate(ctx, prod.ID, sha); !ok || !strings.Contains(reason, "passed in staging") || err != nil {
 			t.Fatalf("gate after a pass in staging = %v, %q, %v; want open", ok, reason, err)
 		}
-		if _, _, err := s.LoadTestGate(ctx, 999, sha); !errors.Is(err, ErrNotFound) {
+		// The promotions' hook asks about the source environment directly.
+		if ok, reason, err := s.LoadTestGate(ctx, staging.ID, sha); !ok || err != nil || !strings.Contains(reason, "passed in staging") {
+			t.Fatalf("hook for staging = %v, %q, %v", ok, reason, err)
+		}
+		if ok, reason, err := s.LoadTestGate(ctx, dev.ID, strings.Repeat("b", 64)); ok || err != nil || !strings.Contains(reason, "none has run yet") {
+			t.Fatalf("hook for an artifact never tested in dev = %v, %q, %v", ok, reason, err)
+		}
+		if _, _, err := s.PromotionLoadTestGate(ctx, 999, sha); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("gate of a missing environment: got %v, want ErrNotFound", err)
 		}
 	})
