@@ -10,7 +10,6 @@ import (
 var areas = map[string]pages.AreaPage{
 	"projects":     {Title: "Projects", Empty: "No projects yet", Hint: "Linked repositories will be listed here."},
 	"environments": {Title: "Environments", Empty: "No environments yet", Hint: "Each project's dev, staging and production will be listed here."},
-	"loadtests":    {Title: "Load tests", Empty: "No load tests yet", Hint: "Load-test runs against your environments will be listed here."},
 }
 
 // showArea renders an area's landing page.

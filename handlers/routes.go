@@ -47,6 +47,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showApprovals)
 	h.add(e, http.MethodGet, "/approvals/count", auth.Authenticated, h.approvalsCount)
+	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showLoadTests)
+	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
 	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showAudit)
 	h.add(e, http.MethodGet, "/audit.csv", auth.ViewAudit, h.exportAudit)
 
@@ -86,6 +88,18 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/builds/:id/log", auth.ViewProjects, h.buildLogRaw, h.loadBuild)
 	h.add(e, http.MethodPost, "/builds/:id/cancel", auth.CancelBuild, h.cancelBuild, h.loadBuild)
 	h.add(e, http.MethodGet, "/artifacts/:sha256", auth.ViewProjects, h.downloadArtifact)
+	// Load tests.
+	lt := e.Group("/loadtests")
+	h.add(lt, http.MethodGet, "/plans/new", auth.RunLoadTest, h.newLoadTestPlan)
+	h.add(lt, http.MethodPost, "/plans", auth.RunLoadTest, h.saveLoadTestPlan)
+	h.add(lt, http.MethodGet, "/plans/:id/edit", auth.RunLoadTest, h.editLoadTestPlan)
+	h.add(lt, http.MethodPost, "/plans/:id", auth.RunLoadTest, h.saveLoadTestPlan)
+	h.add(lt, http.MethodPost, "/plans/:id/run", auth.RunLoadTest, h.runLoadTestPlan)
+	h.add(lt, http.MethodGet, "/:id", auth.ViewProjects, h.showLoadTest)
+	h.add(lt, http.MethodGet, "/:id/live", auth.ViewProjects, h.liveLoadTest)
+	h.add(lt, http.MethodGet, "/:id/report.json", auth.ViewProjects, h.downloadLoadTestReport)
+	h.add(lt, http.MethodGet, "/:id/compare", auth.ViewProjects, h.compareLoadTests)
+	h.add(lt, http.MethodPost, "/:id/cancel", auth.RunLoadTest, h.cancelLoadTest)
 
 	// Administration.
 	admin := e.Group("/admin")
@@ -93,6 +107,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(admin, http.MethodPost, "/users", auth.ManageUsers, h.createUser)
 	h.add(admin, http.MethodPost, "/users/:id/role", auth.ManageUsers, h.setUserRole)
 	h.add(admin, http.MethodPost, "/users/:id/disabled", auth.ManageUsers, h.setUserDisabled)
+	h.add(admin, http.MethodGet, "/loadtests", auth.ManageLoadTestLimits, h.showLoadTestLimits)
+	h.add(admin, http.MethodPost, "/loadtests", auth.ManageLoadTestLimits, h.saveLoadTestLimits)
 
 	// JSON API (bearer tokens).
 	api := e.Group("/api/v1")
@@ -119,6 +135,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/promotions/:id/reject", auth.Approve, h.apiDecide(models.DecisionReject))
 	h.add(api, http.MethodPost, "/promotions/:id/cancel", auth.Promote, h.apiCancelPromotion)
 	h.add(api, http.MethodPost, "/promotions/:id/override-freeze", auth.OverrideFreeze, h.apiOverrideFreeze)
+	h.add(api, http.MethodPost, "/projects/:slug/loadtests", auth.RunLoadTest, h.apiCreateLoadTest)
+	h.add(api, http.MethodGet, "/loadtests/:id", auth.ViewProjects, h.apiShowLoadTest)
+	h.add(api, http.MethodPost, "/loadtests/:id/cancel", auth.RunLoadTest, h.apiCancelLoadTest)
 
 	e.RouteNotFound("/*", h.notFound)
 }

@@ -55,7 +55,8 @@ type Options struct {
 type Deps struct {
 	Store  *models.Store
 	Logger *slog.Logger
-	// Logs receives deploy and build logs; build workers need it.
+	// Logs receives deploy logs (and build logs) and load-test
+	// windows (one JSON line per second).
 	Logs *logs.Service
 	// Artifacts is where build artifacts are kept (default:
 	// <DataDir>/artifacts).
@@ -228,6 +229,7 @@ func registerWorkers(w *river.Workers, j *Jobs) {
 	if j.deps.Deploy != nil {
 		river.AddWorker(w, &DeployWorker{deps: j.deps})
 	}
+	river.AddWorker(w, &LoadTestWorker{deps: j.deps})
 }
 
 func periodicJobs(opts Options) []*river.PeriodicJob {

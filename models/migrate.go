@@ -20,6 +20,7 @@ func migrations() []*gormigrate.Migration {
 		migration0005EnvironmentsReleases(),
 		migration0008BuildsExtra(),
 		migration0006Promotions(),
+		migration0007LoadTests(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all

@@ -28,7 +28,8 @@ const (
 	Approve            Permission = "promotions.approve"
 	OverrideFreeze     Permission = "deploy.freeze_override"
 
-	RunLoadTest Permission = "loadtests.run"
+	RunLoadTest          Permission = "loadtests.run"
+	ManageLoadTestLimits Permission = "loadtests.limits"
 )
 
 // table is the one permission table: which roles hold each permission.
@@ -53,7 +54,8 @@ var table = map[Permission][]Role{
 	Approve:            {Admin, Lead},
 	OverrideFreeze:     {Admin},
 
-	RunLoadTest: {Admin, Lead, QA},
+	RunLoadTest:          {Admin, Lead, QA},
+	ManageLoadTestLimits: {Admin},
 }
 
 // Can reports whether role holds perm. An empty role is anonymous.

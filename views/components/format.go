@@ -20,9 +20,9 @@ const InputClass = "mt-1 block w-full rounded-md border border-slate-300 px-3 py
 // StatusClass maps a status word to its colours.
 func StatusClass(s string) string {
 	switch s {
-	case "succeeded", "live", "deployed", "pass", "approved", "active", "healthy":
+	case "succeeded", "live", "deployed", "pass", "passed", "approved", "active", "healthy":
 		return "bg-emerald-50 text-emerald-800 ring-emerald-600/30"
-	case "failed", "rejected", "fail", "crashed", "disabled", "interrupted":
+	case "failed", "rejected", "fail", "crashed", "disabled", "interrupted", "error":
 		return "bg-red-50 text-red-800 ring-red-600/30"
 	case "running", "deploying", "starting", "restarting":
 		return "bg-sky-50 text-sky-800 ring-sky-600/30"
@@ -35,9 +35,9 @@ func StatusClass(s string) string {
 // StatusIcon gives each status a shape so colour is never the only cue.
 func StatusIcon(s string) string {
 	switch s {
-	case "succeeded", "live", "deployed", "pass", "approved", "active", "healthy":
+	case "succeeded", "live", "deployed", "pass", "passed", "approved", "active", "healthy":
 		return "✓"
-	case "failed", "rejected", "fail", "crashed", "interrupted":
+	case "failed", "rejected", "fail", "crashed", "interrupted", "error":
 		return "✗"
 	case "running", "deploying", "starting", "restarting":
 		return "◌"

@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/loadtest"
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/pages"
+)
+
+// showLoadTest shows one run: live while it runs, the result after.
+func (h *Handler) showLoadTest(c echo.Context) error {
+	ctx := c.Request().Context()
+	l, err := h.loadTestFrom(c)
+	if err != nil {
+		return err
+	}
+	var spec loadtest.Spec
+	_ = json.Unmarshal([]byte(l.Spec), &spec) // written by EnqueueLoadTest; a bad one shows empty
+	canRun := auth.Can(roleOf(currentUser(c)), auth.RunLoadTest)
+	p := pages.LoadTestRunPage{
+		CSRF: csrfToken(c), Now: h.now(), ID: l.ID, Ref: l.Ref(), Project: l.Project.Name, Environment: l.Environment.Name,
+		Status: l.Status, Verdict: l.Verdict, Error: l.Error, Artifact: l.ArtifactSHA256, BaseURL: l.BaseURL,
+		CreatedAt: l.CreatedAt, DurationSeconds: int(l.Duration / time.Second), Targets: spec.Targets,
+		Running: !models.LoadTestFinished(l.Status), CanRun: canRun, By: "API or deleted user",
+		ChartJS: h.assets.URL("loadtest.js"), ChartCSS: h.assets.URL("uplot.css"),
+	}
+	p.CanCancel = p.Running && canRun
+	if l.Plan != nil {
+		p.PlanID, p.Plan = l.Plan.ID, l.Plan.Name
+	}
+	if l.CreatedBy != nil {
+		p.By = l.CreatedBy.Username
+	}
+	if l.ReleaseID != nil {
+		p.ReleaseRef = "#" + idStr(*l.ReleaseID)
+	}
+	if l.StartedAt != nil {
+		p.StartedAt = *l.StartedAt
+	}
+	if l.FinishedAt != nil {
+		p.FinishedAt = *l.FinishedAt
+	}
+	p.Spec = specRows(spec)
+	if rep := reportOf(l); rep != nil {
+		fillReport(&p, rep)
+		if l.PlanID != nil {
+			others, err := h.store.LoadTests(ctx, models.LoadTestFilter{PlanID: *l.PlanID, Limit: 50})
+			if err != nil {
+				return err
+			}
+			for _, o := range others {
+				if o.ID != l.ID && o.Report != "" {
+					p.Compare = append(p.Compare, pages.CompareOption{ID: o.ID,
+						Label: fmt.Sprintf("%s · %s · %s", o.Ref(), o.Status, o.CreatedAt.UTC().Format("2 Jan 15:04"))})
+				}
+			}
+		}
+	}
+	return h.render(c, "Load test "+l.Ref(), "loadtests", pages.LoadTestRun(p))
+}
+
+// loadTestFrom loads the run named by the :id parameter.
+func (h *Handler) loadTestFrom(c echo.Context) (*models.LoadTest, error) {
+	id, err := pathID(c)
+	if err != nil {
+		return nil, err
+	}
+	return h.store.LoadTest(c.Request().Context(), id)
+}
+
+// reportOf decodes a finished run's report, or returns nil.
+func reportOf(l *models.LoadTest) *loadtest.Report {
+	if l.Report == "" {
+		return nil
+	}
+	var rep loadtest.Report
+	if err := json.Unmarshal([]byte(l.Report), &rep); err != nil || rep.Checks == nil {
+		return nil
+	}
+	return &rep
+}
+
+// specRows describes a spec for people.
+func specRows(s loadtest.Spec) []pages.MetricRow {
+	rate := fmtNum(s.Rate) + " req/s"
+	if s.Pacer == loadtest.PacerLinear {
+		rate = fmtNum(s.Rate) + " → " + fmtNum(s.RateTo) + " req/s (linear ramp)"
+	}
+	workers := "default"
+	if s.MaxWorkers > 0 {
+		workers = strconv.FormatUint(s.MaxWorkers, 10)
+	}
+	rows := []pages.MetricRow{{Label: "Rate", Value: rate}, {Label: "Duration", Value: s.Duration.String()},
+		{Label: "Timeout", Value: s.Timeout.String()}, {Label: "Workers", Value: workers}}
+	return rows
+}
+
+func fmtMS(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}
+
+// fillReport puts a report's figures on the page.
+func fillReport(p *pages.LoadTestRunPage, rep *loadtest.Report) {
+	p.HasReport = true
+	lat := rep.Latencies
+	p.Latencies = []pages.MetricRow{
+		{Label: "min", Value: fmtMS(lat.Min)}, {Label: "mean", Value: fmtMS(lat.Mean)}, {Label: "p50", Value: fmtMS(lat.P50)},
+		{Label: "p90", Value: fmtMS(lat.P90)}, {Label: "p95", Value: fmtMS(lat.P95)}, {Label: "p99", Value: fmtMS(lat.P99)},
+		{Label: "max", Value: fmtMS(lat.Max)},
+	}
+	p.Summary = []pages.MetricRow{
+		{Label: "Requests", Value: strconv.FormatUint(rep.Requests, 10)},
+		{Label: "Rate sent", Value: fmt.Sprintf("%.2f req/s", rep.Rate)},
+		{Label: "Throughput", Value: fmt.Sprintf("%.2f successes/s", rep.Throughput)},
+		{Label: "Success ratio", Value: fmt.Sprintf("%.2f %%", rep.Success*100)},
+		{Label: "Bytes in", Value: strconv.FormatUint(rep.BytesIn, 10)},
+		{Label: "Bytes out", Value: strconv.FormatUint(rep.BytesOut, 10)},
+		{Label: "Duration", Value: rep.Duration.Round(time.Millisecond).String()},
+	}
+	codes := make([]string, 0, len(rep.StatusCodes))
+	for k := range rep.StatusCodes {
+		codes = append(codes, k)
+	}
+	sort.Strings(codes)
+	for _, k := range codes {
+		p.StatusCodes = append(p.StatusCodes, pages.CountRow{Key: k, Count: rep.StatusCodes[k]})
+	}
+	p.Errors = rep.Errors
+	p.Checks = checkRows(rep.Checks)
+	var total uint64
+	for _, b := range rep.Histogram {
+		total += b.Count
+	}
+	for _, b := range rep.Histogram {
+		label := fmt.Sprintf("%s – %s", compactMS(b.From), compactMS(b.To))
+		if b.To == 0 {
+			label = "≥ " + compactMS(b.From)
+		}
+		bar := pages.HistogramBar{Label: label, Count: b.Count}
+		if total > 0 {
+			bar.Percent = float64(b.Count) * 100 / float64(total)
+		}
+		p.Histogram = append(p.Histogram, bar)
+	}
+	w, err := json.Marshal(rep.Windows)
+	if err != nil {
+		w = []byte("[]")
+	}
+	p.WindowsJSON = string(w)
+}
+
+// compactMS renders a histogram bound ("5 ms", "1 s").
+func compactMS(d time.Duration) string {
+	if d >= time.Second {
+		return fmtNum(d.Seconds()) + " s"
+	}
+	return fmtNum(float64(d)/float64(time.Millisecond)) + " ms"
+}
+
+// checkRows maps a report's checks for display.
+func checkRows(cs []loadtest.Check) []pages.CheckRow {
+	out := make([]pages.CheckRow, len(cs))
+	for i, c := range cs {
+		out[i] = pages.CheckRow{Name: checkLabel(c.Name), Want: c.Want, Got: c.Got, Pass: c.Pass}
+	}
+	return out
+}
+
+// checkLabel names a check for people.
+func checkLabel(name string) string {
+	switch name {
+	case loadtest.CheckRequests:
+		return "responses"
+	case loadtest.CheckSuccesses:
+		return "successful responses"
+	case loadtest.CheckCompleted:
+		return "ran to the end"
+	case loadtest.CheckP95:
+		return "p95 latency"
+	case loadtest.CheckP99:
+		return "p99 latency"
+	case loadtest.CheckSuccessRatio:
+		return "success ratio"
+	case loadtest.CheckThroughput:
+		return "throughput"
+	}
+	return name
+}

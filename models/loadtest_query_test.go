@@ -1,0 +1,188 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seedLive makes rel live in env (the artifact of b) and returns it.
+func seedLiveForLoadTest(t *testing.T, s *Store, env Environment, b *Build) *Release {
+	t.Helper()
+	r := &Release{EnvironmentID: env.ID, BuildID: &b.ID, ArtifactSHA256: *b.ArtifactSHA256, ConfigVersion: 1,
+		Status: ReleaseLive, Reason: ReasonDeploy}
+	if err := s.CreateRelease(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestLoadTestPlansAndRuns(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		p, envs, b := seedProject(t, s, "shop")
+		staging := envs[1]
+		plan := &LoadTestPlan{ProjectID: p.ID, EnvironmentID: staging.ID, Name: "smoke", Targets: "GET /", Pacer: "constant",
+			Rate: 10, Duration: 5 * time.Second, Timeout: time.Second, ThresholdP95: 200 * time.Millisecond}
+		if err := s.CreateLoadTestPlan(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateLoadTestPlan(ctx, &LoadTestPlan{ProjectID: p.ID, EnvironmentID: staging.ID, Name: "smoke", Targets: "GET /", Rate: 1, Duration: time.Second, Timeout: time.Second}); !errors.Is(err, ErrConflict) {
+			t.Fatalf("a second plan called smoke: got %v, want ErrConflict", err)
+		}
+		plan.Rate, plan.Name = 20, "smoke-20"
+		if err := s.UpdateLoadTestPlan(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.LoadTestPlan(ctx, plan.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Rate != 20 || got.Name != "smoke-20" || got.ThresholdP95 != 200*time.Millisecond || got.Environment.Name != "staging" || got.Project.Slug != "shop" {
+			t.Fatalf("plan after update = %+v", got)
+		}
+		if err := s.UpdateLoadTestPlan(ctx, &LoadTestPlan{ID: 999}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update of a missing plan: got %v, want ErrNotFound", err)
+		}
+
+		rel := seedLiveForLoadTest(t, s, staging, b)
+		run := func() *LoadTest {
+			l := &LoadTest{ProjectID: p.ID, PlanID: &plan.ID, EnvironmentID: staging.ID, Spec: "{}", Duration: 5 * time.Second}
+			if err := s.CreateLoadTest(ctx, l, 2); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		a, c := run(), run()
+		if err := s.CreateLoadTest(ctx, &LoadTest{ProjectID: p.ID, EnvironmentID: staging.ID, Spec: "{}"}, 2); !errors.Is(err, ErrTooManyLoadTests) {
+			t.Fatalf("a third active run with a cap of 2: got %v, want ErrTooManyLoadTests", err)
+		}
+
+		// c is canceled while queued: it can no longer start.
+		wasQueued, err := s.CancelLoadTest(ctx, c.ID, time.Now())
+		if err != nil || !wasQueued {
+			t.Fatalf("cancel queued = %v, %v", wasQueued, err)
+		}
+		if ok, err := s.StartLoadTest(ctx, c.ID, rel.ID, rel.ArtifactSHA256, "http://x", time.Now()); ok || err != nil {
+			t.Fatalf("start of a canceled run = %v, %v; want false", ok, err)
+		}
+
+		if ok, err := s.StartLoadTest(ctx, a.ID, rel.ID, rel.ArtifactSHA256, "http://127.0.0.1:1", time.Now()); !ok || err != nil {
+			t.Fatalf("start = %v, %v", ok, err)
+		}
+		if req, _ := s.LoadTestCancelRequested(ctx, a.ID); req {
+			t.Fatal("cancel requested before anyone asked")
+		}
+		if wasQueued, err := s.CancelLoadTest(ctx, a.ID, time.Now()); err != nil || wasQueued {
+			t.Fatalf("cancel running = %v, %v", wasQueued, err)
+		}
+		if req, _ := s.LoadTestCancelRequested(ctx, a.ID); !req {
+			t.Fatal("cancel of a running run was not flagged")
+		}
+		if err := s.FinishLoadTest(ctx, a.ID, LoadTestResult{Status: LoadTestCanceled, Verdict: "fail", Report: "{}"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishLoadTest(ctx, a.ID, LoadTestResult{Status: LoadTestPassed}, time.Now()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("finishing twice: got %v, want ErrNotFound", err)
+		}
+		if _, err := s.CancelLoadTest(ctx, a.ID, time.Now()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cancel of a finished run: got %v, want ErrNotFound", err)
+		}
+		ls, err := s.LoadTests(ctx, LoadTestFilter{PlanID: plan.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls) != 2 || ls[0].ID != c.ID || ls[1].Status != LoadTestCanceled || ls[1].ArtifactSHA256 != rel.ArtifactSHA256 {
+			t.Fatalf("runs of the plan = %+v", ls)
+		}
+	})
+}
+
+func TestLoadTestLimits(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		l, err := s.LoadTestLimits(ctx)
+		if err != nil || l != DefaultLoadTestLimits() {
+			t.Fatalf("limits before any admin set them = %+v, %v", l, err)
+		}
+		for _, rate := range []float64{50, 75} {
+			if err := s.SetLoadTestLimits(ctx, LoadTestLimits{MaxRate: rate, MaxDuration: time.Minute, MaxConcurrent: 1, MaxWorkers: 8}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err = s.LoadTestLimits(ctx)
+		if err != nil || l.MaxRate != 75 || l.MaxDuration != time.Minute || l.MaxConcurrent != 1 || l.MaxWorkers != 8 {
+			t.Fatalf("limits after two saves = %+v, %v", l, err)
+		}
+	})
+}
+
+func TestLoadTestGate(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		p, envs, b := seedProject(t, s, "shop")
+		dev, staging, prod := envs[0], envs[1], envs[2]
+		sha := *b.ArtifactSHA256
+
+		ok, reason, err := s.PromotionLoadTestGate(ctx, prod.ID, sha)
+		if err != nil || !ok || reason != "" {
+			t.Fatalf("gate without the policy = %v, %q, %v; want open", ok, reason, err)
+		}
+		prod.RequireLoadTest = true
+		dev.RequireLoadTest = true
+		for _, e := range []*Environment{&prod, &dev} {
+			if err := s.db.Model(&Environment{}).Where("id = ?", e.ID).Update("require_load_test", true).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, reason, _ := s.PromotionLoadTestGate(ctx, dev.ID, sha); ok || !strings.Contains(reason, "first environment") {
+			t.Fatalf("gate of the first environment = %v, %q", ok, reason)
+		}
+
+		ok, reason, err = s.PromotionLoadTestGate(ctx, prod.ID, sha)
+		if err != nil || ok || !strings.Contains(reason, "none has run yet") || !strings.Contains(reason, "staging") {
+			t.Fatalf("gate before any run = %v, %q, %v", ok, reason, err)
+		}
+
+		rel := seedLiveForLoadTest(t, s, staging, b)
+		finish := func(env Environment, artifact, status string) *LoadTest {
+			l := &LoadTest{ProjectID: p.ID, EnvironmentID: env.ID, Spec: "{}"}
+			if err := s.CreateLoadTest(ctx, l, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.StartLoadTest(ctx, l.ID, rel.ID, artifact, "http://x", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.FinishLoadTest(ctx, l.ID, LoadTestResult{Status: status}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		failed := finish(staging, sha, LoadTestFailed)
+		ok, reason, _ = s.PromotionLoadTestGate(ctx, prod.ID, sha)
+		if ok || !strings.Contains(reason, failed.Ref()+", ended failed") {
+			t.Fatalf("gate after a failed run = %v, %q", ok, reason)
+		}
+		finish(dev, sha, LoadTestPassed)                         // wrong environment
+		finish(staging, strings.Repeat("b", 64), LoadTestPassed) // other artifact
+		if ok, reason, _ := s.PromotionLoadTestGate(ctx, prod.ID, sha); ok {
+			t.Fatalf("a pass in another environment or of another artifact opened the gate (%q)", reason)
+		}
+		finish(staging, sha, LoadTestPassed)
+		if ok, reason, err := s.PromotionLoadTestGate(ctx, prod.ID, sha); !ok || !strings.Contains(reason, "passed in staging") || err != nil {
+			t.Fatalf("gate after a pass in staging = %v, %q, %v; want open", ok, reason, err)
+		}
+		// The promotions' hook asks about the source environment directly.
+		if ok, reason, err := s.LoadTestGate(ctx, staging.ID, sha); !ok || err != nil || !strings.Contains(reason, "passed in staging") {
+			t.Fatalf("hook for staging = %v, %q, %v", ok, reason, err)
+		}
+		if ok, reason, err := s.LoadTestGate(ctx, dev.ID, strings.Repeat("b", 64)); ok || err != nil || !strings.Contains(reason, "none has run yet") {
+			t.Fatalf("hook for an artifact never tested in dev = %v, %q, %v", ok, reason, err)
+		}
+		if _, _, err := s.PromotionLoadTestGate(ctx, 999, sha); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("gate of a missing environment: got %v, want ErrNotFound", err)
+		}
+	})
+}
