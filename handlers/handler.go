@@ -68,6 +68,8 @@ type Handler struct {
 	// perms records the permission each route declared, by "METHOD path".
 	perms map[string]auth.Permission
 	now   func() time.Time
+	// logv holds the log viewer's socket settings and shared rendering.
+	logv *logViewer
 }
 
 // New builds the handler.
@@ -96,6 +98,7 @@ func New(d Deps, cfg Config) *Handler {
 		arts:      d.Artifacts,
 		perms:     map[string]auth.Permission{},
 		now:       func() time.Time { return time.Now().UTC() },
+		logv:      newLogViewer(),
 	}
 }
 

@@ -636,6 +636,32 @@ func TestSubscriptionsLeaveNoGoroutines(t *testing.T) {
 	}
 }
 
+// TestSubscribeWithAContextAlreadyDone: the subscription ends at once
+// (its cleanup then runs before Subscribe has returned) without a panic,
+// and releases its topic.
+func TestSubscribeWithAContextAlreadyDone(t *testing.T) {
+	ctx := testCtx(t)
+	s := newService(t, sqliteDB(t).open(t), Options{})
+	for range 200 {
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		sub, err := s.Subscribe(done, "build:1", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sub.Next(ctx); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Next on a subscription whose context was done: got %v, want ErrClosed", err)
+		}
+		sub.Close()
+	}
+	s.mu.Lock()
+	left := len(s.topics)
+	s.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d topics left in the hub, want 0", left)
+	}
+}
+
 func TestEachLine(t *testing.T) {
 	tests := []struct {
 		name string

@@ -64,7 +64,9 @@ func (s *Service) Subscribe(ctx context.Context, stream string, from int) (*Subs
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
-	sub.stopCtx = context.AfterFunc(ctx, func() { sub.Close() })
+	// The callback must not touch stopCtx: with ctx already done it runs
+	// before AfterFunc has returned (and stopCtx is assigned).
+	sub.stopCtx = context.AfterFunc(ctx, sub.shut)
 	return sub, nil
 }
 
@@ -113,9 +115,14 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 // Close ends the subscription; a Next blocked in another goroutine returns
 // ErrClosed.
 func (sub *Subscription) Close() {
+	sub.shut()
+	sub.stopCtx()
+}
+
+// shut ends the subscription once; it is also what ctx's end runs.
+func (sub *Subscription) shut() {
 	sub.closeOnce.Do(func() {
 		close(sub.done)
-		sub.stopCtx()
 		sub.t.mu.Lock()
 		sub.t.removeWaiterLocked(sub)
 		sub.t.mu.Unlock()

@@ -1,0 +1,13 @@
+package handlers
+
+import "github.com/labstack/echo/v4"
+
+// buildLogLines returns a page of a build's log as rendered lines; the
+// viewer loads earlier (and later) pages with it as the reader scrolls.
+func (h *Handler) buildLogLines(c echo.Context) error {
+	b, err := h.buildForLog(c)
+	if err != nil {
+		return err
+	}
+	return h.logLines(c, h.buildLogTarget(b))
+}

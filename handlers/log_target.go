@@ -1,0 +1,109 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/components"
+)
+
+// logTarget is one log stream as the viewer, its socket and its HTTP
+// endpoints serve it. Builds make one (build_log_*.go); deploys and load
+// tests can make theirs the same way and reuse every log handler.
+type logTarget struct {
+	// Stream is the internal/logs stream key ("build:7").
+	Stream string
+	// Label names the log for people ("Build #12 log").
+	Label string
+	// PageURL is the viewer's own page ("/builds/7/log"); the socket,
+	// lines, search and download URLs hang off it (see logURLs).
+	PageURL string
+	// FileName is the raw download's name ("web-build-12.log").
+	FileName string
+	// State reports the owner's status and steps. The socket calls it when
+	// it opens and every socketConfig.StateEvery while it stays open.
+	State func(ctx context.Context) (logState, error)
+}
+
+// logState is what the log's owner says about itself.
+type logState struct {
+	Status string
+	// Final is true once the owner finished; FinishedAt is when (zero if
+	// unknown). A finished owner whose stream was never closed (a crashed
+	// worker) ends its sockets after a grace period.
+	Final      bool
+	FinishedAt time.Time
+	Steps      []components.LogStep
+}
+
+// stateFrame is the socket's "state" frame.
+type stateFrame struct {
+	T      string               `json:"t"`
+	Status string               `json:"status"`
+	Final  bool                 `json:"final"`
+	Steps  []components.LogStep `json:"steps"`
+}
+
+func (s logState) frame() ([]byte, error) {
+	steps := s.Steps
+	if steps == nil {
+		steps = []components.LogStep{}
+	}
+	return json.Marshal(stateFrame{T: "state", Status: s.Status, Final: s.Final, Steps: steps})
+}
+
+// buildLogTarget describes a build's log.
+func (h *Handler) buildLogTarget(b *models.Build) logTarget {
+	id := b.ID
+	name := b.Project.Slug
+	if name == "" {
+		name = "build"
+	}
+	return logTarget{
+		Stream:   b.LogStream(),
+		Label:    fmt.Sprintf("Build #%d log", b.Number),
+		PageURL:  "/builds/" + strconv.FormatInt(id, 10) + "/log",
+		FileName: fmt.Sprintf("%s-build-%d.log", name, b.Number),
+		State: func(ctx context.Context) (logState, error) {
+			b, err := h.store.BuildWithSteps(ctx, id)
+			if err != nil {
+				return logState{}, err
+			}
+			return buildLogState(b, h.now()), nil
+		},
+	}
+}
+
+// buildLogState maps a build and its steps for the viewer.
+func buildLogState(b *models.Build, now time.Time) logState {
+	st := logState{Status: b.Status, Final: models.BuildFinished(b.Status)}
+	if b.FinishedAt != nil {
+		st.FinishedAt = *b.FinishedAt
+	}
+	for _, s := range b.Steps {
+		ls := components.LogStep{Name: s.Name, Status: s.Status, First: s.FirstLine, Last: s.LastLine, DurationMS: s.DurationMS}
+		if s.StartedAt != nil {
+			ls.StartedMS = s.StartedAt.UnixMilli()
+			if s.FinishedAt == nil && ls.DurationMS == 0 && !st.Final {
+				ls.DurationMS = now.Sub(*s.StartedAt).Milliseconds()
+			}
+		}
+		st.Steps = append(st.Steps, ls)
+	}
+	return st
+}
+
+// buildForLog loads the build named by the :id parameter.
+func (h *Handler) buildForLog(c echo.Context) (*models.Build, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, echo.ErrNotFound
+	}
+	return h.store.BuildWithSteps(c.Request().Context(), id)
+}

@@ -1,0 +1,245 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/termhtml"
+)
+
+// socketConfig holds the log socket's timings and batch size. They are
+// fields (not constants) so tests can shorten them.
+type socketConfig struct {
+	// Ping is how often the server pings; PongWait is how long it waits
+	// for any frame (a pong at least) before dropping the client.
+	Ping, PongWait time.Duration
+	// WriteWait bounds one write; a client that accepts nothing for that
+	// long is dropped (it resumes with ?from= when it comes back).
+	WriteWait time.Duration
+	// FlushEvery bounds how long a line waits to be sent; MaxLines is the
+	// most lines in one frame.
+	FlushEvery time.Duration
+	MaxLines   int
+	// StateEvery is how often the owner's status and steps are re-read.
+	StateEvery time.Duration
+	// EndGrace is how long after its owner finished a stream that was
+	// never closed is taken as ended (its writer crashed).
+	EndGrace time.Duration
+}
+
+func defaultSocketConfig() socketConfig {
+	return socketConfig{
+		Ping:       20 * time.Second,
+		PongWait:   45 * time.Second,
+		WriteWait:  10 * time.Second,
+		FlushEvery: 20 * time.Millisecond,
+		MaxLines:   256,
+		StateEvery: 5 * time.Second,
+		EndGrace:   5 * time.Second,
+	}
+}
+
+// logViewer is the log viewer's shared state: socket settings, the
+// upgrader, and rendered lines shared between sockets.
+type logViewer struct {
+	cfg      socketConfig
+	upgrader websocket.Upgrader
+	rendered *renderCache
+}
+
+func newLogViewer() *logViewer {
+	return &logViewer{
+		cfg: defaultSocketConfig(),
+		upgrader: websocket.Upgrader{
+			HandshakeTimeout: 10 * time.Second,
+			ReadBufferSize:   1024,
+			WriteBufferSize:  16 << 10,
+			// Idle sockets hold no write buffer.
+			WriteBufferPool: &sync.Pool{},
+			// The handler checks the origin before upgrading; this is the
+			// same check, never a function that returns true.
+			CheckOrigin: func(r *http.Request) bool {
+				return originAllowed(r, strings.HasPrefix(r.URL.Path, "/api/"))
+			},
+		},
+		rendered: newRenderCache(),
+	}
+}
+
+// originAllowed is the socket's cross-site check. A browser always sends
+// Origin on a websocket handshake, and the session cookie would ride along
+// on one opened by any site, so the browser endpoint requires an Origin
+// whose host is the host the request was sent to. API clients authenticate
+// with a bearer token, which a browser never attaches by itself; they may
+// omit Origin, but one they send must match too.
+func originAllowed(r *http.Request, api bool) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return api
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// renderSlots is how many rendered lines of one stream are kept for
+// sharing: enough for every live viewer to be a few frames apart.
+const renderSlots = 1024
+
+// renderCache shares rendered lines between the sockets following a
+// stream in this process, so each line is turned into HTML (the costly
+// part, ~10µs with colours) and JSON-quoted once however many watch it.
+type renderCache struct {
+	mu      sync.Mutex
+	streams map[string]*renderedStream
+}
+
+// renderedStream is a direct-mapped table of a stream's recent lines:
+// line n lives in slot n % renderSlots while nothing newer displaces it.
+type renderedStream struct {
+	stream string
+	refs   int // guarded by renderCache.mu
+
+	mu    sync.Mutex
+	slots []renderedLine
+}
+
+type renderedLine struct {
+	n    int
+	text string
+	json []byte // the line's HTML as a JSON string
+}
+
+func newRenderCache() *renderCache {
+	return &renderCache{streams: map[string]*renderedStream{}}
+}
+
+// acquire returns the stream's table; release it when the socket ends.
+func (rc *renderCache) acquire(stream string) *renderedStream {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rs := rc.streams[stream]
+	if rs == nil {
+		rs = &renderedStream{stream: stream, slots: make([]renderedLine, renderSlots)}
+		rc.streams[stream] = rs
+	}
+	rs.refs++
+	return rs
+}
+
+func (rc *renderCache) release(rs *renderedStream) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rs.refs--
+	if rs.refs == 0 && rc.streams[rs.stream] == rs {
+		delete(rc.streams, rs.stream)
+	}
+}
+
+// appendLines appends the events' lines as comma-separated JSON strings
+// of HTML, rendering (outside the lock) only those not already rendered.
+func (rs *renderedStream) appendLines(dst []byte, evs []logs.Event) []byte {
+	out := make([][]byte, len(evs))
+	var miss []int
+	rs.mu.Lock()
+	for i, ev := range evs {
+		// Comparing the text too keeps a line renumbered by a writer that
+		// took over a crashed one from showing the old line's HTML.
+		if s := rs.slots[ev.Line%renderSlots]; s.n == ev.Line && s.json != nil && s.text == ev.Text {
+			out[i] = s.json
+		} else {
+			miss = append(miss, i)
+		}
+	}
+	rs.mu.Unlock()
+	if len(miss) > 0 {
+		for _, i := range miss {
+			out[i] = appendJSONString(nil, termhtml.Line(evs[i].Text))
+		}
+		rs.mu.Lock()
+		for _, i := range miss {
+			rs.slots[evs[i].Line%renderSlots] = renderedLine{n: evs[i].Line, text: evs[i].Text, json: out[i]}
+		}
+		rs.mu.Unlock()
+	}
+	for i, q := range out {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, q...)
+	}
+	return dst
+}
+
+// appendRawLines appends the events' text as comma-separated JSON strings.
+func appendRawLines(dst []byte, evs []logs.Event) []byte {
+	for i, ev := range evs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, ev.Text)
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does; <, > and & are escaped too, so a frame is
+// inert even if something mistook it for HTML.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
