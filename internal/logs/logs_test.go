@@ -636,6 +636,24 @@ func TestSubscriptionsLeaveNoGoroutines(t *testing.T) {
 	}
 }
 
+func TestReadPastTheEndKeepsTheTotal(t *testing.T) {
+	ctx := testCtx(t)
+	s := newService(t, sqliteDB(t).open(t), Options{})
+	w := newWriter(t, s, "build:1")
+	w.Line("a")
+	w.Line("b")
+	if err := w.Close(ctx, "succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Read(ctx, "build:1", 50, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Lines) != 0 || p.Total != 2 || !p.Closed {
+		t.Fatalf("read past the end: %d lines, total %d, closed %v; want 0 lines, total 2, closed", len(p.Lines), p.Total, p.Closed)
+	}
+}
+
 // TestSubscribeWithAContextAlreadyDone: the subscription ends at once
 // (its cleanup then runs before Subscribe has returned) without a panic,
 // and releases its topic.

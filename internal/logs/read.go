@@ -72,7 +72,10 @@ func (s *Service) Read(ctx context.Context, stream string, from, limit int) (Pag
 			break
 		}
 	}
-	p.Total = max(p.Total, p.Next-1)
+	if len(p.Lines) > 0 {
+		// The summary may lag the chunks just read; never report less.
+		p.Total = max(p.Total, p.Next-1)
+	}
 	return p, nil
 }
 
