@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 
 // testServer is a portal on an httptest server over a fresh SQLite store.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	store *models.Store
 	h     *Handler

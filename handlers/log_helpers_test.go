@@ -32,7 +32,7 @@ type logServer struct {
 
 // newLogServer starts a portal over cfg (SQLite in a temp dir when cfg is
 // zero) with a started log service.
-func newLogServer(t *testing.T, cfg models.Config) *logServer {
+func newLogServer(t testing.TB, cfg models.Config) *logServer {
 	t.Helper()
 	ctx := context.Background()
 	if cfg.URL == "" && cfg.DataDir == "" {
@@ -49,7 +49,7 @@ func newLogServer(t *testing.T, cfg models.Config) *logServer {
 	if err := jobs.Migrate(ctx, store); err != nil {
 		t.Fatal(err)
 	}
-	svc := logs.NewService(store, logs.Options{})
+	svc := logs.NewService(store, logs.Options{Window: 100_000}) // as serve.go
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

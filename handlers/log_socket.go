@@ -267,7 +267,8 @@ func pump(ctx context.Context, sub *logs.Subscription, out chan<- batch, max int
 			}
 			return
 		}
-		evs := []logs.Event{ev}
+		evs := make([]logs.Event, 1, min(max, 64))
+		evs[0] = ev
 		for ev.End == nil && len(evs) < max {
 			if ev, err = sub.Next(buffered); err != nil {
 				break

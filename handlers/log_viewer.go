@@ -93,7 +93,7 @@ func originAllowed(r *http.Request, api bool) bool {
 
 // renderSlots is how many rendered lines of one stream are kept for
 // sharing: enough for every live viewer to be a few frames apart.
-const renderSlots = 1024
+const renderSlots = 8192
 
 // renderCache shares rendered lines between the sockets following a
 // stream in this process, so each line is turned into HTML (the costly
@@ -109,7 +109,7 @@ type renderedStream struct {
 	stream string
 	refs   int // guarded by renderCache.mu
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	slots []renderedLine
 }
 
@@ -146,38 +146,54 @@ func (rc *renderCache) release(rs *renderedStream) {
 }
 
 // appendLines appends the events' lines as comma-separated JSON strings
-// of HTML, rendering (outside the lock) only those not already rendered.
+// of HTML, rendering those not rendered yet. Lines already rendered are
+// copied under the read lock, so the viewers of a stream copy in
+// parallel; rendering takes the write lock on purpose: the viewers of a
+// live stream ask for the same lines at the same moment, and without it
+// every one of them would render them.
 func (rs *renderedStream) appendLines(dst []byte, evs []logs.Event) []byte {
-	out := make([][]byte, len(evs))
-	var miss []int
+	rs.mu.RLock()
+	i := 0
+	for ; i < len(evs); i++ {
+		q := rs.lookup(evs[i])
+		if q == nil {
+			break
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, q...)
+	}
+	rs.mu.RUnlock()
+	if i == len(evs) {
+		return dst
+	}
 	rs.mu.Lock()
-	for i, ev := range evs {
-		// Comparing the text too keeps a line renumbered by a writer that
-		// took over a crashed one from showing the old line's HTML.
-		if s := rs.slots[ev.Line%renderSlots]; s.n == ev.Line && s.json != nil && s.text == ev.Text {
-			out[i] = s.json
-		} else {
-			miss = append(miss, i)
+	defer rs.mu.Unlock()
+	for ; i < len(evs); i++ {
+		ev := evs[i]
+		q := rs.lookup(ev)
+		if q == nil {
+			q = appendJSONString(nil, termhtml.Line(ev.Text))
+			rs.slots[ev.Line%renderSlots] = renderedLine{n: ev.Line, text: ev.Text, json: q}
 		}
-	}
-	rs.mu.Unlock()
-	if len(miss) > 0 {
-		for _, i := range miss {
-			out[i] = appendJSONString(nil, termhtml.Line(evs[i].Text))
-		}
-		rs.mu.Lock()
-		for _, i := range miss {
-			rs.slots[evs[i].Line%renderSlots] = renderedLine{n: evs[i].Line, text: evs[i].Text, json: out[i]}
-		}
-		rs.mu.Unlock()
-	}
-	for i, q := range out {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, q...)
 	}
 	return dst
+}
+
+// lookup returns the rendered line for ev, or nil. Comparing the text too
+// keeps a line renumbered by a writer that took over a crashed one from
+// showing the old line's HTML. The caller holds rs.mu.
+func (rs *renderedStream) lookup(ev logs.Event) []byte {
+	s := &rs.slots[ev.Line%renderSlots]
+	if s.n != ev.Line || s.json == nil || s.text != ev.Text {
+		return nil
+	}
+	return s.json
 }
 
 // appendRawLines appends the events' text as comma-separated JSON strings.

@@ -133,7 +133,10 @@ func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	ls := logs.NewService(store, logs.Options{Logger: log})
+	// A window of up to 100,000 recent lines (8 MiB at most) keeps live
+	// log viewers that lag a few seconds behind a fast build out of the
+	// store (docs/logs.md).
+	ls := logs.NewService(store, logs.Options{Logger: log, Window: 100_000})
 	if err := ls.Start(ctx); err != nil {
 		ls.Close()
 		return nil, nil, err

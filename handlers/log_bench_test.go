@@ -1,0 +1,315 @@
+package handlers
+
+// The live-log figures in docs/benchmarks.md come from these benchmarks;
+// `go tool task bench:logs` runs them. They report custom metrics (lines/s,
+// latency percentiles, bytes per viewer, milliseconds to first paint)
+// rather than ns/op: each runs its whole scenario once per b.N.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
+
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/e2e"
+	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testpg"
+	"github.com/slipway-ci/slipway/models"
+)
+
+const (
+	benchDuration = 5 * time.Second
+	// benchProducerEnv makes TestLogBenchProducer the producer of the
+	// cross-process latency benchmark.
+	benchProducerEnv = "SLIPWAY_LOGBENCH_PRODUCER"
+)
+
+// latencyLoad is one scenario of BenchmarkLogLatency.
+type latencyLoad struct{ viewers, rate int }
+
+func (l latencyLoad) String() string { return fmt.Sprintf("viewers=%d/rate=%d", l.viewers, l.rate) }
+
+// BenchmarkLogLatency: viewers on the browser socket (HTML lines) while a
+// producer writes lines at a fixed rate for 5 s; each line carries its
+// write time and every viewer records when it arrived. The target load is
+// 100 viewers at 10,000 lines/s; lighter loads show where a machine's
+// limit lies.
+func BenchmarkLogLatency(b *testing.B) {
+	loads := []latencyLoad{{100, 10_000}, {10, 10_000}, {100, 1_000}}
+	for _, l := range loads {
+		b.Run("one process on SQLite/"+l.String(), func(b *testing.B) {
+			for b.Loop() {
+				ls := newLogServer(b, models.Config{})
+				bl := insertBuild(b, ls.store, models.BuildRunning, 0)
+				runLatency(b, ls, bl, l, func(stream string) error { return produce(ls.logs, stream, l.rate) })
+			}
+		})
+	}
+	for _, l := range loads {
+		b.Run("across processes on PostgreSQL/"+l.String(), func(b *testing.B) {
+			for b.Loop() {
+				url := testpg.NewDatabase(b)
+				ls := newLogServer(b, models.Config{URL: url})
+				bl := insertBuild(b, ls.store, models.BuildRunning, 0)
+				runLatency(b, ls, bl, l, func(stream string) error {
+					cmd := exec.Command(os.Args[0], "-test.run=^TestLogBenchProducer$")
+					cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", benchProducerEnv, url, stream, l.rate))
+					out, err := cmd.CombinedOutput()
+					if err != nil {
+						return fmt.Errorf("producer: %v\n%s", err, out)
+					}
+					return nil
+				})
+			}
+		})
+	}
+}
+
+// TestLogBenchProducer is the other process of BenchmarkLogLatency; on
+// its own it skips.
+func TestLogBenchProducer(t *testing.T) {
+	env := os.Getenv(benchProducerEnv)
+	if env == "" {
+		t.Skip("runs as the producer process of BenchmarkLogLatency")
+	}
+	var url, stream string
+	var rate int
+	if _, err := fmt.Sscan(env, &url, &stream, &rate); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store, err := models.Open(ctx, models.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := logs.NewService(store, logs.Options{Window: 100_000}) // as serve.go
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if err := produce(svc, stream, rate); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produce writes rate lines per second for benchDuration, each stamped
+// with its write time in Unix nanoseconds, then closes the stream.
+func produce(svc *logs.Service, stream string, rate int) error {
+	ctx := context.Background()
+	w, err := svc.NewWriter(ctx, stream)
+	if err != nil {
+		return err
+	}
+	total := rate * int(benchDuration/time.Second)
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for n := 0; n < total; {
+		<-tick.C
+		due := min(total, int(time.Since(start)*time.Duration(rate)/time.Second))
+		for ; n < due; n++ {
+			w.Line("\x1b[32mok\x1b[0m  github.com/slipway-ci/slipway/internal/pipeline t=" + strconv.FormatInt(time.Now().UnixNano(), 10))
+		}
+	}
+	return w.Close(ctx, models.BuildSucceeded)
+}
+
+func runLatency(b *testing.B, ls *logServer, bl *models.Build, l latencyLoad, producer func(stream string) error) {
+	b.Helper()
+	total := l.rate * int(benchDuration/time.Second)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	errs := make(chan error, l.viewers)
+	for range l.viewers {
+		conn := ls.dialBrowser(b, bl.ID, "")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			mine := make([]time.Duration, 0, total)
+			got := 0
+			var buf bytes.Buffer
+			for {
+				conn.SetReadDeadline(time.Now().Add(time.Minute))
+				_, r, err := conn.NextReader()
+				if err == nil {
+					buf.Reset()
+					_, err = buf.ReadFrom(r)
+				}
+				now := time.Now().UnixNano()
+				data := buf.Bytes()
+				if err != nil {
+					if got != total {
+						errs <- fmt.Errorf("viewer got %d lines of %d: %v", got, total, err)
+					}
+					break
+				}
+				for rest := data; ; {
+					i := bytes.Index(rest, []byte("t="))
+					if i < 0 {
+						break
+					}
+					rest = rest[i+2:]
+					j := 0
+					for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+						j++
+					}
+					sent, _ := strconv.ParseInt(string(rest[:j]), 10, 64)
+					mine = append(mine, time.Duration(now-sent))
+					got++
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	if err := producer(bl.LogStream()); err != nil {
+		b.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(pct(1), "max-ms")
+	b.ReportMetric(float64(len(lat)), "lines-delivered")
+}
+
+// BenchmarkLogIdleViewers: the memory a real `slipway serve` process
+// holds for 1,000 viewers of a running build that prints nothing.
+func BenchmarkLogIdleViewers(b *testing.B) {
+	const viewers = 1000
+	for b.Loop() {
+		p := startBenchPortal(b)
+		store, err := models.Open(context.Background(), models.Config{DataDir: p.DataDir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bl := insertBuild(b, store, models.BuildRunning, 0)
+		u := &models.User{Username: "bench", PasswordHash: "x", Role: string(auth.Viewer)}
+		if err := store.CreateUser(context.Background(), u); err != nil {
+			b.Fatal(err)
+		}
+		tok, prefix := auth.NewToken()
+		if err := store.CreateAPIToken(context.Background(), &models.APIToken{UserID: u.ID, Name: "bench", Hash: auth.HashSecret(tok), Prefix: prefix}); err != nil {
+			b.Fatal(err)
+		}
+		store.Close()
+		before := rssOf(b, p.PID())
+		h := http.Header{}
+		h.Set("Authorization", "Bearer "+tok)
+		url := "ws" + strings.TrimPrefix(p.URL, "http") + fmt.Sprintf("/api/v1/builds/%d/log/ws", bl.ID)
+		conns := make([]*websocket.Conn, 0, viewers)
+		for range viewers {
+			conn, _, err := websocket.DefaultDialer.Dial(url, h)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, _, err := conn.ReadMessage(); err != nil { // the state frame
+				b.Fatal(err)
+			}
+			conns = append(conns, conn)
+		}
+		time.Sleep(2 * time.Second) // let the server settle
+		after := rssOf(b, p.PID())
+		b.ReportMetric(float64(after-before)/viewers/1024, "KiB/viewer")
+		b.ReportMetric(float64(after)/(1<<20), "MiB-rss-total")
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+func startBenchPortal(b *testing.B) *e2e.Portal {
+	b.Helper()
+	if os.Getenv(e2e.BinaryEnv) == "" {
+		bin, err := e2e.Build(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Setenv(e2e.BinaryEnv, bin)
+	}
+	return e2e.StartPortal(b, e2e.Options{Env: []string{"SLIPWAY_BCRYPT_COST=4"}})
+}
+
+// rssOf reads a process's resident set size in bytes.
+func rssOf(b *testing.B, pid int) int64 {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// BenchmarkLogFirstPaint: headless Chromium opens a finished
+// 1,000,000-line log; reported are the first contentful paint and the
+// time until the viewer shows the last line, median of 5 loads.
+func BenchmarkLogFirstPaint(b *testing.B) {
+	for b.Loop() {
+		ls := newLogServer(b, models.Config{})
+		bl := insertBuild(b, ls.store, models.BuildSucceeded, time.Minute)
+		writeMillion(b, ls, bl.LogStream(), 1_000_000)
+		ctx := e2e.NewBrowser(b)
+		ls.browserLogin(b, ctx)
+		var fcp, ready []float64
+		for range 5 {
+			if err := e2e.Visit(ctx, fmt.Sprintf("%s/builds/%d/log", ls.srv.URL, bl.ID)); err != nil {
+				b.Fatal(err)
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector(".log-js") !== null && document.getElementById("L1000000") !== null && performance.getEntriesByName("first-contentful-paint").length > 0`))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("the log never showed its last line")
+				}
+			}
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`[performance.getEntriesByName("first-contentful-paint")[0].startTime, performance.now()]`))
+			if err != nil {
+				b.Fatal(err)
+			}
+			fcp = append(fcp, v[0])
+			ready = append(ready, v[1])
+		}
+		slices.Sort(fcp)
+		slices.Sort(ready)
+		b.ReportMetric(fcp[2], "first-paint-ms")
+		b.ReportMetric(ready[2], "tail-shown-by-ms")
+	}
+}
