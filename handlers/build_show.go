@@ -7,15 +7,9 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/gitrepo"
-	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/models"
-	"github.com/slipway-ci/slipway/views/components"
 	"github.com/slipway-ci/slipway/views/pages"
 )
-
-// buildPageLogLines is how many lines (the last ones) the build page
-// shows; the raw download has them all.
-const buildPageLogLines = 5000
 
 // showBuild is the build page.
 func (h *Handler) showBuild(c echo.Context) error {
@@ -47,25 +41,12 @@ func (h *Handler) showBuild(c echo.Context) error {
 		p.Steps = append(p.Steps, pages.BuildStepRow{Name: s.Name, Status: s.Status, ExitCode: s.ExitCode,
 			Duration: time.Duration(s.DurationMS) * time.Millisecond, FirstLine: s.FirstLine, LastLine: s.LastLine})
 	}
-	page, err := h.logs.Tail(c.Request().Context(), b.LogStream(), buildPageLogLines)
+	log, err := h.logView(c, h.buildLogTarget(b), buildLogState(b, h.now()))
 	if err != nil {
 		return err
 	}
-	p.Log = buildLogView(b, page)
+	log.Truncated = log.Truncated || b.LogTruncated
+	p.Log = log
 	title := b.Project.Name + " #" + idText(b.Number)
 	return h.render(c, title, "builds", pages.Build(p))
-}
-
-func buildLogView(b *models.Build, page logs.Page) components.BuildLogView {
-	v := components.BuildLogView{
-		BuildID: b.ID, Total: page.Total, Truncated: page.Truncated || b.LogTruncated,
-		Running: !models.BuildFinished(b.Status), RawURL: "/builds/" + idText(b.ID) + "/log?download=1",
-	}
-	for i, l := range page.Lines {
-		if i == 0 {
-			v.FirstLine = l.Line
-		}
-		v.Lines = append(v.Lines, components.LogLine{N: l.Line, Text: l.Text})
-	}
-	return v
 }

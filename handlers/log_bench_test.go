@@ -285,7 +285,7 @@ func BenchmarkLogFirstPaint(b *testing.B) {
 		ls.browserLogin(b, ctx)
 		var fcp, ready []float64
 		for range 5 {
-			if err := e2e.Visit(ctx, fmt.Sprintf("%s/builds/%d/log", ls.srv.URL, bl.ID)); err != nil {
+			if err := e2e.Visit(ctx, fmt.Sprintf("%s/builds/%d", ls.srv.URL, bl.ID)); err != nil {
 				b.Fatal(err)
 			}
 			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {

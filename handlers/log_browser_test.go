@@ -105,7 +105,7 @@ func TestLogViewerShowsHostileOutputAsTextInChromium(t *testing.T) {
 
 	bctx := e2e.NewBrowser(t)
 	ls.browserLogin(t, bctx)
-	if err := e2e.Visit(bctx, fmt.Sprintf("%s/builds/%d/log", ls.srv.URL, b.ID)); err != nil {
+	if err := e2e.Visit(bctx, fmt.Sprintf("%s/builds/%d", ls.srv.URL, b.ID)); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, bctx, "the viewer to start", `document.querySelector(".log-js") !== null && document.getElementById("L1512") !== null`)
@@ -186,7 +186,7 @@ func TestLogViewerFollowsALiveBuild(t *testing.T) {
 
 	bctx := e2e.NewBrowser(t)
 	ls.browserLogin(t, bctx)
-	if err := e2e.Visit(bctx, fmt.Sprintf("%s/builds/%d/log", ls.srv.URL, b.ID)); err != nil {
+	if err := e2e.Visit(bctx, fmt.Sprintf("%s/builds/%d", ls.srv.URL, b.ID)); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, bctx, "the viewer to follow", `document.querySelector("[data-log-follow]").checked`)
@@ -245,7 +245,7 @@ func TestLogViewerOnAMillionLines(t *testing.T) {
 
 	bctx := e2e.NewBrowser(t)
 	ls.browserLogin(t, bctx)
-	if err := e2e.Visit(bctx, fmt.Sprintf("%s/builds/%d/log", ls.srv.URL, b.ID)); err != nil {
+	if err := e2e.Visit(bctx, fmt.Sprintf("%s/builds/%d", ls.srv.URL, b.ID)); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, bctx, "the tail", `document.querySelector(".log-js") !== null && document.getElementById("L1000000") !== null`)

@@ -124,7 +124,7 @@ func insertBuild(t testing.TB, store *models.Store, status string, finishedAgo t
 			t.Fatal(err)
 		}
 	}
-	b, err := store.BuildWithSteps(ctx, id)
+	b, err := store.Build(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/termhtml"
+	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/components"
 )
 
@@ -30,9 +31,9 @@ const (
 	pageSearchMatches = 100
 )
 
-// logURLs derives the viewer's endpoint URLs from its page URL.
-func logURLs(page string) (socket, lines, search, raw string) {
-	return page + "/ws", page + "/lines", page + "/search", page + ".txt"
+// logURLs derives the viewer's endpoint URLs from its log URL.
+func logURLs(log string) (socket, lines, search, raw string) {
+	return log + "/ws", log + "/lines", log + "/search", log + ".txt"
 }
 
 // logView reads one page of the stream (the tail, or ?from=) and the
@@ -53,7 +54,7 @@ func (h *Handler) logView(c echo.Context, t logTarget, st logState) (components.
 	if err != nil {
 		return components.LogView{}, err
 	}
-	socket, linesURL, search, raw := logURLs(t.PageURL)
+	socket, linesURL, search, raw := logURLs(t.LogURL)
 	v := components.LogView{
 		Label:     t.Label,
 		SocketURL: socket, LinesURL: linesURL, SearchURL: search, RawURL: raw, PageURL: t.PageURL,
@@ -123,9 +124,9 @@ func logSections(steps []components.LogStep, lines []components.LogLine) []compo
 }
 
 // stepOf returns the step that printed line n, or nil. A step owns
-// First..Last; a running step (Last 0) owns from First up to the next
-// step's first line; a finished step with Last below First printed
-// nothing.
+// First..Last; a running step owns from First up to the next step's first
+// line (its Last is not final yet); a finished step with Last below First
+// printed nothing.
 func stepOf(steps []components.LogStep, n int) *components.LogStep {
 	var best *components.LogStep
 	for i := range steps {
@@ -137,7 +138,7 @@ func stepOf(steps []components.LogStep, n int) *components.LogStep {
 	if best == nil {
 		return nil
 	}
-	if best.Last == 0 && best.Status == "running" {
+	if best.Status == models.StepRunning {
 		return best
 	}
 	if n <= best.Last {

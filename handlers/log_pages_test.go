@@ -20,7 +20,7 @@ func TestBuildLogPageRendersTheTailWithoutJavaScript(t *testing.T) {
 	lines[2498] = "<script>window.__xss=1</script>"
 	lines[2499] = "\x1b[31m<img src=x onerror=\"window.__xss=1\">\x1b[0m"
 	writeLines(t, ls.logs, b.LogStream(), models.BuildFailed, lines...)
-	page := fmt.Sprintf("/builds/%d/log", b.ID)
+	page := fmt.Sprintf("/builds/%d", b.ID)
 
 	t.Run("the tail page shows the last 1000 lines and links to earlier ones", func(t *testing.T) {
 		resp, body := ls.do(http.MethodGet, page, reqOpts{session: ls.session})
@@ -29,7 +29,7 @@ func TestBuildLogPageRendersTheTailWithoutJavaScript(t *testing.T) {
 		}
 		for _, want := range []string{
 			`id="L1501"`, `id="L2498"`,
-			`href="/builds/` + fmt.Sprint(b.ID) + `/log?from=501#L1500"`, // load earlier, as a plain link
+			`href="/builds/` + fmt.Sprint(b.ID) + `?from=501#L1500"`, // load earlier, as a plain link
 			"Lines 1501–2500 of 2500",
 			`&lt;script&gt;window.__xss=1&lt;/script&gt;`,
 			`<span class="term-fg31">&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;</span>`,

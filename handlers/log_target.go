@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/components"
 )
@@ -21,9 +19,12 @@ type logTarget struct {
 	Stream string
 	// Label names the log for people ("Build #12 log").
 	Label string
-	// PageURL is the viewer's own page ("/builds/7/log"); the socket,
-	// lines, search and download URLs hang off it (see logURLs).
+	// PageURL is the page the viewer is on ("/builds/7"); its no-JS
+	// links add ?from= and ?q= to it.
 	PageURL string
+	// LogURL is where the viewer's endpoints hang off ("/builds/7/log"):
+	// LogURL/ws, LogURL/lines, LogURL/search and LogURL.txt.
+	LogURL string
 	// FileName is the raw download's name ("web-build-12.log").
 	FileName string
 	// State reports the owner's status and steps. The socket calls it when
@@ -68,10 +69,11 @@ func (h *Handler) buildLogTarget(b *models.Build) logTarget {
 	return logTarget{
 		Stream:   b.LogStream(),
 		Label:    fmt.Sprintf("Build #%d log", b.Number),
-		PageURL:  "/builds/" + strconv.FormatInt(id, 10) + "/log",
+		PageURL:  "/builds/" + strconv.FormatInt(id, 10),
+		LogURL:   "/builds/" + strconv.FormatInt(id, 10) + "/log",
 		FileName: fmt.Sprintf("%s-build-%d.log", name, b.Number),
 		State: func(ctx context.Context) (logState, error) {
-			b, err := h.store.BuildWithSteps(ctx, id)
+			b, err := h.store.Build(ctx, id)
 			if err != nil {
 				return logState{}, err
 			}
@@ -97,13 +99,4 @@ func buildLogState(b *models.Build, now time.Time) logState {
 		st.Steps = append(st.Steps, ls)
 	}
 	return st
-}
-
-// buildForLog loads the build named by the :id parameter.
-func (h *Handler) buildForLog(c echo.Context) (*models.Build, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, echo.ErrNotFound
-	}
-	return h.store.BuildWithSteps(c.Request().Context(), id)
 }

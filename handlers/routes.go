@@ -101,12 +101,12 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(lt, http.MethodGet, "/:id/compare", auth.ViewProjects, h.compareLoadTests)
 	h.add(lt, http.MethodPost, "/:id/cancel", auth.RunLoadTest, h.cancelLoadTest)
 
-	// Build logs: the viewer page, its live socket, pages of lines,
+	// The build page's log viewer: its live socket, pages of lines,
 	// search and the raw download (docs/logs.md).
-	h.add(e, http.MethodGet, "/builds/:id/log.txt", auth.ViewProjects, h.downloadBuildLog)
-	h.add(e, http.MethodGet, "/builds/:id/log/lines", auth.ViewProjects, h.buildLogLines)
-	h.add(e, http.MethodGet, "/builds/:id/log/search", auth.ViewProjects, h.searchBuildLog)
-	h.add(e, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, h.streamBuildLog)
+	h.add(e, http.MethodGet, "/builds/:id/log.txt", auth.ViewProjects, h.downloadBuildLog, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log/lines", auth.ViewProjects, h.buildLogLines, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log/search", auth.ViewProjects, h.searchBuildLog, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, h.streamBuildLog, h.loadBuild)
 
 	// Administration.
 	admin := e.Group("/admin")
@@ -145,7 +145,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/projects/:slug/loadtests", auth.RunLoadTest, h.apiCreateLoadTest)
 	h.add(api, http.MethodGet, "/loadtests/:id", auth.ViewProjects, h.apiShowLoadTest)
 	h.add(api, http.MethodPost, "/loadtests/:id/cancel", auth.RunLoadTest, h.apiCancelLoadTest)
-	h.add(api, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, h.apiStreamBuildLog)
+	h.add(api, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, h.apiStreamBuildLog, h.loadBuild)
 
 	e.RouteNotFound("/*", h.notFound)
 }

@@ -48,7 +48,7 @@ function formatDuration(ms) {
 
 function stepLines(s) {
   if (s.first <= 0) return "not started";
-  if (s.last === 0) return `from line ${s.first}`;
+  if (s.status === "running") return `from line ${s.first}`;
   if (s.last < s.first) return "no output";
   if (s.last === s.first) return `line ${s.first}`;
   return `lines ${s.first}–${s.last}`;
@@ -63,7 +63,7 @@ function stepOf(steps, n) {
   });
   if (best < 0) return -1;
   const s = steps[best];
-  if (s.last === 0 && s.status === "running") return best;
+  if (s.status === "running") return best;
   return n <= s.last ? best : -1;
 }
 

@@ -15,8 +15,8 @@ type LogView struct {
 	// ScriptURL is the hashed URL of logview.js.
 	ScriptURL string
 	// SocketURL, LinesURL and SearchURL are the viewer's endpoints;
-	// RawURL downloads the whole log; PageURL is the no-JS page the
-	// "earlier", "later" and search links go to.
+	// RawURL downloads the whole log; PageURL is the page the viewer is
+	// on, where its no-JS "earlier", "later" and search links go.
 	SocketURL, LinesURL, SearchURL, RawURL, PageURL string
 
 	// Sections hold the rendered lines First..Last grouped by step.
@@ -56,8 +56,8 @@ type LogLine struct {
 type LogStep struct {
 	Name   string `json:"name"`
 	Status string `json:"status"`
-	// First and Last are the step's line numbers; Last is 0 while the
-	// step runs, and below First when it printed nothing.
+	// First and Last are the step's line numbers; Last is not final while
+	// the step runs, and below First when it printed nothing.
 	First      int   `json:"first"`
 	Last       int   `json:"last"`
 	DurationMS int64 `json:"duration_ms"`
@@ -79,7 +79,7 @@ func (s LogStep) Lines() string {
 	switch {
 	case s.First <= 0:
 		return "not started"
-	case s.Last == 0:
+	case s.Status == "running":
 		return "from line " + strconv.Itoa(s.First)
 	case s.Last < s.First:
 		return "no output"

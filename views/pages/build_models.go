@@ -73,7 +73,8 @@ type BuildPage struct {
 	CanCancel bool
 	// CanRun shows "Run again".
 	CanRun bool
-	Log    components.BuildLogView
+	// Log is the live log viewer (components.LogViewer).
+	Log components.LogView
 }
 
 // RunBuildFormData is the "Run build" form; the project page embeds it
