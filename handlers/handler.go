@@ -121,5 +121,9 @@ func (h *Handler) add(r routeAdder, method, path string, perm auth.Permission, f
 	}
 	mw = append([]echo.MiddlewareFunc{h.require(perm)}, mw...)
 	rt := r.Add(method, path, fn, mw...)
-	h.perms[rt.Method+" "+rt.Path] = perm
+	key := rt.Method + " " + rt.Path
+	if _, dup := h.perms[key]; dup {
+		panic("handlers: route " + key + " registered twice")
+	}
+	h.perms[key] = perm
 }

@@ -44,11 +44,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodPost, "/profile/tokens/:id/revoke", auth.Authenticated, h.revokeToken)
 	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showArea("projects"))
 	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showEnvironments)
-	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showArea("loadtests"))
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showApprovals)
 	h.add(e, http.MethodGet, "/approvals/count", auth.Authenticated, h.approvalsCount)
 	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showLoadTests)
-	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showArea("approvals"))
 	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showAudit)
 	h.add(e, http.MethodGet, "/audit.csv", auth.ViewAudit, h.exportAudit)
 
