@@ -176,8 +176,10 @@ func TestSwitchUnderLoadLosesNoRequest(t *testing.T) {
 					t.Errorf("unexpected body %q", body)
 				}
 			}
-			if total := seen["v1"] + seen["v2"]; total < 500 {
-				t.Errorf("only %d requests were answered; the attack did not run", total)
+			// The attack asks for 200/s over ≥3 s; a loaded machine sends
+			// fewer, but both releases must have answered a real share.
+			if total := seen["v1"] + seen["v2"]; total < 200 || seen["v2"] < 20 {
+				t.Errorf("only %d requests were answered (%v); the attack did not run", total, seen)
 			}
 			t.Logf("answers: %v", seen)
 		})
