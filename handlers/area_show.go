@@ -8,7 +8,6 @@ import (
 
 // areas are the navigation areas whose screens list nothing yet.
 var areas = map[string]pages.AreaPage{
-	"projects":     {Title: "Projects", Empty: "No projects yet", Hint: "Linked repositories will be listed here."},
 	"environments": {Title: "Environments", Empty: "No environments yet", Hint: "Each project's dev, staging and production will be listed here."},
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,7 +40,7 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		h.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Path()),
 			slog.String("request_id", reqID), slog.Any("err", err))
 	}
-	if isAPI(c) || c.Request().URL.Path == "/healthz" {
+	if isAPI(c) || isHook(c) || c.Request().URL.Path == "/healthz" {
 		_ = c.JSON(status, map[string]string{"error": msg})
 		return
 	}
@@ -78,6 +79,12 @@ func errorTitle(status int) string {
 		return "Server error"
 	}
 	return http.StatusText(status)
+}
+
+// isHook reports whether the request is a forge's webhook delivery, which
+// is answered in JSON like the API.
+func isHook(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, "/hooks/")
 }
 
 // notFound answers unknown routes.

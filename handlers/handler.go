@@ -30,6 +30,10 @@ type Config struct {
 	// DataDir holds the repository mirrors (repos/<project id>) that
 	// promotion pages read commits from.
 	DataDir string
+	// PublicURL is the portal's external base URL (SLIPWAY_PUBLIC_URL),
+	// used for absolute links such as webhook URLs; empty means derive it
+	// from each request.
+	PublicURL string
 }
 
 // Deps are the handler's collaborators.
@@ -44,7 +48,8 @@ type Deps struct {
 	// Deploy reports the state of environments' instances; nil when the
 	// deploy engine runs in another process.
 	Deploy deploy.Engine
-	// Secrets seals environment secrets; nil refuses secrets.
+	// Secrets seals secrets at rest (environment secrets, deploy keys,
+	// webhook secrets); nil refuses secrets.
 	Secrets jobs.SecretBox
 	// Artifacts serves artifact downloads.
 	Artifacts *artifact.Store
@@ -70,6 +75,8 @@ type Handler struct {
 	now   func() time.Time
 	// logv holds the log viewer's socket settings and shared rendering.
 	logv *logViewer
+	// refs caches what remotes advertise, for the project pages.
+	refs *refCache
 }
 
 // New builds the handler.
@@ -99,6 +106,7 @@ func New(d Deps, cfg Config) *Handler {
 		perms:     map[string]auth.Permission{},
 		now:       func() time.Time { return time.Now().UTC() },
 		logv:      newLogViewer(),
+		refs:      newRefCache(),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/runner"
+	"github.com/slipway-ci/slipway/internal/secretbox"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
@@ -61,13 +62,18 @@ func newTestServerWith(t *testing.T, work bool) *testServer {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
+	key, _ := secretbox.DecodeKey(secretbox.NewKey())
+	box, err := secretbox.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ls := logs.NewService(store, logs.Options{})
 	t.Cleanup(func() { ls.Close() })
 	arts, err := artifact.NewStore(filepath.Join(data, "artifacts"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := jobs.New(ctx, jobs.Deps{Store: store, DataDir: data, Logs: ls, Artifacts: arts, Sandbox: runner.SandboxOff, WorkspaceDir: t.TempDir()},
+	j, err := jobs.New(ctx, jobs.Deps{Store: store, DataDir: data, Secrets: box, Logs: ls, Artifacts: arts, Sandbox: runner.SandboxOff, WorkspaceDir: t.TempDir()},
 		jobs.Options{Work: work, BuildWorkers: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +90,7 @@ func newTestServerWith(t *testing.T, work bool) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Store: store, Jobs: j, Assets: assets, Logs: ls, Artifacts: arts}, Config{})
+	h := New(Deps{Store: store, Jobs: j, Assets: assets, Logs: ls, Artifacts: arts, Secrets: box}, Config{})
 	e := echo.New()
 	h.Register(e)
 	srv := httptest.NewServer(e)

@@ -42,7 +42,13 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/profile", auth.Authenticated, h.showProfile)
 	h.add(e, http.MethodPost, "/profile/tokens", auth.Authenticated, h.createToken)
 	h.add(e, http.MethodPost, "/profile/tokens/:id/revoke", auth.Authenticated, h.revokeToken)
-	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showArea("projects"))
+	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showProjects)
+	h.add(e, http.MethodGet, "/projects/new", auth.CreateProject, h.showNewProject)
+	h.add(e, http.MethodPost, "/projects", auth.CreateProject, h.createProject)
+	h.add(e, http.MethodPost, "/projects/check", auth.CreateProject, h.checkProjectConnection)
+	h.add(e, http.MethodGet, "/projects/:slug", auth.ViewProjects, h.showProject, h.loadProject)
+	h.add(e, http.MethodGet, "/projects/:slug/branches", auth.ViewProjects, h.showProjectBranches, h.loadProject)
+	h.add(e, http.MethodPost, "/projects/:slug/builds", auth.RunBuild, h.runProjectBuild, h.loadProject)
 	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showEnvironments)
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showApprovals)
 	h.add(e, http.MethodGet, "/approvals/count", auth.Authenticated, h.approvalsCount)
@@ -115,8 +121,14 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(admin, http.MethodGet, "/loadtests", auth.ManageLoadTestLimits, h.showLoadTestLimits)
 	h.add(admin, http.MethodPost, "/loadtests", auth.ManageLoadTestLimits, h.saveLoadTestLimits)
 
+	// Forge webhooks: public, authenticated by the payload's signature.
+	h.add(e, http.MethodPost, "/hooks/:slug", auth.Public, h.receiveHook)
+
 	// JSON API (bearer tokens).
 	api := e.Group("/api/v1")
+	h.add(api, http.MethodGet, "/projects", auth.ViewProjects, h.apiProjects)
+	h.add(api, http.MethodPost, "/projects", auth.CreateProject, h.apiCreateProject)
+	h.add(api, http.MethodGet, "/projects/:slug", auth.ViewProjects, h.apiProject, h.loadProject)
 	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)
 	h.add(api, http.MethodPost, "/users", auth.ManageUsers, h.apiCreateUser)
 	h.add(api, http.MethodGet, "/audit", auth.ViewAudit, h.apiListAudit)

@@ -65,7 +65,9 @@ type Deps struct {
 	// process that owns it (slipway serve) works the deploys queue; nil
 	// means this process runs no deploys.
 	Deploy *deploy.Manager
-	// Secrets opens environment secrets; nil refuses secrets.
+	// Secrets opens secrets sealed at rest (environment secrets, deploy
+	// keys); nil when this process has no secret key (a worker without
+	// SLIPWAY_SECRET_KEY), which refuses them.
 	Secrets SecretBox
 
 	// DataDir holds repos/ (one bare mirror per project) and, unless
@@ -171,6 +173,12 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 	if deps.WorkspaceDir != "" && deps.DataDir != "" && within(deps.WorkspaceDir, deps.DataDir) {
 		return nil, fmt.Errorf("jobs: workspace dir %s is inside the data dir %s: builds must not reach the data dir", deps.WorkspaceDir, deps.DataDir)
 	}
+	if deps.DeployKey == nil && deps.Secrets != nil {
+		box := deps.Secrets
+		deps.DeployKey = func(_ context.Context, p *models.Project) ([]byte, error) {
+			return box.Open(p.DeployKeySealed, p.DeployKeyAD())
+		}
+	}
 	if deps.Artifacts == nil && deps.DataDir != "" {
 		as, err := artifact.NewStore(filepath.Join(deps.DataDir, "artifacts"))
 		if err != nil {
@@ -230,6 +238,7 @@ func registerWorkers(w *river.Workers, j *Jobs) {
 		river.AddWorker(w, &DeployWorker{deps: j.deps})
 	}
 	river.AddWorker(w, &LoadTestWorker{deps: j.deps})
+	river.AddWorker(w, &PollWorker{j: j, store: j.deps.Store, secrets: j.deps.Secrets, log: j.deps.Logger})
 }
 
 func periodicJobs(opts Options) []*river.PeriodicJob {
@@ -239,6 +248,8 @@ func periodicJobs(opts Options) []*river.PeriodicJob {
 			&river.PeriodicJobOpts{RunOnStart: true}),
 		river.NewPeriodicJob(river.PeriodicInterval(buildReapEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return BuildReaperArgs{}, nil }, nil),
+		river.NewPeriodicJob(river.PeriodicInterval(PollEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return PollArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/runner"
+	"github.com/slipway-ci/slipway/internal/secretbox"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -30,6 +32,11 @@ type config struct {
 	NoWorkers     bool
 	Sandbox       string
 	WorkspaceDir  string
+	// PublicURL is the portal's external base URL, for absolute links.
+	PublicURL string
+	// SecretKey is SLIPWAY_SECRET_KEY (environment only: a flag would show
+	// the key in the process list).
+	SecretKey string
 }
 
 func env(name, def string) string {
@@ -57,6 +64,7 @@ func commonFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.DatabaseURL, "database-url", env("SLIPWAY_DATABASE_URL", ""), "postgres:// URL; empty means SQLite in the data directory (SLIPWAY_DATABASE_URL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("SLIPWAY_LOG_FORMAT", "text"), "log format: text or json (SLIPWAY_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("SLIPWAY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (SLIPWAY_LOG_LEVEL)")
+	c.SecretKey = os.Getenv("SLIPWAY_SECRET_KEY")
 }
 
 // parseFlags parses args, allowing flags after positional arguments
@@ -150,4 +158,32 @@ func jobDeps(c config, store *models.Store, log *slog.Logger, ls *logs.Service, 
 		Store: store, Logger: log, DataDir: c.DataDir, Logs: ls, Artifacts: arts,
 		WorkspaceDir: c.WorkspaceDir, Sandbox: runner.SandboxMode(c.Sandbox),
 	}
+}
+
+// loadSecrets opens the key that seals secrets at rest: SLIPWAY_SECRET_KEY,
+// else <data>/secret.key (created on first start when create is set).
+func loadSecrets(c config, create bool, log *slog.Logger) (*secretbox.Box, error) {
+	box, origin, err := secretbox.Load(secretbox.Source{EncodedKey: c.SecretKey, Dir: c.DataDir, Create: create})
+	if err != nil {
+		return nil, err
+	}
+	if origin == secretbox.FromNewFile {
+		log.Warn("created a new secret key; back it up — deploy keys and webhook secrets cannot be opened without it",
+			slog.String("path", filepath.Join(c.DataDir, secretbox.KeyFileName)), slog.String("key_id", box.KeyID()))
+	} else {
+		log.Info("secret key loaded", slog.String("from", string(origin)), slog.String("key_id", box.KeyID()))
+	}
+	return box, nil
+}
+
+// validatePublicURL checks SLIPWAY_PUBLIC_URL and drops a trailing slash.
+func validatePublicURL(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", usageError{fmt.Sprintf("--public-url must be an http:// or https:// base URL like https://ci.example.com, not %q", raw)}
+	}
+	return strings.TrimRight(raw, "/"), nil
 }

@@ -43,12 +43,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.BuildWorkers, "build-workers", envInt("SLIPWAY_BUILD_WORKERS", 2), "builds run at once in this process (SLIPWAY_BUILD_WORKERS)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SLIPWAY_SECURE_COOKIES"), "mark cookies Secure; set when served over HTTPS (SLIPWAY_SECURE_COOKIES)")
 	buildFlags(fs, &c)
+	fs.StringVar(&c.PublicURL, "public-url", env("SLIPWAY_PUBLIC_URL", ""), "external base URL for absolute links such as webhook URLs, e.g. https://ci.example.com; empty means the request's own (SLIPWAY_PUBLIC_URL)")
 	fs.BoolVar(&c.NoWorkers, "no-workers", envBool("SLIPWAY_NO_WORKERS"), "do not run jobs in this process; run `slipway worker` elsewhere (SLIPWAY_NO_WORKERS)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	log, err := newLogger(c, stderr)
 	if err != nil {
+		return err
+	}
+	if c.PublicURL, err = validatePublicURL(c.PublicURL); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -62,6 +66,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if c.NoWorkers && store.Dialect() == models.SQLite {
 		return usageError{"--no-workers needs PostgreSQL: with SQLite only this process can run jobs"}
+	}
+	secrets, err := loadSecrets(c, true, log)
+	if err != nil {
+		return err
 	}
 	logSvc, artifacts, err := buildDeps(ctx, c, store, log)
 	if err != nil {
@@ -79,6 +87,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	deps := jobDeps(c, store, log, logSvc, artifacts)
 	deps.Deploy = mgr
+	deps.Secrets = secrets
 	j, err := jobs.New(ctx, deps, jobs.Options{Work: !c.NoWorkers, BuildWorkers: c.BuildWorkers})
 	if err != nil {
 		return err
@@ -93,8 +102,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
-		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts},
-		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString(), DataDir: c.DataDir})
+		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts, Secrets: secrets},
+		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString(), DataDir: c.DataDir, PublicURL: c.PublicURL})
 	e := echo.New()
 	h.Register(e)
 

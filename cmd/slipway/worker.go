@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
 
+	"github.com/slipway-ci/slipway/internal/secretbox"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -33,12 +35,25 @@ func worker(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer store.Close()
+	// A worker never invents a key: one of its own could not open what the
+	// portal sealed. Without a key it still runs builds; only work that
+	// needs a sealed secret (an ssh deploy key) fails, saying why.
+	secrets, err := loadSecrets(c, false, log)
+	if errors.Is(err, secretbox.ErrNoKey) {
+		log.Warn("no secret key: repositories with a deploy key cannot be fetched by this worker; set SLIPWAY_SECRET_KEY to the portal's key", slog.Any("err", err))
+	} else if err != nil {
+		return err
+	}
 	ls, arts, err := buildDeps(ctx, c, store, log)
 	if err != nil {
 		return err
 	}
 	defer ls.Close()
-	j, err := jobs.New(ctx, jobDeps(c, store, log, ls, arts), jobs.Options{Work: true, BuildWorkers: c.BuildWorkers})
+	deps := jobDeps(c, store, log, ls, arts)
+	if secrets != nil { // never a typed nil in the interface
+		deps.Secrets = secrets
+	}
+	j, err := jobs.New(ctx, deps, jobs.Options{Work: true, BuildWorkers: c.BuildWorkers})
 	if err != nil {
 		return err
 	}

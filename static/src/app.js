@@ -12,3 +12,19 @@ document.addEventListener("submit", (ev) => {
     ev.preventDefault();
   }
 });
+
+// A name input with data-slug-source="ID" fills the input #ID with a slug
+// of what is typed, until the user edits that slug input themselves.
+function slugify(s) {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64).replace(/-+$/, "");
+}
+document.addEventListener("input", (ev) => {
+  const el = ev.target;
+  if (!el || !el.dataset) return;
+  if (el.dataset.slugSource) {
+    const slug = document.getElementById(el.dataset.slugSource);
+    if (slug && slug.dataset.edited !== "true") slug.value = slugify(el.value);
+  } else if (el.id && document.querySelector(`[data-slug-source="${el.id}"]`)) {
+    el.dataset.edited = el.value === "" ? "false" : "true";
+  }
+});
