@@ -84,8 +84,9 @@ type Deps struct {
 	// gets a clear error instead of a build. Projects without a key never
 	// call it.
 	DeployKey func(ctx context.Context, p *models.Project) ([]byte, error)
-	// LoadTestGate checks a promotion's load-test requirement; nil passes
-	// (policy.NoLoadTestGate) until load tests can gate promotions.
+	// LoadTestGate checks a promotion's load-test requirement; nil means
+	// Store.LoadTestGate: a passing load test of the artifact in the
+	// promotion's source environment.
 	LoadTestGate policy.LoadTestGate
 }
 
@@ -160,6 +161,9 @@ func closeAll(db *sql.DB, pool *pgxpool.Pool) {
 func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
+	}
+	if deps.LoadTestGate == nil && deps.Store != nil {
+		deps.LoadTestGate = deps.Store.LoadTestGate
 	}
 	if opts.Logger == nil {
 		opts.Logger = deps.Logger
