@@ -224,6 +224,11 @@ func (h *Handler) saveProject(c echo.Context, p *models.Project) error {
 		if err := tx.CreateProject(ctx, p); err != nil {
 			return err
 		}
+		// Every project starts with dev → staging → production; dev
+		// auto-deploys the default branch.
+		if err := tx.CreateDefaultEnvironments(ctx, p.ID, p.DefaultBranch); err != nil {
+			return err
+		}
 		return tx.AppendAudit(ctx, auditBy(c, models.AuditProjectCreate, "project", p.Slug, map[string]any{
 			"name": p.Name, "repo_url": gitrepo.RedactURL(p.RepoURL), "default_branch": p.DefaultBranch,
 			"poll_interval": p.PollInterval, "with_deploy_key": len(p.DeployKeySealed) > 0,

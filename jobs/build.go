@@ -392,6 +392,13 @@ func (r *buildRun) finish(status, reason string, started time.Time) {
 		r.log.Error("finish build", slog.Any("err", err))
 	case !ok:
 		r.log.Warn("build was finished elsewhere (recovery) before its worker ended it")
+	case status == models.BuildSucceeded:
+		// Auto-deploy: environments following this branch get the artifact.
+		if b, err := r.store.Build(r.dbctx, r.b.ID); err != nil {
+			r.log.Error("reload build for auto-deploy", slog.Any("err", err))
+		} else if err := r.j.AfterBuildSucceeded(r.dbctx, r.store, b); err != nil {
+			r.log.Error("auto-deploy", slog.Any("err", err))
+		}
 	}
 	if r.w != nil {
 		if err := r.w.Close(r.dbctx, status); err != nil {
