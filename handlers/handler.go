@@ -27,9 +27,6 @@ type Config struct {
 	SessionTTL time.Duration
 	// Version is shown in the footer and /api/v1/version.
 	Version string
-	// DataDir holds the repository mirrors (repos/<project id>) that
-	// promotion pages read commits from.
-	DataDir string
 	// PublicURL is the portal's external base URL (SLIPWAY_PUBLIC_URL),
 	// used for absolute links such as webhook URLs; empty means derive it
 	// from each request.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -131,10 +130,7 @@ func (h *Handler) promotionCommits(ctx context.Context, p *models.Promotion, liv
 	if p.Build == nil {
 		return nil, "The build that made this artifact is gone, so its commit is unknown."
 	}
-	dir := filepath.Join(h.cfg.DataDir, "repos", strconv.FormatInt(p.ProjectID, 10))
-	if h.cfg.DataDir == "" {
-		return nil, "This portal has no data directory configured, so it cannot read the repository."
-	}
+	dir := h.jobs.MirrorDir(p.ProjectID)
 	if _, err := os.Stat(dir); err != nil {
 		return nil, "There is no copy of the repository yet (it appears with the project's first build)."
 	}

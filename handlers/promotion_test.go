@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -578,5 +580,53 @@ func TestPromotionActionsAreAudited(t *testing.T) {
 	}
 	if res, err := f.ts.store.VerifyAudit(context.Background()); err != nil || !res.OK {
 		t.Fatalf("the chain must verify: %+v %v", res, err)
+	}
+}
+
+func TestPromotionPageListsTheCommitsSinceWhatIsLive(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	ctx := context.Background()
+	repo := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com", "GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	var shas []string
+	for _, msg := range []string{"Live in production", "Add the basket", "Pay with cards"} {
+		git("commit", "-q", "--allow-empty", "-m", msg)
+		shas = append(shas, git("rev-parse", "HEAD"))
+	}
+	mirror := f.ts.h.jobs.MirrorDir(f.envs["dev"].ProjectID)
+	if out, err := exec.Command("git", "clone", "-q", "--mirror", repo, mirror).CombinedOutput(); err != nil {
+		t.Fatalf("mirror: %v\n%s", err, out)
+	}
+	now := time.Now().UTC()
+	release := func(env, commit string, n int64) {
+		sum := sha256.Sum256([]byte(commit))
+		sha := hex.EncodeToString(sum[:])
+		b := &models.Build{ProjectID: f.envs["dev"].ProjectID, Number: 10 + n, Ref: "main", RefType: "branch", CommitSHA: commit,
+			Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha}
+		if err := f.ts.store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.ts.store.CreateRelease(ctx, &models.Release{EnvironmentID: f.envs[env].ID, BuildID: &b.ID, ArtifactSHA256: sha,
+			ConfigVersion: 1, Status: models.ReleaseLive, Reason: models.ReasonDeploy, FinishedAt: &now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release("production", shas[0], 1)
+	release("staging", shas[2], 2)
+	_, _, id := f.promote(t, viaAPI, "dora", "staging")
+	_, page := f.ts.do(http.MethodGet, "/promotions/"+itoa(id), reqOpts{session: f.session["lena"]})
+	if !strings.Contains(page, "Add the basket") || !strings.Contains(page, "Pay with cards") || strings.Contains(page, "Live in production") {
+		t.Fatalf("the page must list exactly the two commits since what production runs:\n%s", page[strings.Index(page, "Commits since"):][:1500])
 	}
 }
