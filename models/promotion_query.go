@@ -13,10 +13,6 @@ import (
 // chain: there is nothing to promote to.
 var ErrNoNextEnvironment = errors.New("no next environment")
 
-// ErrNothingLive is returned when an environment has no live release to
-// promote.
-var ErrNothingLive = errors.New("nothing live")
-
 // NextEnvironment returns the environment after env in its project's
 // chain, or ErrNoNextEnvironment.
 func (s *Store) NextEnvironment(ctx context.Context, env *Environment) (*Environment, error) {
