@@ -77,8 +77,3 @@ type ErrorPage struct {
 	// RequestID helps operators find the log line of a 500.
 	RequestID string
 }
-
-// AreaPage is the landing page of an area whose content arrives later.
-type AreaPage struct {
-	Title, Empty, Hint string
-}
