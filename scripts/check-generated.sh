@@ -10,7 +10,7 @@ snapshot() {
 }
 
 before=$(snapshot)
-go tool templ generate -log-level error
+go tool templ generate -path views -log-level error
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
