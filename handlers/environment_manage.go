@@ -25,7 +25,13 @@ func (h *Handler) createEnvironment(c echo.Context) error {
 	if !envNameRE.MatchString(name) {
 		return h.redirectWith(c, "/environments", "error", "An environment name is 1–32 lower-case letters, digits or dashes.")
 	}
-	err = h.store.CreateEnvironment(ctx, &models.Environment{ProjectID: p.ID, Name: name})
+	env := &models.Environment{ProjectID: p.ID, Name: name}
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.CreateEnvironment(ctx, env); err != nil {
+			return err
+		}
+		return h.audit(ctx, tx, c, models.AuditEnvCreate, "environment", env.ID, map[string]any{"project": p.Slug, "environment": name})
+	})
 	if errors.Is(err, models.ErrConflict) {
 		return h.redirectWith(c, "/environments", "error", p.Name+" already has an environment called "+name+".")
 	}
@@ -49,7 +55,14 @@ func (h *Handler) moveEnvironment(c echo.Context) error {
 	default:
 		return badRequest("direction must be up or down")
 	}
-	if err := h.store.MoveEnvironment(c.Request().Context(), env.ID, delta); err != nil {
+	ctx := c.Request().Context()
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.MoveEnvironment(ctx, env.ID, delta); err != nil {
+			return err
+		}
+		return h.auditEnvironment(ctx, tx, c, models.AuditEnvMove, env, map[string]any{"direction": c.FormValue("direction")})
+	})
+	if err != nil {
 		return err
 	}
 	return h.redirectWith(c, "/environments", "success", env.Name+" moved.")
@@ -61,7 +74,14 @@ func (h *Handler) deleteEnvironment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.store.DeleteEnvironment(c.Request().Context(), env.ID); err != nil {
+	ctx := c.Request().Context()
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.DeleteEnvironment(ctx, env.ID); err != nil {
+			return err
+		}
+		return h.auditEnvironment(ctx, tx, c, models.AuditEnvDelete, env, map[string]any{})
+	})
+	if err != nil {
 		return err
 	}
 	if h.engine != nil {

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -69,10 +70,21 @@ func (h *Handler) updateEnvironment(c echo.Context) error {
 		}
 	}
 	configChanged := target != env.Target || script != env.ScriptCommand
+	before := environmentSettings(env)
 	env.Name, env.Target, env.ScriptCommand, env.EdgeAddr = name, target, script, addr
 	env.AutoDeployBranch = strings.TrimSpace(c.FormValue("auto_deploy_branch"))
 	env.Protected = c.FormValue("protected") == "true"
-	err = h.store.UpdateEnvironment(c.Request().Context(), env, configChanged)
+	changes := settingsChanges(before, environmentSettings(env))
+	ctx := c.Request().Context()
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.UpdateEnvironment(ctx, env, configChanged); err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		return h.auditEnvironment(ctx, tx, c, models.AuditEnvUpdate, env, map[string]any{"changes": changes})
+	})
 	if errors.Is(err, models.ErrConflict) {
 		return h.redirectWith(c, back, "error", "The project already has an environment called "+name+".")
 	}
@@ -110,11 +122,13 @@ func (h *Handler) setVariable(c echo.Context) error {
 		if err := tx.SetEnvironmentVariable(ctx, v); err != nil {
 			return err
 		}
-		if !v.Secret {
-			return nil
+		action := models.AuditVariableSet
+		if v.Secret {
+			action = models.AuditSecretSet
 		}
-		return tx.AppendAudit(ctx, auditBy(c, models.AuditSecretSet, "environment", idString(env.ID),
-			map[string]any{"project": env.Project.Slug, "environment": env.Name, "name": name}))
+		// Values stay out of the audit trail: a plain variable may still
+		// be sensitive, and the chain can never be edited.
+		return h.auditEnvironment(ctx, tx, c, action, env, map[string]any{"name": name})
 	})
 	if err != nil {
 		return err
@@ -142,13 +156,13 @@ func (h *Handler) deleteVariable(c echo.Context) error {
 		if err := tx.DeleteEnvironmentVariable(ctx, env.ID, name); err != nil {
 			return err
 		}
+		action := models.AuditVariableSet
 		for _, v := range vars {
 			if v.Name == name && v.Secret {
-				return tx.AppendAudit(ctx, auditBy(c, models.AuditSecretSet, "environment", idString(env.ID),
-					map[string]any{"project": env.Project.Slug, "environment": env.Name, "name": name, "removed": true}))
+				action = models.AuditSecretSet
 			}
 		}
-		return nil
+		return h.auditEnvironment(ctx, tx, c, action, env, map[string]any{"name": name, "removed": true})
 	})
 	if errors.Is(err, models.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "no variable "+name+" in "+env.Name)
@@ -157,4 +171,32 @@ func (h *Handler) deleteVariable(c echo.Context) error {
 		return err
 	}
 	return h.redirectWith(c, envPath(env)+"/settings", "success", name+" removed; the next deploy runs without it.")
+}
+
+// auditEnvironment records a change to an environment; details gain the
+// project and environment names.
+func (h *Handler) auditEnvironment(ctx context.Context, tx *models.Store, c echo.Context, action string, env *models.Environment, details map[string]any) error {
+	details["project"] = env.Project.Slug
+	details["environment"] = env.Name
+	return h.audit(ctx, tx, c, action, "environment", env.ID, details)
+}
+
+// environmentSettings are the audited settings of an environment, by form
+// field name.
+func environmentSettings(env *models.Environment) map[string]any {
+	return map[string]any{
+		"name": env.Name, "target": env.Target, "script_command": env.ScriptCommand,
+		"edge_addr": env.EdgeAddr, "auto_deploy_branch": env.AutoDeployBranch, "protected": env.Protected,
+	}
+}
+
+// settingsChanges lists the settings that differ as {"field": [old, new]}.
+func settingsChanges(before, after map[string]any) map[string]any {
+	changes := map[string]any{}
+	for k, v := range after {
+		if before[k] != v {
+			changes[k] = []any{before[k], v}
+		}
+	}
+	return changes
 }

@@ -234,3 +234,50 @@ func (plainBox) Seal(p, ad []byte) []byte {
 }
 
 func (plainBox) Open(s, ad []byte) ([]byte, error) { return nil, nil }
+
+func TestEnvironmentChangesAreAuditedWithoutValues(t *testing.T) {
+	ts := newTestServer(t)
+	ts.h.secrets = plainBox{}
+	seedEnvironments(t, ts)
+	admin := ts.session(ts.user("ada", auth.Admin))
+	posts := []struct {
+		path string
+		form url.Values
+	}{
+		{"/projects/shop/environments/dev/variables", url.Values{"name": {"GREETING"}, "value": {"plain-value-1"}}},
+		{"/projects/shop/environments/dev/variables", url.Values{"name": {"API_KEY"}, "value": {"secret-value-2"}, "secret": {"true"}}},
+		{"/projects/shop/environments/dev/variables/delete", url.Values{"name": {"GREETING"}}},
+		{"/projects/shop/environments/dev/settings", url.Values{"name": {"dev"}, "target": {"process"}, "auto_deploy_branch": {"main"}, "protected": {"true"}}},
+		{"/projects/shop/environments", url.Values{"name": {"qa"}}},
+	}
+	for _, p := range posts {
+		resp, body := ts.do(http.MethodPost, p.path, reqOpts{session: admin, csrf: true, form: p.form})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST %s: %d %s", p.path, resp.StatusCode, body)
+		}
+	}
+	events, err := ts.store.AuditEvents(context.Background(), models.AuditFilter{Action: "", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range events {
+		got[e.Action] += e.Details
+	}
+	for _, want := range []struct{ action, detail string }{
+		{models.AuditVariableSet, `"name":"GREETING"`},
+		{models.AuditVariableSet, `"removed":true`},
+		{models.AuditSecretSet, `"name":"API_KEY"`},
+		{models.AuditEnvUpdate, `"protected":[false,true]`},
+		{models.AuditEnvCreate, `"environment":"qa"`},
+	} {
+		if !strings.Contains(got[want.action], want.detail) {
+			t.Errorf("audit %s lacks %s; got %q", want.action, want.detail, got[want.action])
+		}
+	}
+	for action, details := range got {
+		if strings.Contains(details, "plain-value-1") || strings.Contains(details, "secret-value-2") {
+			t.Errorf("audit %s carries a variable's value: %s", action, details)
+		}
+	}
+}

@@ -27,6 +27,11 @@ const (
 	AuditReject          = "approval.reject"
 	AuditPolicyUpdate    = "policy.update"
 	AuditSecretSet       = "secret.set"
+	AuditVariableSet     = "variable.set"
+	AuditEnvCreate       = "environment.create"
+	AuditEnvUpdate       = "environment.update"
+	AuditEnvMove         = "environment.move"
+	AuditEnvDelete       = "environment.delete"
 	AuditFreezeOverride  = "freeze.override"
 )
 
