@@ -156,13 +156,20 @@ func (h *Handler) apiPolicy(c echo.Context) error {
 	return c.JSON(http.StatusOK, toPolicyJSON(pol))
 }
 
-// apiUpdatePolicy is PUT /api/v1/projects/:slug/environments/:env/policy.
+// apiUpdatePolicy is PUT /api/v1/projects/:slug/environments/:env/policy:
+// the fields sent replace theirs; the others stay as they are.
 func (h *Handler) apiUpdatePolicy(c echo.Context) error {
 	env, err := h.environmentParam(c)
 	if err != nil {
 		return err
 	}
-	var req policyJSON
+	cur, err := jobs.PolicyOf(env)
+	if err != nil {
+		return err
+	}
+	// Decoding over the current policy: a field the request leaves out
+	// keeps its value, so a partial body never unprotects by accident.
+	req := toPolicyJSON(cur)
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}

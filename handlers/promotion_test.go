@@ -517,6 +517,13 @@ func TestPolicyEditing(t *testing.T) {
 	wantStatus(t, resp.StatusCode, body, http.StatusOK, `"freeze_windows":["2030-01-01 00:00 to 2030-01-02 00:00 UTC: new year"]`)
 	resp, body = f.ts.do(http.MethodGet, "/api/v1/projects/shop/environments/staging/policy", reqOpts{token: f.tokens["vic"]})
 	wantStatus(t, resp.StatusCode, body, http.StatusOK, `"approver_roles":["lead"]`)
+	// A partial body changes only what it names: production stays protected.
+	resp, body = f.ts.do(http.MethodPut, "/api/v1/projects/shop/environments/production/policy", reqOpts{token: f.tokens["root"], ctype: "application/json",
+		body: `{"require_load_test":true}`})
+	wantStatus(t, resp.StatusCode, body, http.StatusOK, `"require_load_test":true`)
+	if !strings.Contains(body, `"protected":true`) {
+		t.Fatalf("a field left out must keep its value; production lost its protection: %s", body)
+	}
 }
 
 func TestFreezeAppliesToDirectDeploys(t *testing.T) {
