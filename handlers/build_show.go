@@ -41,6 +41,11 @@ func (h *Handler) showBuild(c echo.Context) error {
 		p.Steps = append(p.Steps, pages.BuildStepRow{Name: s.Name, Status: s.Status, ExitCode: s.ExitCode,
 			Duration: time.Duration(s.DurationMS) * time.Millisecond, FirstLine: s.FirstLine, LastLine: s.LastLine})
 	}
+	deploy, err := h.deployButtons(c, b)
+	if err != nil {
+		return err
+	}
+	p.Deploy = deploy
 	log, err := h.logView(c, h.buildLogTarget(b), buildLogState(b, h.now()))
 	if err != nil {
 		return err
@@ -49,4 +54,39 @@ func (h *Handler) showBuild(c echo.Context) error {
 	p.Log = log
 	title := b.Project.Name + " #" + idText(b.Number)
 	return h.render(c, title, "builds", pages.Build(p))
+}
+
+// deployButtons is the build page's "Deploy to…" box: one button per
+// environment of the project, each disabled with the reason when the
+// user may not deploy there now (deployGate, as the environment page's
+// form). Only a succeeded build with an artifact gets one.
+func (h *Handler) deployButtons(c echo.Context, b *models.Build) (*pages.DeployButtonsView, error) {
+	if b.Status != models.BuildSucceeded || b.ArtifactSHA256 == nil {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	_, envs, err := h.store.ProjectEnvironments(ctx, b.Project.Slug)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(envs))
+	for i := range envs {
+		ids[i] = envs[i].ID
+	}
+	live, err := h.store.LiveReleases(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	v := &pages.DeployButtonsView{CSRF: csrfToken(c), Project: b.Project.Slug, BuildID: b.ID, ArtifactSHA256: *b.ArtifactSHA256}
+	u := currentUser(c)
+	for i := range envs {
+		env := &envs[i]
+		t := pages.DeployTarget{Name: env.Name, Protected: env.Protected}
+		t.Refusal, t.NeedsReason = h.deployGate(u, env)
+		if r := live[env.ID]; r != nil {
+			t.LiveSHA = r.ArtifactSHA256
+		}
+		v.Targets = append(v.Targets, t)
+	}
+	return v, nil
 }

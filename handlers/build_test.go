@@ -266,7 +266,13 @@ func TestBuildPages(t *testing.T) {
 		}
 	})
 	t.Run("the raw log and the artifact download work with a session", func(t *testing.T) {
-		resp, body := ts.do("GET", "/builds/"+id+"/log?download=1", reqOpts{session: viewer})
+		for _, old := range []string{"/builds/" + id + "/log?download=1", "/builds/" + id + "/log"} {
+			resp, _ := ts.do("GET", old, reqOpts{session: viewer})
+			if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/builds/"+id+"/log.txt" {
+				t.Fatalf("%s: %d to %q, want a permanent redirect to the one raw download", old, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+		resp, body := ts.do("GET", "/builds/"+id+"/log.txt", reqOpts{session: viewer})
 		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "app-build-1.log") || !strings.Contains(body, "step compile") {
 			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 		}

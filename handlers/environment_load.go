@@ -103,6 +103,8 @@ type releaseJSON struct {
 	FinishedAt      *string `json:"finished_at"`
 	Error           string  `json:"error,omitempty"`
 	Output          string  `json:"output,omitempty"`
+	// LogURL is the deploy log as plain text.
+	LogURL string `json:"log_url"`
 }
 
 func toReleaseJSON(r *models.Release, env *models.Environment) releaseJSON {
@@ -110,7 +112,7 @@ func toReleaseJSON(r *models.Release, env *models.Environment) releaseJSON {
 	j := releaseJSON{ID: r.ID, Environment: env.Name, Project: env.Project.Slug, Status: r.Status, Reason: r.Reason,
 		ArtifactSHA256: r.ArtifactSHA256, BuildID: r.BuildID, ConfigVersion: r.ConfigVersion, Rejected: r.Rejected,
 		RollbackOf: r.RollbackOfID, SourceReleaseID: r.SourceReleaseID, CreatedAt: r.CreatedAt.UTC().Format(layout),
-		Error: r.Error, Output: r.Output}
+		Error: r.Error, Output: r.Output, LogURL: "/api/v1/releases/" + idString(r.ID) + "/log"}
 	if r.CreatedBy != nil {
 		j.CreatedBy = r.CreatedBy.Username
 	}

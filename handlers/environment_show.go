@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -14,9 +13,6 @@ import (
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
-
-// deployLogTail is how many last lines of a deploy log pages show.
-const deployLogTail = 500
 
 // showEnvironment is an environment's page: live release, instances,
 // events, the deploy in progress and the history.
@@ -60,7 +56,7 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	}
 	if pol, err := jobs.PolicyOf(env); err == nil {
 		if f, ok := policy.ActiveFreeze(pol.Freeze, h.now()); ok {
-			p.Frozen, p.CanOverrideFreeze = f.Describe(), auth.Can(roleOf(u), auth.OverrideFreeze)
+			p.Frozen = f.Describe()
 		}
 	}
 	if live != nil && auth.Can(roleOf(u), auth.Promote) {
@@ -79,17 +75,22 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	if a := active[env.ID]; a != nil {
 		v := releaseView(a, env.Project.Slug, env.Name)
 		p.Active = &v
-		l, err := h.releaseLog(ctx, a)
+		a.Environment = *env
+		l, err := h.releaseLogView(c, a)
 		if err != nil {
 			return err
 		}
 		p.ActiveLog = &l
+		if p.ActiveWaitingFor, err = h.store.ReleaseWaitingFor(ctx, a); err != nil {
+			return err
+		}
 	}
 	if h.engine != nil {
 		p.EngineKnown = true
 		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))
 	}
 	if p.CanDeploy {
+		p.DeployRefusal, p.DeployNeedsReason = h.deployGate(u, env)
 		bs, err := h.store.DeployableBuilds(ctx, env.ProjectID, 20)
 		if err != nil {
 			return err
@@ -135,28 +136,4 @@ func instanceViews(st deploy.EnvStatus) []pages.InstanceView {
 		add("other", s)
 	}
 	return out
-}
-
-// releaseLog reads the tail of a release's deploy log for the pages.
-func (h *Handler) releaseLog(ctx context.Context, r *models.Release) (pages.ReleaseLog, error) {
-	l := pages.ReleaseLog{ReleaseID: r.ID, Status: r.Status, Done: models.ReleaseFinished(r.Status)}
-	w, err := h.store.ReleaseWaitingFor(ctx, r)
-	if err != nil {
-		return l, err
-	}
-	l.WaitingFor = w
-	if h.logs == nil {
-		return l, nil
-	}
-	page, err := h.logs.Tail(ctx, r.LogStream(), deployLogTail)
-	if err != nil {
-		return l, err
-	}
-	for _, ev := range page.Lines {
-		l.Lines = append(l.Lines, pages.LogLine{N: ev.Line, Text: ev.Text})
-	}
-	if len(l.Lines) > 0 {
-		l.More = l.Lines[0].N - 1
-	}
-	return l, nil
 }

@@ -260,9 +260,11 @@ func (h *Handler) searchLog(ctx context.Context, stream, q string, from, limit i
 	}
 }
 
-// logDownload streams the whole stored log as plain text, as the build
-// printed it (colour codes included), one line per line.
-func (h *Handler) logDownload(c echo.Context, t logTarget) error {
+// logText sends the whole stored log as plain text, one line per line
+// (line 1 first), as its owner printed it (colour codes included). As an
+// attachment it is the viewer's raw download (…/log.txt); inline it is
+// the API's log (/api/v1/…/log).
+func (h *Handler) logText(c echo.Context, t logTarget, st logState, attachment bool) error {
 	ctx := c.Request().Context()
 	p, err := h.logs.Read(ctx, t.Stream, 1, logs.MaxReadLines)
 	if err != nil {
@@ -270,8 +272,14 @@ func (h *Handler) logDownload(c echo.Context, t logTarget) error {
 	}
 	hd := c.Response().Header()
 	hd.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
-	hd.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": t.FileName}))
 	hd.Set(echo.HeaderCacheControl, "no-store")
+	hd.Set("X-Slipway-Log-Truncated", strconv.FormatBool(p.Truncated))
+	if t.StatusHeader != "" {
+		hd.Set(t.StatusHeader, st.Status)
+	}
+	if attachment {
+		hd.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": t.FileName}))
+	}
 	c.Response().WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(c.Response(), 64<<10)
 	for {
@@ -283,10 +291,11 @@ func (h *Handler) logDownload(c echo.Context, t logTarget) error {
 			break
 		}
 		if p, err = h.logs.Read(ctx, t.Stream, p.Next, logs.MaxReadLines); err != nil {
-			// Headers are out: all we can do is stop; the download is short.
-			h.log.Warn("log download", "stream", t.Stream, "err", err)
+			// Headers are out: all that is left is to end the body early.
+			h.log.Warn("log text", "stream", t.Stream, "err", err)
 			break
 		}
 	}
-	return w.Flush()
+	_ = w.Flush() // a failure here means the client went away
+	return nil
 }

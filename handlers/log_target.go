@@ -12,8 +12,9 @@ import (
 )
 
 // logTarget is one log stream as the viewer, its socket and its HTTP
-// endpoints serve it. Builds make one (build_log_*.go); deploys and load
-// tests can make theirs the same way and reuse every log handler.
+// endpoints serve it. Builds and releases make one (buildLogTarget,
+// releaseLogTarget), and log_routes.go serves every log endpoint for
+// either; load tests can make theirs the same way.
 type logTarget struct {
 	// Stream is the internal/logs stream key ("build:7").
 	Stream string
@@ -27,6 +28,9 @@ type logTarget struct {
 	LogURL string
 	// FileName is the raw download's name ("web-build-12.log").
 	FileName string
+	// StatusHeader is the raw text's response header that carries the
+	// owner's status ("X-Slipway-Build-Status").
+	StatusHeader string
 	// State reports the owner's status and steps. The socket calls it when
 	// it opens and every socketConfig.StateEvery while it stays open.
 	State func(ctx context.Context) (logState, error)
@@ -66,12 +70,14 @@ func (h *Handler) buildLogTarget(b *models.Build) logTarget {
 	if name == "" {
 		name = "build"
 	}
+	page := "/builds/" + strconv.FormatInt(id, 10)
 	return logTarget{
-		Stream:   b.LogStream(),
-		Label:    fmt.Sprintf("Build #%d log", b.Number),
-		PageURL:  "/builds/" + strconv.FormatInt(id, 10),
-		LogURL:   "/builds/" + strconv.FormatInt(id, 10) + "/log",
-		FileName: fmt.Sprintf("%s-build-%d.log", name, b.Number),
+		Stream:       b.LogStream(),
+		Label:        fmt.Sprintf("Build #%d log", b.Number),
+		PageURL:      page,
+		LogURL:       page + "/log",
+		FileName:     fmt.Sprintf("%s-build-%d.log", name, b.Number),
+		StatusHeader: "X-Slipway-Build-Status",
 		State: func(ctx context.Context) (logState, error) {
 			b, err := h.store.Build(ctx, id)
 			if err != nil {
@@ -97,6 +103,43 @@ func buildLogState(b *models.Build, now time.Time) logState {
 			}
 		}
 		st.Steps = append(st.Steps, ls)
+	}
+	return st
+}
+
+// releaseLogTarget describes a release's deploy log. Its page is the
+// release page; the environment page shows the same viewer while the
+// release deploys.
+func (h *Handler) releaseLogTarget(r *models.Release) logTarget {
+	id := r.ID
+	name := "release"
+	if env := r.Environment; env.Name != "" && env.Project.Slug != "" {
+		name = env.Project.Slug + "-" + env.Name + "-release"
+	}
+	page := "/releases/" + strconv.FormatInt(id, 10)
+	return logTarget{
+		Stream:       r.LogStream(),
+		Label:        fmt.Sprintf("Release #%d deploy log", id),
+		PageURL:      page,
+		LogURL:       page + "/log",
+		FileName:     fmt.Sprintf("%s-%d.log", name, id),
+		StatusHeader: "X-Slipway-Release-Status",
+		State: func(ctx context.Context) (logState, error) {
+			r, err := h.store.Release(ctx, id)
+			if err != nil {
+				return logState{}, err
+			}
+			return releaseLogState(r), nil
+		},
+	}
+}
+
+// releaseLogState maps a release for the viewer: a deploy has no steps,
+// and it is final once it went live or failed (or never ran).
+func releaseLogState(r *models.Release) logState {
+	st := logState{Status: r.Status, Final: models.ReleaseFinished(r.Status)}
+	if r.FinishedAt != nil {
+		st.FinishedAt = *r.FinishedAt
 	}
 	return st
 }

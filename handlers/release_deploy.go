@@ -9,6 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/policy"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -100,7 +102,9 @@ func (h *Handler) apiDeploy(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toReleaseJSON(r, env))
 }
 
-// deployFromForm queues a deploy from a build page's "Deploy to…" button.
+// deployFromForm queues a deploy from the environment page's form or a
+// build page's "Deploy to…" box and opens the new release's page, where
+// its log streams live.
 func (h *Handler) deployFromForm(c echo.Context) error {
 	env, err := h.environmentParam(c)
 	if err != nil {
@@ -113,4 +117,34 @@ func (h *Handler) deployFromForm(c echo.Context) error {
 	}
 	return h.redirectWith(c, "/releases/"+strconv.FormatInt(r.ID, 10), "success",
 		fmt.Sprintf("Release #%d to %s is queued.", r.ID, env.Name))
+}
+
+// deployGate says whether u may deploy into env now, by the rules
+// startDeploy enforces (the role, protection, freeze windows), for the
+// forms that offer a deploy: refusal is why not ("" when allowed), and
+// needsReason says an admin may deploy only with a reason to override an
+// active freeze.
+func (h *Handler) deployGate(u *models.User, env *models.Environment) (refusal string, needsReason bool) {
+	if !auth.Can(roleOf(u), auth.DeployUnprotected) {
+		return "deploying needs the developer, lead or admin role", false
+	}
+	var he *echo.HTTPError
+	if err := mayDeploy(u, env); errors.As(err, &he) {
+		return fmt.Sprint(he.Message), false
+	}
+	pol, err := jobs.PolicyOf(env)
+	if err != nil {
+		return "its policy cannot be read: " + err.Error(), false
+	}
+	_, err = pol.CheckDeploy(jobs.PersonOf(u), h.now(), "")
+	var de *policy.DeniedError
+	switch {
+	case errors.Is(err, policy.ErrOverrideReason):
+		return "", true
+	case errors.As(err, &de):
+		return de.Message, false
+	case err != nil:
+		return err.Error(), false
+	}
+	return "", false
 }

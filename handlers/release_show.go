@@ -8,23 +8,24 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/components"
 	"github.com/slipway-ci/slipway/views/pages"
 )
 
 // showRelease is a release's page: what it deployed, how it went, the
-// failed instance's output, the deploy log.
+// failed instance's output, and the deploy log in the live log viewer.
 func (h *Handler) showRelease(c echo.Context) error {
 	ctx := c.Request().Context()
-	r, err := h.releaseParam(c)
-	if err != nil {
-		return err
-	}
+	r := releaseFrom(c)
 	env := &r.Environment
-	l, err := h.releaseLog(ctx, r)
+	log, err := h.releaseLogView(c, r)
 	if err != nil {
 		return err
 	}
-	p := pages.ReleasePage{Now: h.now(), CSRF: csrfToken(c), R: releaseView(r, env.Project.Slug, env.Name), Output: r.Output, Log: l}
+	p := pages.ReleasePage{Now: h.now(), CSRF: csrfToken(c), R: releaseView(r, env.Project.Slug, env.Name), Output: r.Output, Log: log}
+	if p.WaitingFor, err = h.store.ReleaseWaitingFor(ctx, r); err != nil {
+		return err
+	}
 	var cfg []models.ConfigEntry
 	if json.Unmarshal([]byte(r.ConfigSummary), &cfg) == nil {
 		for _, e := range cfg {
@@ -39,30 +40,22 @@ func (h *Handler) showRelease(c echo.Context) error {
 	return h.render(c, "Release #"+strconv.FormatInt(r.ID, 10), "environments", pages.Release(p))
 }
 
-// showReleaseLog is the deploy log fragment htmx polls while a deploy
-// runs; once it has finished, a polling page reloads to show the outcome.
-func (h *Handler) showReleaseLog(c echo.Context) error {
-	r, err := h.releaseParam(c)
-	if err != nil {
-		return err
-	}
-	l, err := h.releaseLog(c.Request().Context(), r)
-	if err != nil {
-		return err
-	}
-	if l.Done && c.QueryParam("poll") == "1" {
-		c.Response().Header().Set("HX-Refresh", "true")
-	}
-	return h.renderComponent(c, http.StatusOK, pages.ReleaseLogView(l))
+// releaseLogView is the log viewer of a release's deploy log, for the
+// release page and the environment page's deploy in progress. A deploy
+// log is short, so the viewer's box fits its lines; and when the deploy
+// ends the page reloads, so its status, error and the failed instance's
+// output show without a poll.
+func (h *Handler) releaseLogView(c echo.Context, r *models.Release) (components.LogView, error) {
+	v, err := h.logView(c, h.releaseLogTarget(r), releaseLogState(r))
+	v.Fit, v.ReloadOnEnd = true, true
+	return v, err
 }
 
 // apiRelease returns one release.
 func (h *Handler) apiRelease(c echo.Context) error {
-	r, err := h.releaseParam(c)
-	if err != nil {
-		return err
-	}
+	r := releaseFrom(c)
 	j := toReleaseJSON(r, &r.Environment)
+	var err error
 	if j.WaitingFor, err = h.store.ReleaseWaitingFor(c.Request().Context(), r); err != nil {
 		return err
 	}

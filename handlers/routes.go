@@ -79,8 +79,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodPost, "/promotions/:id/reject", auth.Approve, h.decideFromForm(models.DecisionReject))
 	h.add(e, http.MethodPost, "/promotions/:id/cancel", auth.Promote, h.cancelPromotionFromForm)
 	h.add(e, http.MethodPost, "/promotions/:id/override-freeze", auth.OverrideFreeze, h.overrideFreezeFromForm)
-	h.add(e, http.MethodGet, "/releases/:id", auth.ViewProjects, h.showRelease)
-	h.add(e, http.MethodGet, "/releases/:id/log", auth.ViewProjects, h.showReleaseLog)
+	h.add(e, http.MethodGet, "/releases/:id", auth.ViewProjects, h.showRelease, h.loadRelease)
 
 	// Builds. Routes of one build load it after the permission check
 	// (h.loadBuild answers 404), so a role without the permission gets 403
@@ -89,7 +88,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/builds/new", auth.RunBuild, h.showNewBuild)
 	h.add(e, http.MethodPost, "/builds", auth.RunBuild, h.createBuild)
 	h.add(e, http.MethodGet, "/builds/:id", auth.ViewProjects, h.showBuild, h.loadBuild)
-	h.add(e, http.MethodGet, "/builds/:id/log", auth.ViewProjects, h.buildLogRaw, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log", auth.ViewProjects, h.redirectBuildLog, h.loadBuild)
 	h.add(e, http.MethodPost, "/builds/:id/cancel", auth.CancelBuild, h.cancelBuild, h.loadBuild)
 	h.add(e, http.MethodGet, "/artifacts/:sha256", auth.ViewProjects, h.downloadArtifact)
 	// Load tests.
@@ -105,12 +104,17 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(lt, http.MethodGet, "/:id/compare", auth.ViewProjects, h.compareLoadTests)
 	h.add(lt, http.MethodPost, "/:id/cancel", auth.RunLoadTest, h.cancelLoadTest)
 
-	// The build page's log viewer: its live socket, pages of lines,
-	// search and the raw download (docs/logs.md).
-	h.add(e, http.MethodGet, "/builds/:id/log.txt", auth.ViewProjects, h.downloadBuildLog, h.loadBuild)
-	h.add(e, http.MethodGet, "/builds/:id/log/lines", auth.ViewProjects, h.buildLogLines, h.loadBuild)
-	h.add(e, http.MethodGet, "/builds/:id/log/search", auth.ViewProjects, h.searchBuildLog, h.loadBuild)
-	h.add(e, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, h.streamBuildLog, h.loadBuild)
+	// The log viewers of the build and release pages: the live socket,
+	// pages of lines, search and the raw download (docs/logs.md).
+	buildLog, releaseLog := h.logRoutesFor(h.buildLog), h.logRoutesFor(h.releaseLog)
+	h.add(e, http.MethodGet, "/builds/:id/log.txt", auth.ViewProjects, buildLog.Download, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log/lines", auth.ViewProjects, buildLog.Lines, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log/search", auth.ViewProjects, buildLog.Search, h.loadBuild)
+	h.add(e, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, buildLog.Socket, h.loadBuild)
+	h.add(e, http.MethodGet, "/releases/:id/log.txt", auth.ViewProjects, releaseLog.Download, h.loadRelease)
+	h.add(e, http.MethodGet, "/releases/:id/log/lines", auth.ViewProjects, releaseLog.Lines, h.loadRelease)
+	h.add(e, http.MethodGet, "/releases/:id/log/search", auth.ViewProjects, releaseLog.Search, h.loadRelease)
+	h.add(e, http.MethodGet, "/releases/:id/log/ws", auth.ViewProjects, releaseLog.Socket, h.loadRelease)
 
 	// Administration.
 	admin := e.Group("/admin")
@@ -137,11 +141,12 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/deploys", auth.DeployUnprotected, h.apiDeploy)
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/rollback", auth.DeployUnprotected, h.apiRollback)
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/resume-auto-deploy", auth.ManageEnvironments, h.resumeAutoDeploy)
-	h.add(api, http.MethodGet, "/releases/:id", auth.ViewProjects, h.apiRelease)
+	h.add(api, http.MethodGet, "/releases/:id", auth.ViewProjects, h.apiRelease, h.loadRelease)
+	h.add(api, http.MethodGet, "/releases/:id/log", auth.ViewProjects, releaseLog.Text, h.loadRelease)
 	h.add(api, http.MethodPost, "/projects/:slug/builds", auth.RunBuild, h.apiCreateBuild, h.loadBuildsProject)
 	h.add(api, http.MethodGet, "/projects/:slug/builds", auth.ViewProjects, h.apiListBuilds, h.loadBuildsProject)
 	h.add(api, http.MethodGet, "/builds/:id", auth.ViewProjects, h.apiShowBuild, h.loadBuild)
-	h.add(api, http.MethodGet, "/builds/:id/log", auth.ViewProjects, h.buildLogRaw, h.loadBuild)
+	h.add(api, http.MethodGet, "/builds/:id/log", auth.ViewProjects, buildLog.Text, h.loadBuild)
 	h.add(api, http.MethodPost, "/builds/:id/cancel", auth.CancelBuild, h.apiCancelBuild, h.loadBuild)
 	h.add(api, http.MethodGet, "/artifacts/:sha256", auth.ViewProjects, h.downloadArtifact)
 	h.add(api, http.MethodPost, "/projects/:slug/environments/:env/promote", auth.Promote, h.apiPromote)
@@ -155,7 +160,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/projects/:slug/loadtests", auth.RunLoadTest, h.apiCreateLoadTest)
 	h.add(api, http.MethodGet, "/loadtests/:id", auth.ViewProjects, h.apiShowLoadTest)
 	h.add(api, http.MethodPost, "/loadtests/:id/cancel", auth.RunLoadTest, h.apiCancelLoadTest)
-	h.add(api, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, h.apiStreamBuildLog, h.loadBuild)
+	h.add(api, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, buildLog.APISocket, h.loadBuild)
+	h.add(api, http.MethodGet, "/releases/:id/log/ws", auth.ViewProjects, releaseLog.APISocket, h.loadRelease)
 
 	e.RouteNotFound("/*", h.notFound)
 }

@@ -483,6 +483,9 @@ function init(root) {
     }
     root.dataset.ended = "true";
     updateRange();
+    // The page around the viewer (a deploy's status, error and output)
+    // shows the outcome once reloaded; the log then renders finished.
+    if (ds.reloadOnEnd === "true") setTimeout(() => location.reload(), 1000);
   }
 
   function connect() {

@@ -31,6 +31,12 @@ type LogView struct {
 	Steps     []LogStep
 	// StepsJSON is Steps for the script (a data attribute).
 	StepsJSON string
+	// Fit sizes the box to its lines (up to 60% of the window) instead of
+	// a fixed 70%: for short logs such as a deploy's.
+	Fit bool
+	// ReloadOnEnd reloads the page when a live log ends, so the rest of
+	// the page shows the owner's outcome (a deploy's status and error).
+	ReloadOnEnd bool
 
 	// Query and Matches are a no-JS search's query and its results.
 	Query      string
@@ -155,6 +161,15 @@ func (v LogView) rangeText() string {
 		return fmt.Sprintf("%d lines", v.Total)
 	}
 	return fmt.Sprintf("Lines %d–%d of %d", v.First, v.Last, v.Total)
+}
+
+// boxClass is the class of the box that holds the lines.
+func (v LogView) boxClass() string {
+	if v.Fit {
+		// Utilities win over .log-js .log-box (a components-layer rule).
+		return "log-box h-auto max-h-[60vh] overflow-auto"
+	}
+	return "log-box"
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

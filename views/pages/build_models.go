@@ -73,6 +73,9 @@ type BuildPage struct {
 	CanCancel bool
 	// CanRun shows "Run again".
 	CanRun bool
+	// Deploy is the "Deploy to…" box of a succeeded build with an
+	// artifact; nil otherwise.
+	Deploy *DeployButtonsView
 	// Log is the live log viewer (components.LogViewer).
 	Log components.LogView
 }

@@ -3,6 +3,8 @@ package pages
 import (
 	"strconv"
 	"time"
+
+	"github.com/slipway-ci/slipway/views/components"
 )
 
 // ReleaseView is one release as pages show it.
@@ -31,11 +33,14 @@ type ReleaseView struct {
 }
 
 // ShortSHA is the artifact digest's first 12 characters.
-func (r ReleaseView) ShortSHA() string {
-	if len(r.ArtifactSHA256) > 12 {
-		return r.ArtifactSHA256[:12]
+func (r ReleaseView) ShortSHA() string { return shortDigest(r.ArtifactSHA256) }
+
+// shortDigest is an artifact digest's first 12 characters.
+func shortDigest(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
 	}
-	return r.ArtifactSHA256
+	return sha
 }
 
 // Href is the release page.
@@ -86,28 +91,6 @@ type EventView struct {
 	Output        string
 }
 
-// LogLine is one numbered line of a deploy log.
-type LogLine struct {
-	N    int
-	Text string
-}
-
-// ReleaseLog is a deploy log fragment; while the deploy runs it polls.
-type ReleaseLog struct {
-	ReleaseID  int64
-	Status     string
-	WaitingFor int64
-	Lines      []LogLine
-	Done       bool
-	// More says how many earlier lines were left out.
-	More int
-}
-
-// Href is the fragment's address.
-func (l ReleaseLog) Href() string {
-	return "/releases/" + strconv.FormatInt(l.ReleaseID, 10) + "/log"
-}
-
 // EnvironmentPage is one environment: what is live, its instances, the
 // deploy in progress, the history.
 type EnvironmentPage struct {
@@ -127,7 +110,10 @@ type EnvironmentPage struct {
 	CanManage        bool
 	Live             *ReleaseView
 	Active           *ReleaseView
-	ActiveLog        *ReleaseLog
+	// ActiveLog is the live log viewer of the Active release's deploy;
+	// ActiveWaitingFor the release whose deploy it waits for (0: none).
+	ActiveLog        *components.LogView
+	ActiveWaitingFor int64
 	EngineKnown      bool
 	Instances        []InstanceView
 	Events           []EventView
@@ -135,13 +121,17 @@ type EnvironmentPage struct {
 	PreviousGood     *ReleaseView
 	// Builds can be deployed here from the page.
 	Builds []BuildChoice
+	// DeployRefusal says why the user may not deploy here now ("" when
+	// they may); DeployNeedsReason asks an admin for a reason to deploy
+	// during a freeze.
+	DeployRefusal     string
+	DeployNeedsReason bool
 	// Promote offers "Promote to <next>" on the live release; nil when
 	// there is no next environment or the user may not promote.
 	Promote *PromoteView
 	// Frozen describes an active freeze window ("" when none); admins may
 	// still deploy with a reason.
-	Frozen            string
-	CanOverrideFreeze bool
+	Frozen string
 }
 
 // BuildChoice is a deployable build in a select.
@@ -163,11 +153,14 @@ type ConfigEntryView struct {
 
 // ReleasePage shows one release: what it deployed and how it went.
 type ReleasePage struct {
-	Now         time.Time
-	CSRF        string
-	R           ReleaseView
-	Output      string
-	Log         ReleaseLog
+	Now    time.Time
+	CSRF   string
+	R      ReleaseView
+	Output string
+	// Log is the deploy log in the live log viewer; WaitingFor is the
+	// release whose deploy this one waits for (0: none).
+	Log         components.LogView
+	WaitingFor  int64
 	Config      []ConfigEntryView
 	CanRollBack bool
 }
@@ -207,11 +200,18 @@ func (p EnvironmentSettingsPage) Base() string {
 type DeployTarget struct {
 	Name      string
 	Protected bool
-	// Allowed says whether the current user may deploy there.
-	Allowed bool
+	// Refusal says why the current user may not deploy there now ("" when
+	// they may): the environment is protected, frozen, or the role cannot
+	// deploy.
+	Refusal string
+	// NeedsReason asks an admin for a reason to deploy during a freeze.
+	NeedsReason bool
 	// LiveSHA is the digest live there now ("" when nothing is).
 	LiveSHA string
 }
+
+// Allowed says whether the current user may deploy there now.
+func (t DeployTarget) Allowed() bool { return t.Refusal == "" }
 
 // DeployButtonsView is the "Deploy to…" box of a build page.
 type DeployButtonsView struct {
