@@ -254,6 +254,11 @@ func TestReleasePagesEmbedTheLogViewer(t *testing.T) {
 	if err := ls.store.FailRelease(ctx, failed.ID, time.Now().UTC(), "the app exited before it became healthy (exit status 3)", "fatal: <told> to exit"); err != nil {
 		t.Fatal(err)
 	}
+	// The running deploy holds dev's lock; the next one waits for it.
+	if _, err := ls.store.AcquireDeployLock(ctx, f.envs["dev"].ID, running.ID); err != nil {
+		t.Fatal(err)
+	}
+	queued := addRelease(t, ls.testServer, f, models.ReleasePending)
 	viewer := `data-testid="log-viewer"`
 	escaped := "&lt;b&gt;health"
 	for _, tc := range []struct {
@@ -262,12 +267,14 @@ func TestReleasePagesEmbedTheLogViewer(t *testing.T) {
 	}{
 		{"a running deploy's page follows its log live", "/releases/" + itoa(running.ID),
 			[]string{viewer, `data-socket="/releases/` + itoa(running.ID) + `/log/ws"`, `data-lines="/releases/` + itoa(running.ID) + `/log/lines"`,
-				`data-live="true"`, `data-reload-on-end="true"`, "term-fg31", escaped, `id="L3"`, `href="#L3"`, "logview."},
+				`data-live="true"`, `data-reload-on-end="true"`, "data-log-status-mirror", "term-fg31", escaped, `id="L3"`, `href="#L3"`, "logview."},
 			[]string{"<b>health", "every 2s", "poll=1"}},
 		{"a failed deploy's page shows its finished log without script, and the instance's output", "/releases/" + itoa(failed.ID),
 			[]string{viewer, `data-live="false"`, escaped, `data-testid="release-output"`, "fatal: &lt;told&gt; to exit",
 				`data-testid="release-error"`, "exit status 3", `href="/releases/` + itoa(failed.ID) + `/log.txt"`, "Lines 1–3 of 3"},
 			[]string{"<told>", "every 2s"}},
+		{"a queued deploy's page says what it waits for and waits for its log", "/releases/" + itoa(queued.ID),
+			[]string{`data-testid="waiting"`, `href="/releases/` + itoa(running.ID) + `"`, `data-live="true"`, "Waiting for output"}, nil},
 		{"the page reads from a line without script", "/releases/" + itoa(failed.ID) + "?from=2", []string{"Lines 2–3 of 3", `href="/releases/` + itoa(failed.ID) + `?from=1#L1"`}, nil},
 		{"the page searches without script", "/releases/" + itoa(failed.ID) + "?q=listening", []string{`data-testid="log-search-results"`, `href="#L3"`}, nil},
 		{"the environment page follows the deploy in progress", "/projects/shop/environments/dev",
@@ -336,7 +343,7 @@ func TestBuildPageDeployBox(t *testing.T) {
 			"dev":        {enabled: true},
 			"staging":    {why: "only an admin can deploy during a freeze"},
 			"production": {why: "production is protected"},
-		}, []string{"this artifact is live there", `data-confirm="This artifact is already live in dev. Deploy it again?"`}},
+		}, []string{"this artifact is live in", `data-confirm="This artifact is already live in dev. Deploy it again?"`}},
 		{"a lead also deploys to production", "lee", map[string]button{
 			"dev": {enabled: true}, "production": {enabled: true}, "staging": {why: "only an admin"},
 		}, nil},

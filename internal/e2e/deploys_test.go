@@ -21,7 +21,9 @@ import (
 
 // seedDeployable gives the portal's database a project (with its default
 // environments) and two succeeded builds whose artifacts hold the jobs
-// package's test app saying v1 and v2. It returns the builds' IDs.
+// package's test app saying v1 and v2. It returns the builds' IDs. The v1
+// app waits appDelay before it listens, so its deploy runs long enough to
+// watch its log arrive live.
 func seedDeployable(t *testing.T, p *Portal) (int64, int64) {
 	t.Helper()
 	ctx := context.Background()
@@ -42,6 +44,10 @@ func seedDeployable(t *testing.T, p *Portal) (int64, int64) {
 	must(t, store.CreateDefaultEnvironments(ctx, proj.ID, "main"))
 	var ids []int64
 	for i, v := range []string{"v1", "v2"} {
+		run := "./bin/app"
+		if v == "v1" {
+			run += " --start-delay=" + appDelay.String()
+		}
 		dir := t.TempDir()
 		must(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
 		raw, err := os.ReadFile(bin)
@@ -55,12 +61,15 @@ func seedDeployable(t *testing.T, p *Portal) (int64, int64) {
 		sha := info.SHA256
 		b := &models.Build{ProjectID: proj.ID, Number: int64(i + 1), Ref: "main", RefType: "branch", CommitSHA: strings.Repeat(strconv.Itoa(i+1), 40),
 			CommitMessage: "Ship " + v, Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha,
-			PipelineYAML: "build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: ./bin/app\n  health: /healthz\n"}
+			PipelineYAML: "build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: " + run + "\n  health: /healthz\n"}
 		must(t, store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: info.Size}, b))
 		ids = append(ids, b.ID)
 	}
 	return ids[0], ids[1]
 }
+
+// appDelay is how long the v1 app waits before it listens.
+const appDelay = 4 * time.Second
 
 // envBody fetches the environment's URL as shown on its page.
 func envBody(t *testing.T, ctx context.Context) string {
@@ -101,6 +110,51 @@ func waitStatus(t *testing.T, ctx context.Context, status string) {
 	t.Fatalf("the release page shows %q, want %q", got, status)
 }
 
+// viewerJS reports the release page's log viewer as "live|lines|text":
+// whether the page was rendered while the deploy ran (data-live, which
+// only a reload changes), how many lines the viewer shows, and their text.
+const viewerJS = `(() => {
+	const v = document.querySelector("[data-testid=log-viewer]");
+	if (!v) return "none|0|";
+	const lines = v.querySelectorAll(".log-line");
+	return v.dataset.live + "|" + lines.length + "|" + Array.from(lines, (l) => l.textContent).join("\n");
+})()`
+
+// watchLiveLog waits on a release page rendered while its deploy ran
+// until the viewer shows, without a reload, lines that arrived over its
+// websocket: more than the page held when it loaded, through the
+// "healthy" line the deploy prints after the app's start delay.
+func watchLiveLog(t *testing.T, ctx context.Context) {
+	t.Helper()
+	read := func() (live bool, n int, text string) {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](viewerJS))
+		must(t, err)
+		parts := strings.SplitN(v, "|", 3)
+		n, _ = strconv.Atoi(parts[1])
+		return parts[0] == "true", n, parts[2]
+	}
+	live, first, _ := read()
+	if !live {
+		Screenshot(t, ctx, "release-not-live")
+		t.Fatalf("the release page opened after the deploy ended (%d lines); the app's start delay of %s was too short to watch it", first, appDelay)
+	}
+	shot := false
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		live, n, text := read()
+		if !live {
+			t.Fatalf("the page reloaded before the viewer showed the healthy line live; it had:\n%s", text)
+		}
+		if !shot && n > 0 {
+			Screenshot(t, ctx, "deploy-release-log-running")
+			shot = true
+		}
+		if n > first && strings.Contains(text, "healthy: pid") {
+			return
+		}
+	}
+	t.Fatal("the viewer never showed the deploy's healthy line")
+}
+
 func TestBrowserDeployToDevSeeItLiveRollBack(t *testing.T) {
 	p := StartPortal(t, Options{})
 	b1, b2 := seedDeployable(t, p)
@@ -108,8 +162,42 @@ func TestBrowserDeployToDevSeeItLiveRollBack(t *testing.T) {
 	must(t, Login(ctx, p, "admin", p.AdminPassword))
 	envURL := p.URL + "/projects/shop/environments/dev"
 
-	deployFromPage(t, ctx, envURL, b1)
-	Screenshot(t, ctx, "deploy-release-live")
+	// Deploy build 1 from its page's "Deploy to…" box and watch the
+	// release's log stream in the viewer.
+	must(t, Visit(ctx, p.URL+"/builds/"+strconv.FormatInt(b1, 10)))
+	must(t, WaitTestID(ctx, "deploy-buttons"))
+	Screenshot(t, ctx, "deploy-build-page")
+	must(t, ClickAndLoad(ctx, TestID("deploy-to-dev")))
+	if loc, err := Location(ctx); err != nil || !strings.Contains(loc, "/releases/") {
+		t.Fatalf("the Deploy to dev button led to %q (%v), want the new release's page", loc, err)
+	}
+	watchLiveLog(t, ctx)
+	waitStatus(t, ctx, "live")
+	// The title's status follows the log's; the page then reloads to
+	// show the finished release.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](viewerJS))
+		if err == nil && strings.HasPrefix(v, "false|") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the release page did not reload when its deploy ended: %q (%v)", v, err)
+		}
+	}
+	html, err := PageHTML(ctx)
+	must(t, err)
+	for _, want := range []string{`data-live="false"`, "app v1 starting", "healthy: pid", "is live"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the finished release page lacks %q", want)
+		}
+	}
+	Screenshot(t, ctx, "deploy-release-log-finished")
+	must(t, Visit(ctx, envURL))
+	must(t, WaitTestID(ctx, "live-release"))
+	if got := envBody(t, ctx); !strings.HasPrefix(got, "v1") {
+		t.Fatalf("dev serves %q, want v1", got)
+	}
+
 	deployFromPage(t, ctx, envURL, b2)
 
 	must(t, Visit(ctx, envURL))
@@ -120,7 +208,7 @@ func TestBrowserDeployToDevSeeItLiveRollBack(t *testing.T) {
 	}
 
 	// Roll back with the page's button (answering its confirmation).
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void]("window.confirm = () => true"))
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void]("window.confirm = () => true"))
 	must(t, err)
 	must(t, ClickAndLoad(ctx, TestID("rollback")))
 	var body string
@@ -134,7 +222,7 @@ func TestBrowserDeployToDevSeeItLiveRollBack(t *testing.T) {
 	}
 	must(t, Visit(ctx, envURL))
 	must(t, WaitTestID(ctx, "paused-banner"))
-	html, err := PageHTML(ctx)
+	html, err = PageHTML(ctx)
 	must(t, err)
 	for _, want := range []string{"rolled_back", "rollback", "Auto-deploy is paused"} {
 		if !strings.Contains(html, want) {

@@ -305,10 +305,17 @@ function init(root) {
     jump.classList.toggle("hidden", atTail() || st.follow);
   }
 
+  // setStatus repaints the viewer's status chip, and the page's chips
+  // marked data-log-status-mirror (the release page's title), so the
+  // page never shows two statuses.
   function setStatus(s) {
     if (!s || s === st.status) return;
     st.status = s;
-    const chip = statusEl.firstElementChild;
+    const holders = [statusEl, ...document.querySelectorAll("[data-log-status-mirror]")];
+    holders.forEach((el) => paintStatus(el.firstElementChild, s));
+  }
+
+  function paintStatus(chip, s) {
     if (!chip) return;
     chip.className = "inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset " + STATUS_CLASS[statusKind(s)];
     chip.dataset.status = s;
