@@ -131,11 +131,12 @@ func produce(svc *logs.Service, stream string, rate int) error {
 func runLatency(b *testing.B, ls *logServer, bl *models.Build, l latencyLoad, producer func(stream string) error) {
 	b.Helper()
 	total := l.rate * int(benchDuration/time.Second)
-	var mu sync.Mutex
-	var lat []time.Duration
+	// Each viewer keeps its own samples; they are merged after the run so
+	// the merging does not compete with viewers still reading.
+	lats := make([][]time.Duration, l.viewers)
 	var wg sync.WaitGroup
 	errs := make(chan error, l.viewers)
-	for range l.viewers {
+	for v := range l.viewers {
 		conn := ls.dialBrowser(b, bl.ID, "")
 		wg.Add(1)
 		go func() {
@@ -174,9 +175,7 @@ func runLatency(b *testing.B, ls *logServer, bl *models.Build, l latencyLoad, pr
 					got++
 				}
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
+			lats[v] = mine
 		}()
 	}
 	if err := producer(bl.LogStream()); err != nil {
@@ -187,6 +186,7 @@ func runLatency(b *testing.B, ls *logServer, bl *models.Build, l latencyLoad, pr
 	for err := range errs {
 		b.Fatal(err)
 	}
+	lat := slices.Concat(lats...)
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
 	b.ReportMetric(pct(0.50), "p50-ms")
