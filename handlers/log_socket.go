@@ -70,11 +70,13 @@ func (h *Handler) streamLog(c echo.Context, t logTarget, st logState, def lineFo
 	return nil
 }
 
-// logSocket is one open log websocket. Three goroutines serve it: run
-// (the writer: it alone writes data frames), readLoop (reads control
-// frames, so pongs and the client's close are seen) and pump (moves
-// events from the subscription to the writer in batches). All three end
-// when the connection does; run waits for the other two.
+// logSocket is one open log websocket. Two goroutines serve it: run
+// (the writer: it alone writes data frames) and readLoop (reads control
+// frames, so pongs and the client's close are seen). Lines come from the
+// stream's shared feed (log_feed.go) while the socket's next line is in
+// the feed's window; otherwise from a subscription of the socket's own,
+// with a third goroutine (pump) moving its events to the writer in
+// batches. All end when the connection does; run waits for the others.
 type logSocket struct {
 	h      *Handler
 	conn   *websocket.Conn
@@ -96,16 +98,54 @@ type batch struct {
 	err    error
 }
 
+// ownFollow is a socket's own subscription, used while the feed cannot
+// serve the socket.
+type ownFollow struct {
+	sub     *logs.Subscription
+	batches chan batch
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// follow subscribes the socket on its own from its next line.
+func (s *logSocket) follow(ctx context.Context) (*ownFollow, error) {
+	octx, cancel := context.WithCancel(ctx)
+	sub, err := s.h.logs.Subscribe(octx, s.t.Stream, s.next)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	o := &ownFollow{sub: sub, batches: make(chan batch, 4), cancel: cancel}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		pump(octx, sub, o.batches, s.cfg.MaxLines)
+	}()
+	return o, nil
+}
+
+// stop ends the subscription and waits for its pump; nil does nothing.
+func (o *ownFollow) stop() {
+	if o == nil {
+		return
+	}
+	o.cancel()
+	o.sub.Close()
+	o.wg.Wait()
+}
+
+// feedFramesPerLook bounds the frames a socket writes before it looks at
+// its other duties (pings, state, the client leaving).
+const feedFramesPerLook = 16
+
 func (s *logSocket) run(parent context.Context, st logState) {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
 	readDone := make(chan struct{})
-	var sub *logs.Subscription
+	var own *ownFollow
 	defer func() {
 		cancel()
-		if sub != nil {
-			sub.Close()
-		}
+		own.stop()
 		s.conn.Close()
 		wg.Wait()
 	}()
@@ -131,18 +171,8 @@ func (s *logSocket) run(parent context.Context, st logState) {
 		return
 	}
 
-	var err error
-	sub, err = s.h.logs.Subscribe(ctx, s.t.Stream, s.next)
-	if err != nil {
-		s.fail(err, readDone)
-		return
-	}
-	batches := make(chan batch, 4)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		pump(ctx, sub, batches, s.cfg.MaxLines)
-	}()
+	feed := s.h.logv.feeds.acquire(s.h.logs, s.t.Stream, s.format, s.next, s.cfg)
+	defer s.h.logv.feeds.release(feed)
 
 	ping := time.NewTicker(s.cfg.Ping)
 	defer ping.Stop()
@@ -168,7 +198,41 @@ func (s *logSocket) run(parent context.Context, st logState) {
 		return true
 	}
 
+	followed := false // the socket has followed the feed
 	for {
+		var batches <-chan batch
+		var changed <-chan struct{}
+		if own == nil {
+			v := feed.view(s.next, feedFramesPerLook)
+			if !v.off {
+				followed = true
+			}
+			switch {
+			case len(v.frames) > 0:
+				if !s.sendFrames(v.frames) || ctx.Err() != nil {
+					return
+				}
+				continue
+			case v.end != nil:
+				s.finish(*v.end, readDone)
+				return
+			case v.off:
+				if followed {
+					s.h.logv.feeds.left.Add(1)
+				}
+				var err error
+				if own, err = s.follow(ctx); err != nil {
+					s.fail(err, readDone)
+					return
+				}
+			default:
+				changed = v.changed
+			}
+		}
+		if own != nil {
+			batches = own.batches
+			changed = feed.changedChan()
+		}
 		select {
 		case b, ok := <-batches:
 			if !ok {
@@ -214,6 +278,15 @@ func (s *logSocket) run(parent context.Context, st logState) {
 				flush.Reset(s.cfg.FlushEvery - time.Since(lastFlush))
 				armed = true
 			}
+		case <-changed:
+			// The feed moved: a socket on its own subscription joins it
+			// once it has sent what it holds and its next line is in the
+			// feed's window.
+			if own != nil && len(pending) == 0 && feed.covers(s.next) {
+				own.stop()
+				own = nil
+				s.h.logv.feeds.joined.Add(1)
+			}
 		case <-flush.C:
 			armed = false
 			if !send() {
@@ -246,6 +319,35 @@ func (s *logSocket) run(parent context.Context, st logState) {
 			return
 		}
 	}
+}
+
+// sendFrames writes the feed's frames, the first from the socket's next
+// line on. A frame that starts there is written as prepared, shared by
+// every socket; only a socket joining in the middle of a frame builds its
+// own copy of the frame's tail.
+func (s *logSocket) sendFrames(frs []*feedFrame) bool {
+	for _, fr := range frs {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
+		var err error
+		switch {
+		case s.next != fr.from:
+			s.h.logv.feeds.tails.Add(1)
+			s.frame = fr.appendTail(s.frame[:0], s.next)
+			err = s.conn.WriteMessage(websocket.TextMessage, s.frame)
+		case fr.msg != nil:
+			err = s.conn.WritePreparedMessage(fr.msg)
+		default:
+			err = s.conn.WriteMessage(websocket.TextMessage, fr.data)
+		}
+		if err != nil {
+			return false
+		}
+		s.next = fr.from + fr.count
+	}
+	if cap(s.frame) > 1<<20 {
+		s.frame = nil
+	}
+	return true
 }
 
 // pump reads the subscription and hands the writer batches of up to max

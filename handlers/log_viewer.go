@@ -47,11 +47,12 @@ func defaultSocketConfig() socketConfig {
 }
 
 // logViewer is the log viewer's shared state: socket settings, the
-// upgrader, and rendered lines shared between sockets.
+// upgrader, and rendered lines and frames shared between sockets.
 type logViewer struct {
 	cfg      socketConfig
 	upgrader websocket.Upgrader
 	rendered *renderCache
+	feeds    *feedHub
 }
 
 func newLogViewer() *logViewer {
@@ -70,6 +71,7 @@ func newLogViewer() *logViewer {
 			},
 		},
 		rendered: newRenderCache(),
+		feeds:    newFeedHub(),
 	}
 }
 
