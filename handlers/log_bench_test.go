@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,11 +167,10 @@ func runLatency(b *testing.B, ls *logServer, bl *models.Build, l latencyLoad, pr
 						break
 					}
 					rest = rest[i+2:]
-					j := 0
-					for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-						j++
+					var sent int64
+					for j := 0; j < len(rest) && rest[j] >= '0' && rest[j] <= '9'; j++ {
+						sent = sent*10 + int64(rest[j]-'0')
 					}
-					sent, _ := strconv.ParseInt(string(rest[:j]), 10, 64)
 					mine = append(mine, time.Duration(now-sent))
 					got++
 				}
@@ -178,10 +178,12 @@ func runLatency(b *testing.B, ls *logServer, bl *models.Build, l latencyLoad, pr
 			lats[v] = mine
 		}()
 	}
+	cpu0 := processCPU(b)
 	if err := producer(bl.LogStream()); err != nil {
 		b.Fatal(err)
 	}
 	wg.Wait()
+	cpu := processCPU(b) - cpu0
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
@@ -193,6 +195,21 @@ func runLatency(b *testing.B, ls *logServer, bl *models.Build, l latencyLoad, pr
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(1), "max-ms")
 	b.ReportMetric(float64(len(lat)), "lines-delivered")
+	// The CPU this process (server and viewers; in one process the
+	// producer and its flushes too) spent per line delivered: the figure
+	// the machine's load does not change, and what the latency depends on
+	// once the machine cannot give that much.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(lat)), "cpu-ns/delivery")
+}
+
+// processCPU returns the user and system CPU time this process used.
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkLogIdleViewers: the memory a real `slipway serve` process
