@@ -52,10 +52,27 @@ func (h *Handler) saveLoadTestLimits(c echo.Context) error {
 		return h.renderLimits(c, http.StatusUnprocessableEntity, v, fe, time.Time{})
 	}
 	l = models.LoadTestLimits{MaxRate: rate, MaxDuration: d, MaxConcurrent: n, MaxWorkers: w, UpdatedByID: &currentUser(c).ID}
-	if err := h.store.SetLoadTestLimits(c.Request().Context(), l); err != nil {
+	ctx := c.Request().Context()
+	// The change and its audit event commit together; the old caps are
+	// read under the same lock, so the event says exactly what changed.
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		before, err := tx.ReplaceLoadTestLimits(ctx, l)
+		if err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditLoadTestLimits, "loadtest_limits", "1",
+			map[string]any{"before": limitsDetails(before), "after": limitsDetails(l)}))
+	})
+	if err != nil {
 		return err
 	}
 	return h.redirectWith(c, "/admin/loadtests", "success", "Load-test limits saved.")
+}
+
+// limitsDetails describes caps for an audit event.
+func limitsDetails(l models.LoadTestLimits) map[string]any {
+	return map[string]any{"max_rate": l.MaxRate, "max_duration": l.MaxDuration.String(),
+		"max_concurrent": l.MaxConcurrent, "max_workers": l.MaxWorkers}
 }
 
 func (h *Handler) renderLimits(c echo.Context, status int, v map[string]string, fe fieldErrors, updated time.Time) error {

@@ -241,7 +241,8 @@ func registerWorkers(w *river.Workers, j *Jobs) {
 	if j.deps.Deploy != nil {
 		river.AddWorker(w, &DeployWorker{deps: j.deps})
 	}
-	river.AddWorker(w, &LoadTestWorker{deps: j.deps})
+	river.AddWorker(w, &LoadTestWorker{deps: j.deps, j: j})
+	river.AddWorker(w, &LoadTestReaperWorker{j: j})
 	river.AddWorker(w, &PollWorker{j: j, store: j.deps.Store, secrets: j.deps.Secrets, log: j.deps.Logger})
 }
 
@@ -252,6 +253,8 @@ func periodicJobs(opts Options) []*river.PeriodicJob {
 			&river.PeriodicJobOpts{RunOnStart: true}),
 		river.NewPeriodicJob(river.PeriodicInterval(buildReapEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return BuildReaperArgs{}, nil }, nil),
+		river.NewPeriodicJob(river.PeriodicInterval(loadTestReapEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return LoadTestReaperArgs{}, nil }, nil),
 		river.NewPeriodicJob(river.PeriodicInterval(PollEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return PollArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}),
 	}
@@ -267,6 +270,10 @@ func (j *Jobs) Start(ctx context.Context) error {
 	// their steps left behind on this machine are stopped.
 	if err := j.RecoverBuilds(ctx); err != nil {
 		j.log.Error("recover builds", slog.Any("err", err))
+	}
+	// Likewise load tests whose attack stopped with its process.
+	if err := j.RecoverLoadTests(ctx); err != nil {
+		j.log.Error("recover load tests", slog.Any("err", err))
 	}
 	if err := j.client.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)

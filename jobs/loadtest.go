@@ -156,6 +156,7 @@ func (j *Jobs) CancelLoadTest(ctx context.Context, store *models.Store, l *model
 type LoadTestWorker struct {
 	river.WorkerDefaults[LoadTestArgs]
 	deps Deps
+	j    *Jobs
 }
 
 // Work runs the load test. Every outcome is recorded on the run; the job
@@ -174,11 +175,11 @@ func (w *LoadTestWorker) Work(ctx context.Context, job *river.Job[LoadTestArgs])
 	switch lt.Status {
 	case models.LoadTestQueued:
 	case models.LoadTestRunning:
-		// An earlier worker took it and stopped; never attack twice.
-		_, err := store.InterruptLoadTests(bg, []int64{lt.ID}, time.Now().UTC())
-		return err
+		// A retry of this job: an earlier attempt started the attack and
+		// its process stopped. Never attack twice; record what happened.
+		return w.j.interruptLoadTest(bg, lt, ReasonLoadTestRetried)
 	default:
-		return nil // canceled while queued
+		return nil // canceled while queued, or finished by recovery
 	}
 
 	var sink *streamSink
@@ -229,7 +230,7 @@ func (w *LoadTestWorker) Work(ctx context.Context, job *river.Job[LoadTestArgs])
 		return finish(models.LoadTestResult{Status: models.LoadTestCanceled, Verdict: loadtest.VerdictFail})
 	}
 
-	runCtx, cancel := context.WithTimeout(ctx, spec.Duration+spec.Timeout+time.Minute)
+	runCtx, cancel := context.WithTimeout(ctx, spec.Duration+spec.Timeout+loadTestOverrun)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -253,7 +254,10 @@ func (w *LoadTestWorker) Work(ctx context.Context, job *river.Job[LoadTestArgs])
 		status = models.LoadTestCanceled
 		if req, err := store.LoadTestCancelRequested(bg, lt.ID); err == nil && !req {
 			// Nobody asked: the worker is shutting down or the run overran.
-			status, errText = models.LoadTestError, "interrupted: the worker stopped during the run"
+			status, errText = models.LoadTestInterrupted, ReasonLoadTestShutdown
+			if ctx.Err() == nil {
+				errText = ReasonLoadTestOverran
+			}
 		}
 	}
 	report, err := json.Marshal(rep)

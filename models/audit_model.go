@@ -33,6 +33,9 @@ const (
 	AuditEnvMove         = "environment.move"
 	AuditEnvDelete       = "environment.delete"
 	AuditFreezeOverride  = "freeze.override"
+	// AuditLoadTestLimits is an admin's change of the load-test caps
+	// (details: the caps before and after).
+	AuditLoadTestLimits = "loadtest.limits"
 )
 
 // Actor names for changes no signed-in user made.

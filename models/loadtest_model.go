@@ -13,8 +13,12 @@ const (
 	LoadTestFailed   = "failed"
 	LoadTestCanceled = "canceled"
 	// LoadTestError means the run could not attack at all (nothing
-	// deployed, an invalid stored spec, the worker stopped mid-run).
+	// deployed, an invalid stored spec).
 	LoadTestError = "error"
+	// LoadTestInterrupted means the process running the attack stopped
+	// before the end (a crash, kill -9, a shutdown). The run keeps the
+	// windows published until then; its Error says why, and it never passes.
+	LoadTestInterrupted = "interrupted"
 )
 
 // LoadTestFinished reports whether a run status is final.

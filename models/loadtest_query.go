@@ -183,16 +183,27 @@ func (s *Store) LoadTestCancelRequested(ctx context.Context, id int64) (bool, er
 	return l.CancelRequested, wrap("load test cancel requested", err)
 }
 
-// InterruptLoadTests finishes every run left running by a worker that
-// stopped (a crash or a restart) as an error; it returns how many.
-func (s *Store) InterruptLoadTests(ctx context.Context, ids []int64, now time.Time) (int64, error) {
-	if len(ids) == 0 {
-		return 0, nil
+// UnfinishedLoadTests lists the runs that are queued or running, oldest
+// first, without their associations.
+func (s *Store) UnfinishedLoadTests(ctx context.Context) ([]LoadTest, error) {
+	var ls []LoadTest
+	err := s.db.WithContext(ctx).Where("status IN ?", []string{LoadTestQueued, LoadTestRunning}).Order("id").Find(&ls).Error
+	return ls, wrap("unfinished load tests", err)
+}
+
+// InterruptLoadTest finishes a queued or running run as interrupted with
+// reason (shown on its page and in the API), verdict fail. windows, when
+// not empty, replaces the run's per-second series (the windows its worker
+// published before it stopped). It reports false, changing nothing, when
+// the run had already finished.
+func (s *Store) InterruptLoadTest(ctx context.Context, id int64, reason, windows string, now time.Time) (bool, error) {
+	set := map[string]any{"status": LoadTestInterrupted, "verdict": "fail", "error": reason, "finished_at": now}
+	if windows != "" {
+		set["windows"] = windows
 	}
-	res := s.db.WithContext(ctx).Model(&LoadTest{}).Where("id IN ? AND status = ?", ids, LoadTestRunning).Updates(map[string]any{
-		"status": LoadTestError, "verdict": "fail", "error": "interrupted: the worker stopped during the run", "finished_at": now,
-	})
-	return res.RowsAffected, wrap("interrupt load tests", res.Error)
+	res := s.db.WithContext(ctx).Model(&LoadTest{}).Where("id = ? AND status IN ?", id, []string{LoadTestQueued, LoadTestRunning}).
+		Updates(set)
+	return res.RowsAffected == 1, wrap("interrupt load test", res.Error)
 }
 
 // LoadTestLimits returns the admin caps, or DefaultLoadTestLimits when no
@@ -214,12 +225,47 @@ func (s *Store) LoadTestLimits(ctx context.Context) (LoadTestLimits, error) {
 
 // SetLoadTestLimits saves the admin caps.
 func (s *Store) SetLoadTestLimits(ctx context.Context, l LoadTestLimits) error {
+	_, err := s.ReplaceLoadTestLimits(ctx, l)
+	return err
+}
+
+// ReplaceLoadTestLimits saves the admin caps and returns the ones they
+// replace (DefaultLoadTestLimits when none were saved), read under a lock
+// so that two admins saving at once each see what the other wrote. Call
+// it in the transaction that audits the change (Store.Tx); outside one it
+// opens its own.
+func (s *Store) ReplaceLoadTestLimits(ctx context.Context, l LoadTestLimits) (before LoadTestLimits, err error) {
+	if _, inTx := s.SQLTx(); !inTx {
+		err = s.Tx(ctx, func(tx *Store) error {
+			before, err = tx.ReplaceLoadTestLimits(ctx, l)
+			return err
+		})
+		return before, err
+	}
+	db := s.db.WithContext(ctx)
+	// Make sure the row exists, then lock it (PostgreSQL; SQLite's write
+	// transactions are already exclusive) before reading what it holds.
+	d := DefaultLoadTestLimits()
+	d.ID, d.UpdatedAt = 1, time.Now().UTC()
+	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Omit(clause.Associations).Create(&d).Error; err != nil {
+		return before, wrap("replace load test limits", err)
+	}
+	q := db
+	if s.dialect == Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.First(&before, 1).Error; err != nil {
+		return before, wrap("replace load test limits", err)
+	}
+	if before.MaxConcurrent <= 0 {
+		before.MaxConcurrent = DefaultLoadTestLimits().MaxConcurrent
+	}
 	l.ID, l.UpdatedAt, l.UpdatedBy = 1, time.Now().UTC(), nil
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"max_rate", "max_duration", "max_concurrent", "max_workers", "updated_by_id", "updated_at"}),
-	}).Omit(clause.Associations).Create(&l).Error
-	return wrap("set load test limits", err)
+	err = db.Model(&LoadTestLimits{}).Where("id = ?", 1).Updates(map[string]any{
+		"max_rate": l.MaxRate, "max_duration": l.MaxDuration, "max_concurrent": l.MaxConcurrent, "max_workers": l.MaxWorkers,
+		"updated_by_id": l.UpdatedByID, "updated_at": l.UpdatedAt,
+	}).Error
+	return before, wrap("replace load test limits", err)
 }
 
 // PassedLoadTest returns the newest run that passed against envID while

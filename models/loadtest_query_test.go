@@ -186,3 +186,104 @@ func TestLoadTestGate(t *testing.T) {
 		}
 	})
 }
+
+func TestReplaceLoadTestLimitsReturnsWhatItReplaced(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		first := LoadTestLimits{MaxRate: 50, MaxDuration: time.Minute, MaxConcurrent: 1, MaxWorkers: 8}
+		before, err := s.ReplaceLoadTestLimits(ctx, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := DefaultLoadTestLimits()
+		if before.MaxRate != d.MaxRate || before.MaxDuration != d.MaxDuration || before.MaxConcurrent != d.MaxConcurrent || before.MaxWorkers != d.MaxWorkers {
+			t.Fatalf("the first save replaced %+v, want the defaults %+v", before, d)
+		}
+		err = s.Tx(ctx, func(tx *Store) error {
+			before, err = tx.ReplaceLoadTestLimits(ctx, LoadTestLimits{MaxRate: 75, MaxDuration: 2 * time.Minute, MaxConcurrent: 3, MaxWorkers: 16})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if before.MaxRate != 50 || before.MaxDuration != time.Minute || before.MaxConcurrent != 1 || before.MaxWorkers != 8 {
+			t.Fatalf("the second save replaced %+v, want the first", before)
+		}
+		// A rolled-back transaction changes nothing.
+		_ = s.Tx(ctx, func(tx *Store) error {
+			if _, err := tx.ReplaceLoadTestLimits(ctx, LoadTestLimits{MaxRate: 1, MaxDuration: time.Second, MaxConcurrent: 1, MaxWorkers: 1}); err != nil {
+				t.Fatal(err)
+			}
+			return errors.New("roll back")
+		})
+		l, err := s.LoadTestLimits(ctx)
+		if err != nil || l.MaxRate != 75 || l.MaxConcurrent != 3 {
+			t.Fatalf("limits after a rolled-back save = %+v, %v", l, err)
+		}
+	})
+}
+
+func TestInterruptLoadTestEndsOnlyUnfinishedRuns(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		p, envs, b := seedProject(t, s, "shop")
+		staging := envs[1]
+		rel := seedLiveForLoadTest(t, s, staging, b)
+		newRun := func() *LoadTest {
+			l := &LoadTest{ProjectID: p.ID, EnvironmentID: staging.ID, Spec: "{}", Duration: 5 * time.Second}
+			if err := s.CreateLoadTest(ctx, l, 0); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		running, queued, passed := newRun(), newRun(), newRun()
+		for _, l := range []*LoadTest{running, passed} {
+			if ok, err := s.StartLoadTest(ctx, l.ID, rel.ID, rel.ArtifactSHA256, "http://127.0.0.1:1", time.Now()); !ok || err != nil {
+				t.Fatalf("start = %v, %v", ok, err)
+			}
+		}
+		if err := s.FinishLoadTest(ctx, passed.ID, LoadTestResult{Status: LoadTestPassed, Verdict: "pass", Report: "{}"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		un, err := s.UnfinishedLoadTests(ctx)
+		if err != nil || len(un) != 2 || un[0].ID != running.ID || un[1].ID != queued.ID {
+			t.Fatalf("unfinished runs = %+v, %v", un, err)
+		}
+		cases := []struct {
+			name    string
+			run     *LoadTest
+			windows string
+			want    bool
+			status  string
+		}{
+			{"a running run ends interrupted with the windows given", running, `[{"second":0}]`, true, LoadTestInterrupted},
+			{"a queued run ends interrupted and keeps its empty windows", queued, "", true, LoadTestInterrupted},
+			{"a finished run is left alone", passed, `[{"second":9}]`, false, LoadTestPassed},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				done, err := s.InterruptLoadTest(ctx, tc.run.ID, "the worker died", tc.windows, time.Now())
+				if err != nil || done != tc.want {
+					t.Fatalf("interrupt = %v, %v; want %v", done, err, tc.want)
+				}
+				got, err := s.LoadTest(ctx, tc.run.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != tc.status {
+					t.Fatalf("status %s, want %s", got.Status, tc.status)
+				}
+				if tc.want && (got.Error != "the worker died" || got.Verdict != "fail" || got.FinishedAt == nil) {
+					t.Errorf("interrupted run = error %q verdict %q finished %v", got.Error, got.Verdict, got.FinishedAt)
+				}
+				wantWindows := tc.windows
+				if !tc.want || wantWindows == "" {
+					wantWindows = "[]"
+				}
+				if got.Windows != wantWindows {
+					t.Errorf("windows %q, want %q", got.Windows, wantWindows)
+				}
+			})
+		}
+	})
+}
