@@ -18,8 +18,12 @@ type apiLoadTest struct {
 	PlanID      *int64 `json:"plan_id"`
 	Status      string `json:"status"`
 	// Verdict is "pass" or "fail" once finished, "" before.
-	Verdict        string            `json:"verdict"`
-	Error          string            `json:"error,omitempty"`
+	Verdict string `json:"verdict"`
+	Error   string `json:"error,omitempty"`
+	// StatusReason says why a run ended as it did when that is not its
+	// verdict (interrupted, error, canceled); the same text as Error, named
+	// like the builds' and promotions' field.
+	StatusReason   string            `json:"status_reason,omitempty"`
 	ArtifactSHA256 string            `json:"artifact_sha256,omitempty"`
 	ReleaseID      *int64            `json:"release_id,omitempty"`
 	BaseURL        string            `json:"base_url,omitempty"`
@@ -55,7 +59,7 @@ func (h *Handler) apiShowLoadTest(c echo.Context) error {
 		return err
 	}
 	out := apiLoadTest{ID: l.ID, Project: l.Project.Slug, Environment: l.Environment.Name, PlanID: l.PlanID, Status: l.Status,
-		Verdict: l.Verdict, Error: l.Error, ArtifactSHA256: l.ArtifactSHA256, ReleaseID: l.ReleaseID, BaseURL: l.BaseURL,
+		Verdict: l.Verdict, Error: l.Error, StatusReason: l.Error, ArtifactSHA256: l.ArtifactSHA256, ReleaseID: l.ReleaseID, BaseURL: l.BaseURL,
 		CreatedAt: l.CreatedAt, StartedAt: l.StartedAt, FinishedAt: l.FinishedAt, Thresholds: []loadtest.Check{}, Windows: []loadtest.Window{}}
 	if rep := reportOf(l); rep != nil {
 		out.Metrics = &apiMetrics{Requests: rep.Requests, Rate: rep.Rate, Throughput: rep.Throughput, Success: rep.Success,

@@ -64,6 +64,9 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 			return err
 		}
 	}
+	if live != nil && auth.Can(roleOf(u), auth.RunLoadTest) {
+		p.LoadTestHref = "/loadtests/plans/new?environment=" + idStr(env.ID)
+	}
 	if prev != nil && live != nil {
 		v := releaseView(prev, env.Project.Slug, env.Name)
 		p.PreviousGood = &v

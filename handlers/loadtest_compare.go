@@ -12,8 +12,9 @@ import (
 	"github.com/slipway-ci/slipway/views/pages"
 )
 
-// compareLoadTests shows run :id (A) and run ?with= (B) of the same plan
-// side by side with the deltas B − A.
+// compareLoadTests shows run :id and run ?with= of the same plan side by
+// side: the older as A (the baseline), the newer as B, with the deltas
+// B − A.
 func (h *Handler) compareLoadTests(c echo.Context) error {
 	a, err := h.loadTestFrom(c)
 	if err != nil {
@@ -26,6 +27,11 @@ func (h *Handler) compareLoadTests(c echo.Context) error {
 	b, err := h.store.LoadTest(c.Request().Context(), withID)
 	if err != nil {
 		return err
+	}
+	if a.ID > b.ID {
+		// The older run is the baseline, whichever page the user came
+		// from: Δ then reads "how the newer run moved".
+		a, b = b, a
 	}
 	if a.PlanID == nil || b.PlanID == nil || *a.PlanID != *b.PlanID {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "only runs of the same plan can be compared")
@@ -47,12 +53,20 @@ func deltaRow(d loadtest.Delta) pages.DeltaRow {
 	if unit != "" {
 		unit = " " + unit
 	}
-	f := func(x float64) string { return strconv.FormatFloat(x, 'f', 2, 64) + unit }
-	r := pages.DeltaRow{Label: metricLabel(d.Metric), A: f(d.A), B: f(d.B), Abs: fmt.Sprintf("%+.2f%s", d.Abs, unit), Rel: "–"}
+	prec := 2
+	if d.Metric == "requests" {
+		prec = 0 // a count
+	}
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', prec, 64) + unit }
+	r := pages.DeltaRow{Label: metricLabel(d.Metric), A: f(d.A), B: f(d.B), Abs: fmt.Sprintf("%+.*f%s", prec, d.Abs, unit), Rel: "–"}
 	if d.HasRel {
 		r.Rel = fmt.Sprintf("%+.1f %%", d.Rel*100)
 	}
-	if math.Abs(d.Abs) > 1e-9 {
+	switch {
+	case d.Metric == "requests" || d.Metric == "rate":
+		// What was sent follows the plan; neither way is better.
+		r.Neutral = true
+	case math.Abs(d.Abs) > 1e-9:
 		up := d.Abs > 0
 		r.Better = up != d.LowerIsBetter
 		r.Worse = !r.Better

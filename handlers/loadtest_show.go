@@ -49,7 +49,11 @@ func (h *Handler) showLoadTest(c echo.Context) error {
 		p.FinishedAt = *l.FinishedAt
 	}
 	p.Spec = specRows(spec)
-	if rep := reportOf(l); rep != nil {
+	if rep := reportOf(l); rep == nil && !p.Running {
+		// Interrupted (or failed before a report): show what was measured
+		// until it stopped, from the windows the run kept.
+		partialWindows(&p, l.Windows)
+	} else if rep != nil {
 		fillReport(&p, rep)
 		if l.PlanID != nil {
 			others, err := h.store.LoadTests(ctx, models.LoadTestFilter{PlanID: *l.PlanID, Limit: 50})
@@ -155,6 +159,29 @@ func fillReport(p *pages.LoadTestRunPage, rep *loadtest.Report) {
 		w = []byte("[]")
 	}
 	p.WindowsJSON = string(w)
+}
+
+// partialWindows puts the windows of a run that has no report on the page,
+// with totals summed from them.
+func partialWindows(p *pages.LoadTestRunPage, raw string) {
+	var ws []loadtest.Window
+	if err := json.Unmarshal([]byte(raw), &ws); err != nil || len(ws) == 0 {
+		return
+	}
+	var reqs, oks int
+	for _, w := range ws {
+		reqs += w.Requests
+		oks += w.Successes
+	}
+	p.HasWindows, p.WindowsJSON = true, raw
+	p.Summary = []pages.MetricRow{
+		{Label: "Seconds measured", Value: strconv.Itoa(len(ws))},
+		{Label: "Responses", Value: strconv.Itoa(reqs)},
+		{Label: "Successful", Value: strconv.Itoa(oks)},
+	}
+	if reqs > 0 {
+		p.Summary = append(p.Summary, pages.MetricRow{Label: "Success ratio", Value: fmt.Sprintf("%.2f %%", float64(oks)*100/float64(reqs))})
+	}
 }
 
 // compactMS renders a histogram bound ("5 ms", "1 s").

@@ -11,13 +11,20 @@ function emptySeries() {
   return [[], [], [], [], [], []];
 }
 
+// total is the planned duration in seconds: the last window of a run often
+// holds only the stragglers answered after it, and drawn as a second of
+// its own it would look like a collapse of throughput at the end.
+const total = Number(root && root.dataset.duration) || 0;
+
 function push(series, w) {
+  if (total > 0 && w.second >= total) return false;
   series[0].push(w.second + 1);
   series[1].push(w.requests);
   series[2].push(w.throughput);
   series[3].push(w.p50);
   series[4].push(w.p95);
   series[5].push(w.p99);
+  return true;
 }
 
 function makeChart(series) {
@@ -25,7 +32,14 @@ function makeChart(series) {
   const opts = {
     width,
     height: 280,
-    scales: { x: { time: false }, rps: { auto: true }, ms: { auto: true } },
+    // Both axes start at zero so a small wobble does not fill the chart.
+    scales: {
+      x: { time: false },
+      rps: { range: (u, min, max) => [0, Math.max(max * 1.1, 1)] },
+      ms: { range: (u, min, max) => [0, Math.max(max * 1.1, 1)] },
+    },
+    // The legend names the series; values show on hover only.
+    legend: { live: false },
     axes: [
       { label: "second", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600] },
       { scale: "rps", label: "requests/s" },
@@ -64,7 +78,6 @@ function progress(elapsed, total) {
 
 function live() {
   const id = root.dataset.id;
-  const total = Number(root.dataset.duration) || 0;
   const status = document.getElementById("lt-live-status");
   const series = emptySeries();
   const plot = makeChart(series);
@@ -83,10 +96,9 @@ function live() {
       const f = JSON.parse(ev.data);
       if (f.type === "window") {
         line = f.line + 1;
-        push(series, f.window);
-        plot.setData(series);
         markRunning();
         progress(f.window.second + 1, total);
+        if (push(series, f.window)) plot.setData(series);
       } else if (f.type === "end") {
         ended = true;
         status.textContent = `Run ${f.status}. Loading the result…`;
@@ -119,6 +131,8 @@ function markRunning() {
   badge.dataset.status = "running";
   badge.className = badge.className.replace(/bg-amber-50 text-amber-900 ring-amber-600\/30/, "bg-sky-50 text-sky-800 ring-sky-600/30");
   badge.innerHTML = '<span aria-hidden="true">◌</span> running';
+  const started = document.getElementById("lt-started");
+  if (started) started.textContent = "just now";
 }
 
 if (root && chartEl) {

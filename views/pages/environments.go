@@ -132,6 +132,10 @@ type EnvironmentPage struct {
 	// Frozen describes an active freeze window ("" when none); admins may
 	// still deploy with a reason.
 	Frozen string
+
+	// LoadTestHref starts a load-test plan of this environment; empty when
+	// nothing is live or the user may not run load tests.
+	LoadTestHref string
 }
 
 // BuildChoice is a deployable build in a select.

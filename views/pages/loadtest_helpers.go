@@ -1,6 +1,11 @@
 package pages
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/slipway-ci/slipway/views/components"
+)
 
 func planSuffix(plan string) string {
 	if plan == "" {
@@ -18,4 +23,31 @@ func statusCodeLabel(code string) string {
 		return "no response"
 	}
 	return code
+}
+
+// fieldClass is the input class of a form field, with a red border when
+// it is invalid (replacing the grey one: both set the border colour, and
+// the stylesheet's order would otherwise let the grey win).
+func fieldClass(invalid bool) string {
+	if invalid {
+		return strings.Replace(components.InputClass, "border-slate-300", "border-red-500 bg-red-50", 1)
+	}
+	return components.InputClass
+}
+
+// verdictSummary says in words how many checks passed.
+func verdictSummary(checks []CheckRow) string {
+	failed := 0
+	for _, c := range checks {
+		if !c.Pass {
+			failed++
+		}
+	}
+	switch {
+	case len(checks) == 0:
+		return "No check was recorded."
+	case failed == 0:
+		return "Every check passed (" + strconv.Itoa(len(checks)) + " of " + strconv.Itoa(len(checks)) + ")."
+	}
+	return strconv.Itoa(failed) + " of " + strconv.Itoa(len(checks)) + " checks failed."
 }

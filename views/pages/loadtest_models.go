@@ -134,6 +134,10 @@ type LoadTestRunPage struct {
 	Errors      []string
 	Histogram   []HistogramBar
 	Checks      []CheckRow
+	// HasWindows is set for a finished run without a report (interrupted)
+	// that kept the windows measured until it stopped; Summary then holds
+	// totals summed from them.
+	HasWindows bool
 	// WindowsJSON is the per-second series as JSON for the chart.
 	WindowsJSON string
 	Compare     []CompareOption
@@ -146,6 +150,8 @@ type DeltaRow struct {
 	Label, A, B, Abs, Rel string
 	// Better and Worse say which way B moved against A; neither when equal.
 	Better, Worse bool
+	// Neutral marks a metric that has no better direction (what was sent).
+	Neutral bool
 }
 
 // LoadTestComparePage puts two runs of a plan side by side.
