@@ -19,6 +19,7 @@
 #   FIDELITY_RATE=1000  FIDELITY_DURATION=10s  ROUNDS=3  WARMUP=2s
 #   RATES="1000 2000 3000 4000 5000 6000 8000 10000"  SWEEP=10s  TRIES=2
 #   LONG=60s
+#   ONLY=fidelity   (run the fidelity section alone)
 set -euo pipefail
 
 FIDELITY_RATE=${FIDELITY_RATE:-1000}
@@ -124,6 +125,10 @@ print(f"per-round p50 difference: {', '.join(f'{d:+.1f} %' for d in diffs)}; per
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
+
+if [[ ${ONLY:-} == fidelity ]]; then
+	exit 0
+fi
 
 echo "## sustained rate: sweep of $SWEEP runs"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
