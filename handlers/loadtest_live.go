@@ -82,11 +82,11 @@ func (h *Handler) liveLoadTest(c echo.Context) error {
 
 	if models.LoadTestFinished(l.Status) && l.Report != "" {
 		// Finished before the page asked: no need to replay the stream.
-		return writeFrame(conn, liveFrame{Type: "end", Status: l.Status})
+		return writeEnd(conn, l.Status)
 	}
 	sub, err := h.logs.Subscribe(ctx, l.LogStream(), max(from, 1))
 	if err != nil {
-		return writeFrame(conn, liveFrame{Type: "end", Status: l.Status})
+		return writeEnd(conn, l.Status)
 	}
 	defer sub.Close()
 
@@ -119,7 +119,10 @@ func (h *Handler) liveLoadTest(c echo.Context) error {
 			if !ok {
 				return nil
 			}
-			if err := writeFrame(conn, f); err != nil || f.Type == "end" {
+			if f.Type == "end" {
+				return writeEnd(conn, f.Status)
+			}
+			if err := writeFrame(conn, f); err != nil {
 				return nil
 			}
 		case <-ping.C:
@@ -130,6 +133,17 @@ func (h *Handler) liveLoadTest(c echo.Context) error {
 			return nil
 		}
 	}
+}
+
+// writeEnd sends the end frame, then closes the connection properly (1000),
+// so clients see a normal closure rather than a dropped connection.
+func writeEnd(conn *websocket.Conn, status string) error {
+	if err := writeFrame(conn, liveFrame{Type: "end", Status: status}); err != nil {
+		return nil
+	}
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "run finished")
+	_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(liveWriteWait))
+	return nil
 }
 
 func writeFrame(conn *websocket.Conn, f liveFrame) error {

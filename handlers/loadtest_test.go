@@ -296,6 +296,9 @@ func TestLoadTestRunsEndToEnd(t *testing.T) {
 		}
 		windows++
 	}
+	if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("after the end frame the feed must close normally (1000), got %v", err)
+	}
 	conn.Close()
 	if windows < 2 || end.Status != models.LoadTestPassed {
 		t.Fatalf("live feed: %d windows, end %+v", windows, end)
