@@ -173,6 +173,7 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 		Env:          r.buildEnv(),
 		BuildTimeout: cfg.Timeout,
 		Sandbox:      r.j.deps.Sandbox,
+		CacheDir:     r.cacheDir(),
 	}
 	for i, s := range cfg.Build {
 		rows[i] = r.addStep(s.Name)
@@ -282,6 +283,26 @@ func (r *buildRun) checkout(ctx context.Context) error {
 	}
 	r.sys("workspace " + r.ws)
 	return nil
+}
+
+// cacheDir is the project's build cache, kept between its builds (Go's
+// build cache lives there, so a second build compiles only what changed).
+// It sits beside the workspaces, outside the data dir, one per project so
+// no project's build can feed another's; "" when it cannot be made.
+func (r *buildRun) cacheDir() string {
+	root := r.j.deps.WorkspaceDir
+	if root == "" {
+		root = os.TempDir()
+	}
+	dir, err := filepath.Abs(filepath.Join(root, "slipway-cache", "project-"+strconv.FormatInt(r.b.ProjectID, 10)))
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		r.sys("no build cache: " + err.Error())
+		return ""
+	}
+	return dir
 }
 
 func isDir(p string) bool {
