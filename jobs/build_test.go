@@ -388,3 +388,32 @@ func TestBuildsOfAProjectShareItsCacheOnly(t *testing.T) {
 		})
 	}
 }
+
+func TestPrivateDirRefusesWhatOthersCouldWrite(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(base, filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, dir string
+		ok        bool
+	}{
+		{"a new directory is made private", filepath.Join(base, "new"), true},
+		{"an existing private directory is used", filepath.Join(base, "new"), true},
+		{"a directory others may write is refused", open, false},
+		{"a symlink is refused", filepath.Join(base, "link"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := privateDir(tt.dir); (err == nil) != tt.ok {
+				t.Fatalf("privateDir(%s) = %v, want ok=%v", tt.dir, err, tt.ok)
+			}
+		})
+	}
+}
