@@ -111,7 +111,7 @@ func Demo(p DemoPage) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" data-testid=\"demo-open-project\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
