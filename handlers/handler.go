@@ -31,6 +31,9 @@ type Config struct {
 	// used for absolute links such as webhook URLs; empty means derive it
 	// from each request.
 	PublicURL string
+	// DemoDir is where "Create a demo project" writes the sample app's
+	// repository (<data>/demo); empty turns the demo off.
+	DemoDir string
 }
 
 // Deps are the handler's collaborators.

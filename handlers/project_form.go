@@ -221,17 +221,24 @@ func (h *Handler) webhookSecret(p *models.Project) ([]byte, error) {
 func (h *Handler) saveProject(c echo.Context, p *models.Project) error {
 	ctx := c.Request().Context()
 	return h.store.Tx(ctx, func(tx *models.Store) error {
-		if err := tx.CreateProject(ctx, p); err != nil {
-			return err
-		}
-		// Every project starts with dev → staging → production; dev
-		// auto-deploys the default branch.
-		if err := tx.CreateDefaultEnvironments(ctx, p.ID, p.DefaultBranch); err != nil {
-			return err
-		}
-		return tx.AppendAudit(ctx, auditBy(c, models.AuditProjectCreate, "project", p.Slug, map[string]any{
-			"name": p.Name, "repo_url": gitrepo.RedactURL(p.RepoURL), "default_branch": p.DefaultBranch,
-			"poll_interval": p.PollInterval, "with_deploy_key": len(p.DeployKeySealed) > 0,
-		}))
+		return insertProject(c, tx, p)
 	})
+}
+
+// insertProject inserts the project, its default environments and its
+// audit event in tx, the transaction of a caller that may add more.
+func insertProject(c echo.Context, tx *models.Store, p *models.Project) error {
+	ctx := c.Request().Context()
+	if err := tx.CreateProject(ctx, p); err != nil {
+		return err
+	}
+	// Every project starts with dev → staging → production; dev
+	// auto-deploys the default branch.
+	if err := tx.CreateDefaultEnvironments(ctx, p.ID, p.DefaultBranch); err != nil {
+		return err
+	}
+	return tx.AppendAudit(ctx, auditBy(c, models.AuditProjectCreate, "project", p.Slug, map[string]any{
+		"name": p.Name, "repo_url": gitrepo.RedactURL(p.RepoURL), "default_branch": p.DefaultBranch,
+		"poll_interval": p.PollInterval, "with_deploy_key": len(p.DeployKeySealed) > 0,
+	}))
 }

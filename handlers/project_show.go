@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/demo"
 	"github.com/slipway-ci/slipway/internal/gitrepo"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
@@ -66,6 +67,10 @@ func (h *Handler) showProject(c echo.Context) error {
 		DefaultBranch: p.DefaultBranch, PollInterval: p.PollInterval, HasDeployKey: len(p.DeployKeySealed) > 0,
 		CreatedAt: p.CreatedAt, WebhookURL: h.webhookURL(c, p),
 		CanSeeSecret: auth.Can(role, auth.ViewWebhookSecret), CanRunBuild: auth.Can(role, auth.RunBuild),
+	}
+	if auth.Can(role, auth.ManageDemo) && h.isDemo(p) {
+		vm.IsDemo = true
+		vm.DemoVersion, _ = demo.Version(c.Request().Context(), p.RepoURL)
 	}
 	if vm.CanSeeSecret {
 		secret, err := h.webhookSecret(p)

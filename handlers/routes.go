@@ -55,6 +55,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/loadtests", auth.ViewProjects, h.showLoadTests)
 	h.add(e, http.MethodGet, "/audit", auth.ViewAudit, h.showAudit)
 	h.add(e, http.MethodGet, "/audit.csv", auth.ViewAudit, h.exportAudit)
+	h.add(e, http.MethodGet, "/demo", auth.ManageDemo, h.showDemo)
+	h.add(e, http.MethodPost, "/demo", auth.ManageDemo, h.createDemo)
+	h.add(e, http.MethodPost, "/demo/ship", auth.ManageDemo, h.shipDemoChange)
 
 	// Environments and releases.
 	h.add(e, http.MethodPost, "/projects/:slug/environments", auth.ManageEnvironments, h.createEnvironment)

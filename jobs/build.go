@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -173,6 +176,7 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 		Env:          r.buildEnv(),
 		BuildTimeout: cfg.Timeout,
 		Sandbox:      r.j.deps.Sandbox,
+		CacheDir:     r.cacheDir(),
 	}
 	for i, s := range cfg.Build {
 		rows[i] = r.addStep(s.Name)
@@ -281,6 +285,52 @@ func (r *buildRun) checkout(ctx context.Context) error {
 		return err
 	}
 	r.sys("workspace " + r.ws)
+	return nil
+}
+
+// cacheDir is the project's build cache, kept between its builds (Go's
+// build cache lives there, so a second build compiles only what changed).
+// It sits beside the workspaces, outside the data dir, in a folder of this
+// portal's own (named after its data dir, so two portals on one machine
+// never share one) with one cache per project, so no project's build can
+// feed another's. It is "" — no cache — when it cannot be made private:
+// in a shared temp dir another user could otherwise plant entries.
+func (r *buildRun) cacheDir() string {
+	root := r.j.deps.WorkspaceDir
+	if root == "" {
+		root = os.TempDir()
+	}
+	data, _ := filepath.Abs(r.j.deps.DataDir)
+	sum := sha256.Sum256([]byte(data))
+	portal := filepath.Join(root, "slipway-cache-"+hex.EncodeToString(sum[:6]))
+	dir := filepath.Join(portal, "project-"+strconv.FormatInt(r.b.ProjectID, 10))
+	for _, d := range []string{portal, dir} {
+		if err := privateDir(d); err != nil {
+			r.sys("no build cache: " + err.Error())
+			return ""
+		}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
+// privateDir makes dir (its parent must exist) and checks that it is a
+// real directory that this process's user owns and no one else may write.
+func privateDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is not a private directory of this user", dir)
+	}
 	return nil
 }
 

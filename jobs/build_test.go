@@ -359,3 +359,61 @@ func TestBuildInTheSandbox(t *testing.T) {
 		t.Fatalf("sandboxed build %s %q; log:\n%s", b.Status, b.StatusReason, strings.Join(e.log(b.ID), "\n"))
 	}
 }
+
+// TestBuildsOfAProjectShareItsCacheOnly: what a build leaves in
+// XDG_CACHE_HOME (Go's build cache goes there) is there for the project's
+// next build, and not for another project's.
+func TestBuildsOfAProjectShareItsCacheOnly(t *testing.T) {
+	e := newBuildEnv(t, "sqlite", 1)
+	yml := "build:\n  - name: cache\n    run: |\n      cat \"$XDG_CACHE_HOME/seen\" 2>/dev/null || echo first\n      echo \"$SLIPWAY_PROJECT\" > \"$XDG_CACHE_HOME/seen\"\n"
+	a, _, _ := e.project("cache-a", yml, nil)
+	b, _, _ := e.project("cache-b", yml, nil)
+	for _, tt := range []struct {
+		name string
+		p    *models.Project
+		want string
+	}{
+		{"the first build of a project starts with an empty cache", a, "first"},
+		{"the second build of that project finds what the first left", a, "cache-a"},
+		{"another project's first build does not see it", b, "first"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := e.wait(e.build(tt.p, "main").ID)
+			if got.Status != models.BuildSucceeded {
+				t.Fatalf("build %s %q", got.Status, got.StatusReason)
+			}
+			if lines := e.log(got.ID); !slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, tt.want) }) {
+				t.Errorf("the log lacks %q:\n%s", tt.want, strings.Join(lines, "\n"))
+			}
+		})
+	}
+}
+
+func TestPrivateDirRefusesWhatOthersCouldWrite(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(base, filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, dir string
+		ok        bool
+	}{
+		{"a new directory is made private", filepath.Join(base, "new"), true},
+		{"an existing private directory is used", filepath.Join(base, "new"), true},
+		{"a directory others may write is refused", open, false},
+		{"a symlink is refused", filepath.Join(base, "link"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := privateDir(tt.dir); (err == nil) != tt.ok {
+				t.Fatalf("privateDir(%s) = %v, want ok=%v", tt.dir, err, tt.ok)
+			}
+		})
+	}
+}

@@ -30,6 +30,10 @@ const (
 
 	RunLoadTest          Permission = "loadtests.run"
 	ManageLoadTestLimits Permission = "loadtests.limits"
+
+	// ManageDemo creates the demo project and ships changes to its
+	// repository on this machine.
+	ManageDemo Permission = "demo.manage"
 )
 
 // table is the one permission table: which roles hold each permission.
@@ -56,6 +60,8 @@ var table = map[Permission][]Role{
 
 	RunLoadTest:          {Admin, Lead, QA},
 	ManageLoadTestLimits: {Admin},
+
+	ManageDemo: {Admin},
 }
 
 // Can reports whether role holds perm. An empty role is anonymous.

@@ -50,6 +50,13 @@ type session struct {
 // It also empties this test's screenshot folder.
 func NewBrowser(t testing.TB) context.Context {
 	t.Helper()
+	return NewBrowserFor(t, browserTimeout)
+}
+
+// NewBrowserFor is NewBrowser for a session that may last up to d, for
+// journeys longer than the default three minutes.
+func NewBrowserFor(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
 	path := findChromium()
 	if path == "" {
 		testpg.SkipOrFail(t, "chromium not installed (apt-get install -y chromium)")
@@ -70,7 +77,7 @@ func NewBrowser(t testing.TB) context.Context {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
-	root, cancelRoot := context.WithTimeout(context.Background(), browserTimeout)
+	root, cancelRoot := context.WithTimeout(context.Background(), d)
 	actx, cancelAlloc := chromedp.NewExecAllocator(root, opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 

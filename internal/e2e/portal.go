@@ -41,6 +41,8 @@ type Options struct {
 	Args []string
 	// Env are extra KEY=VALUE environment variables.
 	Env []string
+	// Binary is the slipway binary to run; the one Main built when empty.
+	Binary string
 }
 
 // DefaultAdminPassword is the admin password when Options leave it empty.
@@ -128,7 +130,11 @@ func startOnce(t testing.TB, opts Options, dataDir, logDir string, attempt int) 
 	defer stderr.Close()
 
 	args := append([]string{"serve", "--addr", addr}, opts.Args...)
-	p.cmd = exec.Command(Binary(t), args...)
+	bin := opts.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(append(cleanEnv(), p.env()...), "SLIPWAY_ADMIN_PASSWORD="+opts.AdminPassword)
 	p.cmd.Env = append(p.cmd.Env, opts.Env...)
 	p.cmd.Stdout, p.cmd.Stderr = stdout, stderr

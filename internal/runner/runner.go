@@ -114,6 +114,11 @@ type Spec struct {
 	// MaxLineBytes cuts longer lines into several; DefaultMaxLineBytes
 	// when zero.
 	MaxLineBytes int
+	// CacheDir, when set, is a directory kept from one build to the next
+	// (the caller keeps one per project). Steps find it as XDG_CACHE_HOME,
+	// where Go's build cache and most tools' caches go by default, and the
+	// sandbox binds it read-write. It must exist.
+	CacheDir string
 }
 
 // Sink receives a build's progress; nil discards it. The runner calls it
@@ -273,6 +278,11 @@ func checkSpec(spec Spec) error {
 	if err != nil || !st.IsDir() {
 		return fmt.Errorf("runner: workspace %q is not a directory: %w", spec.Workspace, ErrInvalidSpec)
 	}
+	if spec.CacheDir != "" {
+		if st, err := os.Stat(spec.CacheDir); err != nil || !st.IsDir() || !filepath.IsAbs(spec.CacheDir) {
+			return fmt.Errorf("runner: cache dir %q is not an absolute path to a directory: %w", spec.CacheDir, ErrInvalidSpec)
+		}
+	}
 	check := func(env map[string]string) error {
 		for k, v := range env {
 			if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
@@ -299,6 +309,9 @@ func (b *build) env(step Step) []string {
 		"HOME": b.home,
 		"LANG": "C.UTF-8",
 		"CI":   "true",
+	}
+	if b.spec.CacheDir != "" {
+		m["XDG_CACHE_HOME"] = b.spec.CacheDir
 	}
 	for _, layer := range []map[string]string{b.spec.Env, b.spec.Secrets, step.Env} {
 		for k, v := range layer {

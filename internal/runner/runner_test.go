@@ -719,3 +719,34 @@ func mustGetwd(t *testing.T) string {
 	}
 	return wd
 }
+
+func TestCacheDirSurvivesFromOneBuildToTheNext(t *testing.T) {
+	eachMode(t, func(t *testing.T, mode SandboxMode) {
+		cache := t.TempDir()
+		run := func(script string) *recorder {
+			t.Helper()
+			rec := newRecorder()
+			res, err := Run(t.Context(), Spec{Workspace: workspace(t), Sandbox: mode, CacheDir: cache,
+				Steps: []Step{{Name: "cache", Run: script}}}, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != StatusSucceeded {
+				t.Fatalf("status %q\n%s", res.Status, rec.all())
+			}
+			return rec
+		}
+		run(`test "$XDG_CACHE_HOME" = "` + cache + `"; mkdir -p "$XDG_CACHE_HOME/tool" && echo kept > "$XDG_CACHE_HOME/tool/entry"`)
+		rec := run(`cat "$XDG_CACHE_HOME/tool/entry"`)
+		if got := rec.text(0, StreamStdout); len(got) != 1 || got[0] != "kept" {
+			t.Errorf("the second build read %q from the cache, want what the first wrote", got)
+		}
+	})
+	t.Run("a cache dir that does not exist is refused", func(t *testing.T) {
+		_, err := Run(t.Context(), Spec{Workspace: workspace(t), Sandbox: SandboxOff, CacheDir: filepath.Join(t.TempDir(), "missing"),
+			Steps: []Step{{Name: "x", Run: "true"}}}, newRecorder())
+		if !errors.Is(err, ErrInvalidSpec) {
+			t.Fatalf("Run = %v, want ErrInvalidSpec", err)
+		}
+	})
+}

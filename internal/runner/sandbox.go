@@ -19,14 +19,14 @@ const probeTimeout = 10 * time.Second
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
 
 // bwrapArgs wraps argv in bubblewrap. The step sees the system read-only,
-// its workspace and home read-write at their real paths, a private /tmp,
-// /proc and /dev, and nothing else of the host (no data dir, no other
-// workspaces). All namespaces are unshared except the network: builds
-// fetch dependencies. Capabilities are dropped, so even a portal running
+// its workspace, home and cache (if any) read-write at their real paths, a
+// private /tmp, /proc and /dev, and nothing else of the host (no data
+// dir, no other workspaces). All namespaces are unshared except the
+// network: builds fetch dependencies. Capabilities are dropped, so even a portal running
 // as root gives its builds none. --die-with-parent ties the sandbox to the
 // runner; the pid namespace means that when the step's shell ends, every
 // process it started ends with it, even one that called setsid.
-func bwrapArgs(workspace, home string, argv []string) []string {
+func bwrapArgs(workspace, home, cache string, argv []string) []string {
 	args := []string{"bwrap",
 		"--die-with-parent",
 		"--unshare-all", "--share-net",
@@ -56,6 +56,11 @@ func bwrapArgs(workspace, home string, argv []string) []string {
 		"--tmpfs", "/tmp",
 		"--bind", workspace, workspace,
 		"--bind", home, home,
+	)
+	if cache != "" {
+		args = append(args, "--bind", cache, cache)
+	}
+	args = append(args,
 		"--chdir", workspace,
 		"--",
 	)
@@ -80,7 +85,7 @@ func probeSandbox(ctx context.Context) error {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bwrap", bwrapArgs(dir, dir, []string{"/bin/true"})[1:]...)
+	cmd := exec.CommandContext(ctx, "bwrap", bwrapArgs(dir, dir, "", []string{"/bin/true"})[1:]...)
 	cmd.Env = []string{"PATH=" + stepPath}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

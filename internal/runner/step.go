@@ -39,7 +39,7 @@ func (b *build) execStep(ctx context.Context, i int, step Step) StepResult {
 
 	argv := []string{"/bin/sh", "-ec", step.Run}
 	if b.sandbox {
-		argv = bwrapArgs(b.spec.Workspace, b.home, argv)
+		argv = bwrapArgs(b.spec.Workspace, b.home, b.spec.CacheDir, argv)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = b.spec.Workspace

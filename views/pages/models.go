@@ -22,6 +22,14 @@ type DashboardPage struct {
 	Role      string
 	UserCount int64
 	IsAdmin   bool
+	// CSRF signs the "Create a demo project" form.
+	CSRF string
+	// ProjectCount is how many projects are linked.
+	ProjectCount int
+	// OfferDemo shows "Create a demo project" (an admin, no demo yet).
+	OfferDemo bool
+	// DemoName is the demo project's name once it exists (admins only).
+	DemoName string
 }
 
 // UserRow is one line of the user administration table.

@@ -82,6 +82,10 @@ type ProjectPage struct {
 	WebhookSecret string
 	CanSeeSecret  bool
 	CanRunBuild   bool
+	// IsDemo marks the demo project for a user who may ship changes to
+	// it; DemoVersion is what its repository has committed.
+	IsDemo      bool
+	DemoVersion string
 }
 
 // BranchRow is one branch with its head and newest builds.
