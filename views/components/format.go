@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,9 @@ func StatusClass(s string) string {
 	}
 	return "bg-slate-100 text-slate-700 ring-slate-500/30"
 }
+
+// StatusText is a status as words: "rolled_back" reads "rolled back".
+func StatusText(s string) string { return strings.ReplaceAll(s, "_", " ") }
 
 // StatusIcon gives each status a shape so colour is never the only cue.
 func StatusIcon(s string) string {
