@@ -83,9 +83,7 @@ func NewBrowserFor(t testing.TB, d time.Duration) context.Context {
 
 	s := &session{shotDir: screenshotDir(t)}
 	ctx = context.WithValue(ctx, sessionKey{}, s)
-	if err := os.RemoveAll(s.shotDir); err != nil {
-		t.Logf("e2e: clear screenshots: %v", err)
-	}
+	clearStaleScreenshots(t, s.shotDir)
 
 	// Start the browser now, so a broken install fails here and not in the
 	// middle of a test.
@@ -154,6 +152,28 @@ func findChromium() string {
 		return p
 	}
 	return ""
+}
+
+// processStart is when this test binary started: screenshots older than it
+// are from an earlier run.
+var processStart = time.Now()
+
+// clearStaleScreenshots removes the screenshots an earlier run left in dir,
+// and keeps those this run has taken (a test may open several browsers).
+func clearStaleScreenshots(t testing.TB, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // no folder yet
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(processStart) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Logf("e2e: clear screenshots: %v", err)
+		}
+	}
 }
 
 func removeWithRetry(dir string) {
