@@ -32,12 +32,12 @@ const (
 	// Channel is the PostgreSQL NOTIFY channel Writers announce flushes on.
 	Channel = "slipway_logs"
 
-	chunkBytes    = 64 << 10               // a chunk is flushed when it reaches this size
-	flushInterval = 100 * time.Millisecond // ... or when its first line is this old
-	windowBytes   = 8 << 20                // the window never holds more flushed bytes than this
-	pollInterval  = time.Second            // fallback for streams written by another process
-	readChunks    = 16                     // chunks fetched per store read
-	memBatch      = 512                    // lines copied from the window per lock
+	chunkBytes    = 64 << 10              // a chunk is flushed when it reaches this size
+	flushInterval = 50 * time.Millisecond // ... or when its first line is this old
+	windowBytes   = 8 << 20               // the window never holds more flushed bytes than this
+	pollInterval  = time.Second           // fallback for streams written by another process
+	readChunks    = 16                    // chunks fetched per store read
+	memBatch      = 512                   // lines copied from the window per lock
 )
 
 // ErrClosed is returned after a Service or Subscription is closed.

@@ -15,7 +15,7 @@ import (
 )
 
 // Writer batches the lines of one stream and flushes them as a chunk every
-// ≤100 ms or 64 KiB, whichever comes first. Line never waits for the
+// ≤50 ms (counted from the oldest waiting line) or 64 KiB, whichever comes first. Line never waits for the
 // database or for readers: flushing happens in the background.
 //
 // A Writer is safe for concurrent use. Only one Writer per stream should
@@ -33,8 +33,9 @@ type Writer struct {
 	pending      []byte // lines not yet sealed, joined with "\n"
 	pendFirst    int
 	pendCount    int
-	sealed       []chunk // full chunks waiting for the flusher
-	bytes        int64   // bytes accepted, counted against max
+	pendSince    time.Time // when the oldest line not yet taken by a flush arrived
+	sealed       []chunk   // full chunks waiting for the flusher
+	bytes        int64     // bytes accepted, counted against max
 	truncated    bool
 	noticeLine   int // number of the truncation notice, 0 if none
 	droppedLines int64
@@ -176,6 +177,9 @@ func (w *Writer) Line(text string) int {
 		return 0
 	}
 	wasEmpty := w.pendCount == 0 && len(w.sealed) == 0
+	if wasEmpty {
+		w.pendSince = time.Now()
+	}
 	sealedBefore := len(w.sealed)
 	first := 0
 	eachLine(text, func(line string) {
@@ -392,7 +396,10 @@ func (w *Writer) loop() {
 				return
 			}
 		}
-		wait := flushInterval
+		// The deadline counts from the oldest waiting line, not from now:
+		// lines that arrived while the previous flush committed have
+		// already waited that long.
+		wait := max(flushInterval-w.pendingAge(), 0)
 		if retry {
 			wait = time.Second
 		}
@@ -424,6 +431,16 @@ func (w *Writer) loop() {
 			retry = true
 		}
 	}
+}
+
+// pendingAge is how long the oldest line not yet taken by a flush has waited.
+func (w *Writer) pendingAge() time.Duration {
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	if w.pendCount == 0 && len(w.sealed) == 0 {
+		return 0
+	}
+	return time.Since(w.pendSince)
 }
 
 func (w *Writer) hasFullChunk() bool {
