@@ -235,7 +235,15 @@ func step(ctx context.Context, actions ...chromedp.Action[chromedp.Void]) error 
 
 // Visit opens url and waits for the page to load.
 func Visit(ctx context.Context, url string) error {
-	if err := step(ctx, chromedp.Navigate(url)); err != nil {
+	err := step(ctx, chromedp.Navigate(url))
+	for try := 0; try < 3 && err != nil && strings.Contains(err.Error(), "net::ERR_ABORTED"); try++ {
+		// The page reloaded itself (a live page does when its run or
+		// deploy ends) while we navigated: the navigation was cut short,
+		// as a user's click would be; go again.
+		time.Sleep(300 * time.Millisecond)
+		err = step(ctx, chromedp.Navigate(url))
+	}
+	if err != nil {
 		return fmt.Errorf("e2e: visit %s: %w", url, err)
 	}
 	return nil
