@@ -2672,7 +2672,7 @@ func LoadTestRun(p LoadTestRunPage) templ.Component {
 					}
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 215, "<span class=\"text-slate-400\">recorded when the run starts</span>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 215, "<span class=\"font-sans text-slate-500\">the release live in the environment when the run starts; shown here once the page reloads</span>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
