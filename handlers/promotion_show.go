@@ -140,6 +140,8 @@ func (h *Handler) promotionCommits(ctx context.Context, p *models.Promotion, liv
 		note = fmt.Sprintf("Nothing is live in %s yet: the last commits up to the candidate.", p.ToEnvironment.Name)
 	case live.Build == nil:
 		note = fmt.Sprintf("The build of the release live in %s is gone: the last commits up to the candidate.", p.ToEnvironment.Name)
+	case live.Build.CommitSHA == p.Build.CommitSHA && p.Status == models.PromotionDeployed:
+		return nil, fmt.Sprintf("This promotion put commit %s live in %s.", shortSHA(p.Build.CommitSHA), p.ToEnvironment.Name)
 	case live.Build.CommitSHA == p.Build.CommitSHA:
 		return nil, fmt.Sprintf("%s runs the same commit (%s) already.", p.ToEnvironment.Name, shortSHA(p.Build.CommitSHA))
 	default:

@@ -636,4 +636,17 @@ func TestPromotionPageListsTheCommitsSinceWhatIsLive(t *testing.T) {
 	if !strings.Contains(page, "Add the basket") || !strings.Contains(page, "Pay with cards") || strings.Contains(page, "Live in production") {
 		t.Fatalf("the page must list exactly the two commits since what production runs:\n%s", page[strings.Index(page, "Commits since"):][:1500])
 	}
+
+	// Once deployed, the target runs the candidate: the page says this
+	// promotion put it there, not that it ran "already".
+	cand := &models.Build{CommitSHA: shas[2]}
+	for _, tc := range []struct{ status, want string }{
+		{models.PromotionDeployed, "This promotion put commit " + shas[2][:10] + " live in production."},
+		{models.PromotionPending, "production runs the same commit (" + shas[2][:10] + ") already."},
+	} {
+		p := &models.Promotion{ProjectID: f.envs["dev"].ProjectID, Status: tc.status, Build: cand, ToEnvironment: models.Environment{Name: "production"}}
+		if _, note := f.ts.h.promotionCommits(ctx, p, &models.Release{Build: cand}); note != tc.want {
+			t.Errorf("a %s promotion whose commit is live: note %q, want %q", tc.status, note, tc.want)
+		}
+	}
 }
