@@ -288,12 +288,14 @@ func (r *buildRun) checkout(ctx context.Context) error {
 	return nil
 }
 
-// cacheDir is the project's build cache, kept between its builds (Go's
-// build cache lives there, so a second build compiles only what changed).
-// It sits beside the workspaces, outside the data dir, in a folder of this
-// portal's own (named after its data dir, so two portals on one machine
-// never share one) with one cache per project, so no project's build can
-// feed another's. It is "" — no cache — when it cannot be made private:
+// cacheDir is the build cache of the project's branch (or tag), kept
+// between its builds (Go's build cache lives there, so a second build
+// compiles only what changed). It sits beside the workspaces, outside the
+// data dir, in a folder of this portal's own (named after its data dir, so
+// two portals on one machine never share one) with one cache per project
+// and ref, so no project's build can feed another's, and a build of some
+// branch cannot plant entries that the default branch's (released) builds
+// then use. It is "" — no cache — when it cannot be made private:
 // in a shared temp dir another user could otherwise plant entries.
 func (r *buildRun) cacheDir() string {
 	root := r.j.deps.WorkspaceDir
@@ -303,7 +305,8 @@ func (r *buildRun) cacheDir() string {
 	data, _ := filepath.Abs(r.j.deps.DataDir)
 	sum := sha256.Sum256([]byte(data))
 	portal := filepath.Join(root, "slipway-cache-"+hex.EncodeToString(sum[:6]))
-	dir := filepath.Join(portal, "project-"+strconv.FormatInt(r.b.ProjectID, 10))
+	ref := sha256.Sum256([]byte(r.b.RefType + ":" + r.b.Ref))
+	dir := filepath.Join(portal, "project-"+strconv.FormatInt(r.b.ProjectID, 10)+"-"+hex.EncodeToString(ref[:6]))
 	for _, d := range []string{portal, dir} {
 		if err := privateDir(d); err != nil {
 			r.sys("no build cache: " + err.Error())

@@ -361,24 +361,28 @@ func TestBuildInTheSandbox(t *testing.T) {
 }
 
 // TestBuildsOfAProjectShareItsCacheOnly: what a build leaves in
-// XDG_CACHE_HOME (Go's build cache goes there) is there for the project's
-// next build, and not for another project's.
+// XDG_CACHE_HOME (Go's build cache goes there) is there for the next build
+// of the project's same branch, and not for another project's or another
+// branch's (which could otherwise plant entries the released builds use).
 func TestBuildsOfAProjectShareItsCacheOnly(t *testing.T) {
 	e := newBuildEnv(t, "sqlite", 1)
 	yml := "build:\n  - name: cache\n    run: |\n      cat \"$XDG_CACHE_HOME/seen\" 2>/dev/null || echo first\n      echo \"$SLIPWAY_PROJECT\" > \"$XDG_CACHE_HOME/seen\"\n"
-	a, _, _ := e.project("cache-a", yml, nil)
+	a, repoA, _ := e.project("cache-a", yml, nil)
+	repoA.Git("branch", "feature")
 	b, _, _ := e.project("cache-b", yml, nil)
 	for _, tt := range []struct {
 		name string
 		p    *models.Project
+		ref  string
 		want string
 	}{
-		{"the first build of a project starts with an empty cache", a, "first"},
-		{"the second build of that project finds what the first left", a, "cache-a"},
-		{"another project's first build does not see it", b, "first"},
+		{"the first build of a project starts with an empty cache", a, "main", "first"},
+		{"the second build of that branch finds what the first left", a, "main", "cache-a"},
+		{"a build of another branch of the project does not see it", a, "feature", "first"},
+		{"another project's first build does not see it", b, "main", "first"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := e.wait(e.build(tt.p, "main").ID)
+			got := e.wait(e.build(tt.p, tt.ref).ID)
 			if got.Status != models.BuildSucceeded {
 				t.Fatalf("build %s %q", got.Status, got.StatusReason)
 			}
