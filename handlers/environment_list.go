@@ -37,7 +37,7 @@ func (h *Handler) showEnvironments(c echo.Context) error {
 		if n := len(p.Projects); n == 0 || p.Projects[n-1].Slug != e.Project.Slug {
 			p.Projects = append(p.Projects, pages.EnvProjectGroup{Slug: e.Project.Slug, Name: e.Project.Name})
 		}
-		card := pages.EnvCard{Name: e.Name, URL: e.URL(), Target: e.Target, Protected: e.Protected, Paused: autoDeployPaused(e)}
+		card := pages.EnvCard{Name: e.Name, URL: e.URL(), Target: e.Target, Protected: e.Protected, Paused: e.AutoDeployPaused}
 		if r := live[e.ID]; r != nil {
 			v := releaseView(r, e.Project.Slug, e.Name)
 			card.Live = &v

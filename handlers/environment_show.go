@@ -25,7 +25,7 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	u := currentUser(c)
 	p := pages.EnvironmentPage{Now: h.now(), CSRF: csrfToken(c), Project: env.Project.Slug, ProjectName: env.Project.Name,
 		Name: env.Name, URL: env.URL(), Target: env.Target, AutoDeployBranch: env.AutoDeployBranch, Protected: env.Protected,
-		Paused: autoDeployPaused(env), PausedReason: env.AutoDeployPausedReason, ConfigVersion: env.ConfigVersion,
+		Paused: env.AutoDeployPaused, PausedReason: env.AutoDeployPausedReason, ConfigVersion: env.ConfigVersion,
 		CanDeploy: canDeploy(u, env), CanManage: auth.Can(roleOf(u), auth.ManageEnvironments)}
 
 	rels, err := h.store.Releases(ctx, env.ID, 50)
@@ -139,12 +139,4 @@ func instanceViews(st deploy.EnvStatus) []pages.InstanceView {
 		add("other", s)
 	}
 	return out
-}
-
-// autoDeployPaused reports whether pages should say auto-deploy is paused:
-// only where auto-deploy is on; an environment that never deploys by itself
-// (production, usually) has nothing to pause, and its history already marks
-// the rolled-back release rejected.
-func autoDeployPaused(env *models.Environment) bool {
-	return env.AutoDeployPaused && env.AutoDeployBranch != ""
 }

@@ -163,10 +163,30 @@ func TestReleaseLifecycle(t *testing.T) {
 		if _, err := s.PreviousGoodRelease(ctx, dev.ID); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("r1 is what runs now and r2 is rejected: no candidate is left, got %v", err)
 		}
-		deploy(newRelease())
+		r3 := newRelease()
+		deploy(r3)
 		if env, _ := s.Environment(ctx, dev.ID); env.AutoDeployPaused {
 			t.Fatal("a newer deploy must resume auto-deploy")
 		}
+
+		// Where nothing deploys by itself, a rollback has no auto-deploy
+		// to pause: no flag is left to trip over if it is turned on later.
+		if err := s.db.Model(&Environment{}).Where("id = ?", dev.ID).Update("auto_deploy_branch", "").Error; err != nil {
+			t.Fatal(err)
+		}
+		rb2 := &Release{EnvironmentID: dev.ID, ArtifactSHA256: rb.ArtifactSHA256, ConfigVersion: rb.ConfigVersion, Status: ReleasePending,
+			Reason: ReasonRollback, RollbackOfID: &r3.ID, SourceReleaseID: &rb.ID}
+		if err := s.CreateRelease(ctx, rb2); err != nil {
+			t.Fatal(err)
+		}
+		deploy(rb2)
+		if env, _ := s.Environment(ctx, dev.ID); env.AutoDeployPaused || env.AutoDeployPausedReason != "" {
+			t.Fatalf("a rollback where auto-deploy is off must not pause it: %+v", env)
+		}
+		if r, _ := s.Release(ctx, r3.ID); r.Status != ReleaseRolledBack || !r.Rejected {
+			t.Fatalf("the rolled-back release is still rejected: %+v", r)
+		}
+		deploy(newRelease())
 
 		// Failures and interruptions free the lock.
 		r4 := newRelease()

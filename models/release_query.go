@@ -1,6 +1,8 @@
 package models
 
 import (
+	"gorm.io/gorm"
+
 	"context"
 	"errors"
 	"fmt"
@@ -249,7 +251,11 @@ func (s *Store) FinishReleaseLive(ctx context.Context, id, instanceID int64, now
 				Updates(map[string]any{"status": ReleaseRolledBack, "rejected": true}).Error; err != nil {
 				return wrap("finish release", err)
 			}
-			env["auto_deploy_paused"], env["auto_deploy_paused_reason"] = true, pauseReason
+			// Only auto-deploy has something to pause; an environment
+			// that never deploys by itself keeps no flag to trip over
+			// if auto-deploy is turned on later.
+			env["auto_deploy_paused"] = gorm.Expr("auto_deploy_branch <> ''")
+			env["auto_deploy_paused_reason"] = gorm.Expr("CASE WHEN auto_deploy_branch <> '' THEN ? ELSE '' END", pauseReason)
 		} else {
 			env["auto_deploy_paused"], env["auto_deploy_paused_reason"] = false, ""
 		}
