@@ -198,10 +198,16 @@ func (s *logSocket) run(parent context.Context, st logState) {
 		return true
 	}
 
+	// ready is always ready: after writing feed frames the select below
+	// only looks at its other duties (pings, state, the client leaving)
+	// without waiting, so a reader that always has frames waiting still
+	// gets its pings.
+	ready := make(chan struct{})
+	close(ready)
 	followed := false // the socket has followed the feed
 	for {
 		var batches <-chan batch
-		var changed <-chan struct{}
+		var changed, more <-chan struct{}
 		if own == nil {
 			v := feed.view(s.next, feedFramesPerLook)
 			if !v.off {
@@ -212,7 +218,7 @@ func (s *logSocket) run(parent context.Context, st logState) {
 				if !s.sendFrames(v.frames) || ctx.Err() != nil {
 					return
 				}
-				continue
+				more = ready
 			case v.end != nil:
 				s.finish(*v.end, readDone)
 				return
@@ -234,6 +240,7 @@ func (s *logSocket) run(parent context.Context, st logState) {
 			changed = feed.changedChan()
 		}
 		select {
+		case <-more:
 		case b, ok := <-batches:
 			if !ok {
 				return // pump ended: the connection is going away
