@@ -171,7 +171,15 @@ func (s *logSocket) run(parent context.Context, st logState) {
 		return
 	}
 
-	feed := s.h.logv.feeds.acquire(s.h.logs, s.t.Stream, s.format, s.next, s.cfg)
+	// A feed this socket starts begins at the stream's stored end, not at
+	// this socket's line: the feed serves the live end, and one socket's
+	// ?from= (1 on a long log, or far past the end) must not send every
+	// later viewer onto a subscription of its own.
+	start := s.next
+	if p, err := s.h.logs.Tail(ctx, s.t.Stream, 1); err == nil {
+		start = p.Total + 1
+	}
+	feed := s.h.logv.feeds.acquire(s.h.logs, s.t.Stream, s.format, start, s.cfg)
 	defer s.h.logv.feeds.release(feed)
 
 	ping := time.NewTicker(s.cfg.Ping)
