@@ -154,13 +154,14 @@ func (j *Jobs) loadTestNeverStarts(ctx context.Context, jobID int64, now time.Ti
 
 // interruptLoadTest finishes l as interrupted with reason, keeping the
 // windows its stream holds, and closes the stream so live pages learn the
-// run is over. A run that finished meanwhile is left alone.
+// run is over. A run whose status changed meanwhile (it finished, or a
+// worker started a queued one) is left alone.
 func (j *Jobs) interruptLoadTest(ctx context.Context, l *models.LoadTest, reason string) error {
 	windows, closed, err := j.streamWindows(ctx, l)
 	if err != nil {
 		return err
 	}
-	done, err := j.deps.Store.InterruptLoadTest(ctx, l.ID, reason, windows, time.Now().UTC())
+	done, err := j.deps.Store.InterruptLoadTest(ctx, l.ID, l.Status, reason, windows, time.Now().UTC())
 	if err != nil {
 		return fmt.Errorf("jobs: interrupt load test %d: %w", l.ID, err)
 	}

@@ -194,14 +194,20 @@ func (s *Store) UnfinishedLoadTests(ctx context.Context) ([]LoadTest, error) {
 // InterruptLoadTest finishes a queued or running run as interrupted with
 // reason (shown on its page and in the API), verdict fail. windows, when
 // not empty, replaces the run's per-second series (the windows its worker
-// published before it stopped). It reports false, changing nothing, when
-// the run had already finished.
-func (s *Store) InterruptLoadTest(ctx context.Context, id int64, reason, windows string, now time.Time) (bool, error) {
+// published before it stopped). It changes the run only if its status is
+// still from (queued or running, as the caller saw it) and reports false,
+// changing nothing, when the run has moved on since.
+func (s *Store) InterruptLoadTest(ctx context.Context, id int64, from, reason, windows string, now time.Time) (bool, error) {
 	set := map[string]any{"status": LoadTestInterrupted, "verdict": "fail", "error": reason, "finished_at": now}
 	if windows != "" {
 		set["windows"] = windows
 	}
-	res := s.db.WithContext(ctx).Model(&LoadTest{}).Where("id = ? AND status IN ?", id, []string{LoadTestQueued, LoadTestRunning}).
+	if from != LoadTestQueued && from != LoadTestRunning {
+		return false, nil
+	}
+	// Only from the status the caller judged: a queued run that a worker
+	// started meanwhile is not "never started".
+	res := s.db.WithContext(ctx).Model(&LoadTest{}).Where("id = ? AND status = ?", id, from).
 		Updates(set)
 	return res.RowsAffected == 1, wrap("interrupt load test", res.Error)
 }

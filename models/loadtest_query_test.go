@@ -249,20 +249,28 @@ func TestInterruptLoadTestEndsOnlyUnfinishedRuns(t *testing.T) {
 		if err != nil || len(un) != 2 || un[0].ID != running.ID || un[1].ID != queued.ID {
 			t.Fatalf("unfinished runs = %+v, %v", un, err)
 		}
+		// A run the recovery judged while it was queued, then a worker
+		// started: it is running now and must be left alone.
+		started := newRun()
+		if ok, err := s.StartLoadTest(ctx, started.ID, rel.ID, rel.ArtifactSHA256, "http://127.0.0.1:1", time.Now()); !ok || err != nil {
+			t.Fatalf("start = %v, %v", ok, err)
+		}
 		cases := []struct {
 			name    string
 			run     *LoadTest
+			from    string
 			windows string
 			want    bool
 			status  string
 		}{
-			{"a running run ends interrupted with the windows given", running, `[{"second":0}]`, true, LoadTestInterrupted},
-			{"a queued run ends interrupted and keeps its empty windows", queued, "", true, LoadTestInterrupted},
-			{"a finished run is left alone", passed, `[{"second":9}]`, false, LoadTestPassed},
+			{"a running run ends interrupted with the windows given", running, LoadTestRunning, `[{"second":0}]`, true, LoadTestInterrupted},
+			{"a queued run ends interrupted and keeps its empty windows", queued, LoadTestQueued, "", true, LoadTestInterrupted},
+			{"a finished run is left alone", passed, LoadTestRunning, `[{"second":9}]`, false, LoadTestPassed},
+			{"a run judged queued that a worker started meanwhile is left alone", started, LoadTestQueued, "", false, LoadTestRunning},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				done, err := s.InterruptLoadTest(ctx, tc.run.ID, "the worker died", tc.windows, time.Now())
+				done, err := s.InterruptLoadTest(ctx, tc.run.ID, tc.from, "the worker died", tc.windows, time.Now())
 				if err != nil || done != tc.want {
 					t.Fatalf("interrupt = %v, %v; want %v", done, err, tc.want)
 				}
