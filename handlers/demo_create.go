@@ -157,7 +157,7 @@ func (h *Handler) configureDemo(c echo.Context, tx *models.Store, pr *models.Pro
 			}
 			pol := old
 			pol.RequireLoadTest = true
-			env.RequireLoadTest = pol.Settings().RequireLoadTest
+			env.RequireLoadTest = true
 			if err := tx.UpdateEnvironmentPolicy(ctx, env); err != nil {
 				return err
 			}
