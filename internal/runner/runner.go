@@ -14,11 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipway-ci/slipway/internal/sandbox"
 )
 
 // SandboxMode says whether steps run inside bubblewrap.
@@ -114,11 +117,34 @@ type Spec struct {
 	// MaxLineBytes cuts longer lines into several; DefaultMaxLineBytes
 	// when zero.
 	MaxLineBytes int
-	// CacheDir, when set, is a directory kept from one build to the next
-	// (the caller keeps one per project). Steps find it as XDG_CACHE_HOME,
-	// where Go's build cache and most tools' caches go by default, and the
-	// sandbox binds it read-write. It must exist.
+	// CacheDir, when set, is the steps' HOME, kept from one build to the
+	// next (the caller keeps one per project and branch): the caches of
+	// Go (modules and builds), npm, pnpm, Yarn and pip are under it (see
+	// CacheEnv), so a second build downloads and compiles only what
+	// changed. When empty, HOME is a fresh directory beside the
+	// workspace, removed after the build. It must be an absolute path to
+	// an existing directory.
 	CacheDir string
+	// MaxProcs bounds the tasks (processes and threads) the whole build
+	// may have at once, with a pids cgroup where one is writable and
+	// RLIMIT_NPROC otherwise (see sandbox.Limit); a step that hits it
+	// fails saying so. Zero means no bound.
+	MaxProcs int
+}
+
+// CacheEnv is where the tools' caches go under the step's HOME; each is a
+// variable the tool reads (GOMODCACHE and GOCACHE for Go, npm_config_cache
+// for npm, PNPM_STORE_DIR for pnpm, YARN_CACHE_FOLDER for Yarn 1,
+// PIP_CACHE_DIR for pip) and is set for every step, under Spec.Env and
+// Step.Env, which may override it.
+var CacheEnv = map[string]string{
+	"XDG_CACHE_HOME":    ".cache",
+	"GOMODCACHE":        "go/pkg/mod",
+	"GOCACHE":           ".cache/go-build",
+	"npm_config_cache":  ".npm",
+	"PNPM_STORE_DIR":    ".local/share/pnpm/store",
+	"YARN_CACHE_FOLDER": ".cache/yarn",
+	"PIP_CACHE_DIR":     ".cache/pip",
 }
 
 // Sink receives a build's progress; nil discards it. The runner calls it
@@ -200,9 +226,10 @@ type build struct {
 	spec    Spec
 	sink    *lockedSink
 	masker  *masker
-	home    string
+	home    string // on the host
 	sandbox bool
-	notice  string // said once at the top of the first step
+	limit   *sandbox.Limit // nil without Spec.MaxProcs
+	notices []string       // said once at the top of the first step
 }
 
 // Run runs the steps of spec in order and reports through sink. It returns
@@ -211,9 +238,11 @@ type build struct {
 // canceled is a Result with that status and a nil error.
 //
 // Each step gets exactly this environment: PATH (a fixed system PATH),
-// HOME (a fresh directory beside the workspace, removed afterwards),
-// LANG=C.UTF-8, CI=true, then Spec.Env, Spec.Secrets and Step.Env —
-// nothing of the portal's own environment. On timeout or cancel the
+// HOME (Spec.CacheDir, or a fresh directory beside the workspace removed
+// afterwards; /home/build in the sandbox, where the workspace is
+// /workspace), the CacheEnv variables under HOME, LANG=C.UTF-8, CI=true,
+// then Spec.Env, Spec.Secrets and Step.Env — nothing of the portal's own
+// environment. On timeout or cancel the
 // step's whole process group gets SIGTERM, then SIGKILL after a grace
 // period (2 s for timeouts, 0.5 s for cancel), and the runner waits until
 // no process of the group is left. Processes a step leaves running in
@@ -227,9 +256,13 @@ func Run(ctx context.Context, spec Spec, sink Sink) (Result, error) {
 	}
 	b := &build{spec: spec, sink: &lockedSink{s: sink}}
 	var err error
-	b.sandbox, b.notice, err = chooseSandbox(ctx, spec.Sandbox)
+	var notice string
+	b.sandbox, notice, err = chooseSandbox(ctx, spec.Sandbox)
 	if err != nil {
 		return Result{}, err
+	}
+	if notice != "" {
+		b.notices = append(b.notices, notice)
 	}
 	secrets := make([]string, 0, len(spec.Secrets))
 	for _, v := range spec.Secrets {
@@ -242,11 +275,25 @@ func Run(ctx context.Context, spec Spec, sink Sink) (Result, error) {
 		return Result{}, fmt.Errorf("runner: workspace: %w", err)
 	}
 	b.spec.Workspace = ws
-	b.home, err = os.MkdirTemp(filepath.Dir(ws), ".slipway-home-")
-	if err != nil {
-		return Result{}, fmt.Errorf("runner: create home: %w", err)
+	if spec.CacheDir != "" {
+		b.home = spec.CacheDir
+	} else {
+		b.home, err = os.MkdirTemp(filepath.Dir(ws), ".slipway-home-")
+		if err != nil {
+			return Result{}, fmt.Errorf("runner: create home: %w", err)
+		}
+		defer removeAll(b.home)
 	}
-	defer removeAll(b.home)
+	if spec.MaxProcs > 0 {
+		b.limit, err = sandbox.NewLimit("build", spec.MaxProcs)
+		if err != nil {
+			return Result{}, fmt.Errorf("runner: %v: %w", err, ErrInvalidSpec)
+		}
+		defer b.limit.Close()
+		if n := b.limit.Notice(); n != "" {
+			b.notices = append(b.notices, n)
+		}
+	}
 
 	var bctx context.Context
 	var cancel context.CancelFunc
@@ -303,15 +350,20 @@ func checkSpec(spec Spec) error {
 }
 
 // env is the complete environment of one step, sorted for stable output.
+// In the sandbox, HOME and the workspace are at their fixed paths.
 func (b *build) env(step Step) []string {
+	home := b.home
+	if b.sandbox {
+		home = SandboxHome
+	}
 	m := map[string]string{
 		"PATH": stepPath,
-		"HOME": b.home,
+		"HOME": home,
 		"LANG": "C.UTF-8",
 		"CI":   "true",
 	}
-	if b.spec.CacheDir != "" {
-		m["XDG_CACHE_HOME"] = b.spec.CacheDir
+	for k, rel := range CacheEnv {
+		m[k] = path.Join(home, rel)
 	}
 	for _, layer := range []map[string]string{b.spec.Env, b.spec.Secrets, step.Env} {
 		for k, v := range layer {

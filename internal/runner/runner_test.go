@@ -201,8 +201,12 @@ func TestRunSucceeds(t *testing.T) {
 		if got := rec.text(0, StreamStderr); !contains(got, "oops") {
 			t.Fatalf("stderr of step 0 = %q", got)
 		}
-		if got := rec.text(1, StreamStdout); len(got) != 2 || got[0] != "done" || got[1] != ws {
-			t.Fatalf("stdout of step 1 = %q, want done and the workspace path", got)
+		wantWD := ws
+		if mode != SandboxOff {
+			wantWD = SandboxWorkspace
+		}
+		if got := rec.text(1, StreamStdout); len(got) != 2 || got[0] != "done" || got[1] != wantWD {
+			t.Fatalf("stdout of step 1 = %q, want done and %s", got, wantWD)
 		}
 		for _, l := range rec.lines {
 			if l.at.IsZero() {
@@ -323,11 +327,18 @@ func TestEnvironmentIsClean(t *testing.T) {
 			}
 		}
 		home := vars["HOME"]
-		if filepath.Dir(home) != filepath.Dir(ws) || !strings.HasPrefix(filepath.Base(home), ".slipway-home-") {
-			t.Errorf("HOME = %q, want a fresh dir beside the workspace %q", home, ws)
+		if mode == SandboxOff {
+			if filepath.Dir(home) != filepath.Dir(ws) || !strings.HasPrefix(filepath.Base(home), ".slipway-home-") {
+				t.Errorf("HOME = %q, want a fresh dir beside the workspace %q", home, ws)
+			}
+		} else if home != SandboxHome {
+			t.Errorf("HOME = %q in the sandbox, want %s", home, SandboxHome)
 		}
-		if _, err := os.Stat(home); err == nil {
-			t.Errorf("HOME %s was not removed after the build", home)
+		if vars["GOMODCACHE"] != home+"/go/pkg/mod" || vars["npm_config_cache"] != home+"/.npm" {
+			t.Errorf("GOMODCACHE = %q, npm_config_cache = %q: not under HOME %q", vars["GOMODCACHE"], vars["npm_config_cache"], home)
+		}
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(ws), ".slipway-home-*")); len(left) != 0 {
+			t.Errorf("HOME %v was not removed after the build", left)
 		}
 	})
 }
@@ -736,10 +747,13 @@ func TestCacheDirSurvivesFromOneBuildToTheNext(t *testing.T) {
 			}
 			return rec
 		}
-		run(`test "$XDG_CACHE_HOME" = "` + cache + `"; mkdir -p "$XDG_CACHE_HOME/tool" && echo kept > "$XDG_CACHE_HOME/tool/entry"`)
+		run(`test "$GOCACHE" = "$HOME/.cache/go-build"; mkdir -p "$XDG_CACHE_HOME/tool" && echo kept > "$XDG_CACHE_HOME/tool/entry"`)
 		rec := run(`cat "$XDG_CACHE_HOME/tool/entry"`)
 		if got := rec.text(0, StreamStdout); len(got) != 1 || got[0] != "kept" {
 			t.Errorf("the second build read %q from the cache, want what the first wrote", got)
+		}
+		if _, err := os.Stat(filepath.Join(cache, ".cache", "tool", "entry")); err != nil {
+			t.Errorf("the cache entry is not in the cache dir: %v", err)
 		}
 	})
 	t.Run("a cache dir that does not exist is refused", func(t *testing.T) {
@@ -747,6 +761,94 @@ func TestCacheDirSurvivesFromOneBuildToTheNext(t *testing.T) {
 			Steps: []Step{{Name: "x", Run: "true"}}}, newRecorder())
 		if !errors.Is(err, ErrInvalidSpec) {
 			t.Fatalf("Run = %v, want ErrInvalidSpec", err)
+		}
+	})
+}
+
+func TestSandboxHidesTheHostsSecrets(t *testing.T) {
+	requireSandbox(t)
+	for _, script := range []string{
+		"cat /etc/shadow",
+		"cat /etc/gshadow",
+		"ls /etc/ssl/private",
+		"ls /proc/" + strconv.Itoa(os.Getpid()) + "/environ && grep -q SLIPWAY /proc/*/environ",
+	} {
+		t.Run(script+" fails", func(t *testing.T) {
+			rec := newRecorder()
+			res, err := Run(t.Context(), Spec{Workspace: workspace(t), Sandbox: SandboxRequired,
+				Steps: []Step{{Name: "steal", Run: script}}}, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status == StatusSucceeded {
+				t.Fatalf("%s succeeded in the sandbox:\n%s", script, rec.all())
+			}
+		})
+	}
+	t.Run("what a build needs of /etc is there", func(t *testing.T) {
+		rec := newRecorder()
+		res, err := Run(t.Context(), Spec{Workspace: workspace(t), Sandbox: SandboxRequired,
+			Steps: []Step{{Name: "etc", Run: "test -s /etc/resolv.conf && test -s /etc/passwd && test -d /etc/ssl/certs && getent hosts localhost"}}}, rec)
+		if err != nil || res.Status != StatusSucceeded {
+			t.Fatalf("Run = %+v, %v\n%s", res, err, rec.all())
+		}
+	})
+}
+
+func TestSandboxPathsAreFixed(t *testing.T) {
+	requireSandbox(t)
+	rec := newRecorder()
+	ws := workspace(t)
+	res, err := Run(t.Context(), Spec{Workspace: ws, Sandbox: SandboxRequired,
+		Steps: []Step{{Name: "where", Run: `pwd; echo "$HOME"; echo x > made`}}}, rec)
+	if err != nil || res.Status != StatusSucceeded {
+		t.Fatalf("Run = %+v, %v\n%s", res, err, rec.all())
+	}
+	if got := rec.text(0, StreamStdout); len(got) != 2 || got[0] != SandboxWorkspace || got[1] != SandboxHome {
+		t.Fatalf("pwd and HOME %q, want %s and %s", got, SandboxWorkspace, SandboxHome)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "made")); err != nil {
+		t.Fatalf("a file written in /workspace is not in the workspace: %v", err)
+	}
+}
+
+// A bounded fork bomb: 3000 background sleeps against a bound of 256.
+// The step fails naming the bound, and nothing of it is left running.
+func TestProcessLimitStopsAForkBomb(t *testing.T) {
+	eachMode(t, func(t *testing.T, mode SandboxMode) {
+		marker := uniqueSleep()
+		rec := newRecorder()
+		res, err := Run(t.Context(), Spec{Workspace: workspace(t), Sandbox: mode, MaxProcs: 256,
+			Steps: []Step{
+				{Name: "bomb", Run: `i=0; while [ $i -lt 3000 ]; do sleep ` + marker + ` & i=$((i+1)); done; echo all started`},
+				{Name: "after", Run: "true"},
+			}}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contains(rec.text(0, StreamStdout), "all started") {
+			t.Fatalf("3000 processes started under a bound of 256:\n%s", rec.all())
+		}
+		if res.Status != StatusFailed {
+			t.Fatalf("status %q, want failed\n%s", res.Status, rec.all())
+		}
+		sys := strings.Join(rec.text(0, StreamSystem), "\n")
+		if !strings.Contains(res.Steps[0].Err, "process limit reached") || !strings.Contains(sys, "more than 256 processes") {
+			t.Fatalf("step error %q, system lines:\n%s", res.Steps[0].Err, sys)
+		}
+		if res.Steps[1].Status != StatusSkipped {
+			t.Fatalf("the next step ran: %+v", res.Steps[1])
+		}
+		if pids := liveWithArg(marker); len(pids) > 0 {
+			t.Fatalf("%d processes of the fork bomb survived the build", len(pids))
+		}
+	})
+	t.Run("a build under the bound is not affected", func(t *testing.T) {
+		rec := newRecorder()
+		res, err := Run(t.Context(), Spec{Workspace: workspace(t), Sandbox: SandboxOff, MaxProcs: 256,
+			Steps: []Step{{Name: "few", Run: `for i in 1 2 3 4 5; do sleep 0.1 & done; wait`}}}, rec)
+		if err != nil || res.Status != StatusSucceeded {
+			t.Fatalf("Run = %+v, %v\n%s", res, err, rec.all())
 		}
 	})
 }

@@ -16,8 +16,10 @@ import (
 func (b *build) runStep(ctx context.Context, i int, step Step) StepResult {
 	started := time.Now()
 	b.sink.started(i, step.Name)
-	if i == 0 && b.notice != "" {
-		b.system(i, b.notice)
+	if i == 0 {
+		for _, n := range b.notices {
+			b.system(i, n)
+		}
 	}
 	r := b.execStep(ctx, i, step)
 	r.Duration = time.Since(started)
@@ -39,7 +41,15 @@ func (b *build) execStep(ctx context.Context, i int, step Step) StepResult {
 
 	argv := []string{"/bin/sh", "-ec", step.Run}
 	if b.sandbox {
-		argv = bwrapArgs(b.spec.Workspace, b.home, b.spec.CacheDir, argv)
+		argv = sandboxArgs(b.spec.Workspace, b.home, argv)
+	}
+	refusedBefore := 0
+	if b.limit != nil {
+		// The limit's wrapper joins the cgroup before anything of the
+		// step runs, so no fork escapes it; it is one process of the
+		// step's group like the shell it becomes.
+		argv = b.limit.Wrap(argv)
+		refusedBefore = b.limit.Refused()
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = b.spec.Workspace
@@ -140,6 +150,13 @@ func (b *build) execStep(ctx context.Context, i int, step Step) StepResult {
 		r = b.interrupted(i, cause)
 	} else {
 		r = b.exited(i, waitErr)
+	}
+	if b.limit != nil && b.limit.Refused() > refusedBefore {
+		msg := fmt.Sprintf("process limit reached: the build tried to run more than %d processes and threads at once, and the system refused to start more", b.limit.Max())
+		b.system(i, msg)
+		if r.Status == StatusFailed {
+			r.Err = joinMsg(msg, r.Err)
+		}
 	}
 	if survivors {
 		msg := fmt.Sprintf("warning: processes of process group %d survived SIGKILL", pgid)

@@ -137,21 +137,27 @@ func (l *Limit) Add(pid int) error {
 
 // Hit reports whether a fork was refused because of the bound. Only the
 // cgroup methods can tell (pids.events); the others always say false.
-func (l *Limit) Hit() bool {
+func (l *Limit) Hit() bool { return l.Refused() > 0 }
+
+// Refused counts the forks refused because of the bound so far (the
+// "max" count of pids.events); comparing it before and after a command
+// tells whether that command hit the bound. Always 0 for MethodRlimit and
+// MethodNone, which cannot tell.
+func (l *Limit) Refused() int {
 	if l.dir == "" {
-		return false
+		return 0
 	}
 	b, err := os.ReadFile(filepath.Join(l.dir, "pids.events"))
 	if err != nil {
-		return false
+		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "max" {
 			n, _ := strconv.Atoi(f[1])
-			return n > 0
+			return n
 		}
 	}
-	return false
+	return 0
 }
 
 // Close kills whatever is still in the cgroup and removes it. It is safe
