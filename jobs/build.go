@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -89,6 +87,9 @@ type buildRun struct {
 
 	pipelineYAML string
 	artifactSHA  *string
+	// sourceDate is the commit's date, SOURCE_DATE_EPOCH of the steps.
+	sourceDate time.Time
+	cache      *buildCache
 }
 
 func (r *buildRun) run(ctx context.Context) {
@@ -176,7 +177,10 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 		Env:          r.buildEnv(),
 		BuildTimeout: cfg.Timeout,
 		Sandbox:      r.j.deps.Sandbox,
-		CacheDir:     r.cacheDir(),
+		MaxProcs:     r.j.deps.MaxBuildProcs,
+	}
+	if r.cache = r.openCache(ctx); r.cache != nil {
+		spec.CacheDir = r.cache.dir
 	}
 	for i, s := range cfg.Build {
 		rows[i] = r.addStep(s.Name)
@@ -268,6 +272,11 @@ func (r *buildRun) checkout(ctx context.Context) error {
 		return fmt.Errorf("create workspace: %w", err)
 	}
 	r.base, r.ws = base, filepath.Join(base, "workspace")
+	// Who owns this workspace, so that a start after a crash can tell a
+	// dead worker's workspace from a live one's (removeStaleWorkspaces).
+	if err := os.WriteFile(filepath.Join(base, workspaceOwnerFile), []byte(r.j.workerID), 0o600); err != nil {
+		return fmt.Errorf("create workspace: %w", err)
+	}
 	// Usually the mirror CreateBuild updated already has the commit; on
 	// another machine, or after a force-push pruned it, fetch first.
 	err = gitrepo.Export(ctx, dir, r.b.CommitSHA, r.ws)
@@ -285,39 +294,12 @@ func (r *buildRun) checkout(ctx context.Context) error {
 		return err
 	}
 	r.sys("workspace " + r.ws)
+	if c, err := gitrepo.CommitInfo(ctx, dir, r.b.CommitSHA); err == nil {
+		r.sourceDate = c.Time
+	} else {
+		r.log.Warn("commit date for SOURCE_DATE_EPOCH", slog.Any("err", err))
+	}
 	return nil
-}
-
-// cacheDir is the build cache of the project's branch (or tag), kept
-// between its builds (Go's build cache lives there, so a second build
-// compiles only what changed). It sits beside the workspaces, outside the
-// data dir, in a folder of this portal's own (named after its data dir, so
-// two portals on one machine never share one) with one cache per project
-// and ref, so no project's build can feed another's, and a build of some
-// branch cannot plant entries that the default branch's (released) builds
-// then use. It is "" — no cache — when it cannot be made private:
-// in a shared temp dir another user could otherwise plant entries.
-func (r *buildRun) cacheDir() string {
-	root := r.j.deps.WorkspaceDir
-	if root == "" {
-		root = os.TempDir()
-	}
-	data, _ := filepath.Abs(r.j.deps.DataDir)
-	sum := sha256.Sum256([]byte(data))
-	portal := filepath.Join(root, "slipway-cache-"+hex.EncodeToString(sum[:6]))
-	ref := sha256.Sum256([]byte(r.b.RefType + ":" + r.b.Ref))
-	dir := filepath.Join(portal, "project-"+strconv.FormatInt(r.b.ProjectID, 10)+"-"+hex.EncodeToString(ref[:6]))
-	for _, d := range []string{portal, dir} {
-		if err := privateDir(d); err != nil {
-			r.sys("no build cache: " + err.Error())
-			return ""
-		}
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return ""
-	}
-	return abs
 }
 
 // privateDir makes dir (its parent must exist) and checks that it is a
@@ -375,9 +357,12 @@ func (r *buildRun) readConfig() (*pipeline.Config, string, error) {
 	return cfg, string(data), nil
 }
 
-// buildEnv is what every step sees besides PATH, HOME, LANG and CI.
+// buildEnv is what every step sees besides PATH, HOME, LANG, CI and the
+// cache variables. SOURCE_DATE_EPOCH is the commit's date, which tools
+// that follow the reproducible-builds convention stamp instead of the
+// clock, so a rebuild of a commit gives the same bytes.
 func (r *buildRun) buildEnv() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"SLIPWAY_BUILD_ID":     strconv.FormatInt(r.b.ID, 10),
 		"SLIPWAY_BUILD_NUMBER": strconv.FormatInt(r.b.Number, 10),
 		"SLIPWAY_PROJECT":      r.b.Project.Slug,
@@ -386,6 +371,10 @@ func (r *buildRun) buildEnv() map[string]string {
 		"SLIPWAY_REF_TYPE":     r.b.RefType,
 		workerEnv:              r.j.workerID,
 	}
+	if !r.sourceDate.IsZero() {
+		env["SOURCE_DATE_EPOCH"] = strconv.FormatInt(r.sourceDate.Unix(), 10)
+	}
+	return env
 }
 
 // packArtifact packs the declared paths into a file beside the workspace
@@ -481,9 +470,11 @@ func (r *buildRun) settleSteps(status string) {
 }
 
 func (r *buildRun) cleanup() {
+	r.cache.release()
 	if r.base != "" {
 		removeTree(r.base)
 	}
+	r.j.evictCaches(r.j.deps.BuildCacheMax)
 }
 
 // removeTree deletes a directory even where a build left parts of it

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/slipway-ci/slipway/internal/sandbox"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -107,6 +108,9 @@ func (j *Jobs) localWorkerDead(id string) bool {
 // machine left behind. Start calls it before taking work.
 func (j *Jobs) RecoverBuilds(ctx context.Context) error {
 	j.killOrphans()
+	j.removeStaleWorkspaces()
+	j.removeStaleSeeds()
+	sandbox.Sweep()
 	bs, err := j.deps.Store.UnfinishedBuilds(ctx)
 	if err != nil {
 		return fmt.Errorf("jobs: recover builds: %w", err)
@@ -220,6 +224,43 @@ func (j *Jobs) killOrphans() {
 			}
 			break
 		}
+	}
+}
+
+// workspaceOwnerFile, beside a build's workspace, holds the ID of the
+// worker running the build.
+const workspaceOwnerFile = ".slipway-owner"
+
+// staleWorkspaceAfter is how old a workspace without an owner file must
+// be before it counts as a crash's leftover (the owner is written right
+// after the directory is made).
+const staleWorkspaceAfter = time.Hour
+
+// removeStaleWorkspaces deletes the workspaces that dead workers of this
+// machine left behind (a portal killed with -9 never ran its cleanup):
+// every slipway-build-* directory in the workspace dir whose owner is a
+// local worker that no longer runs. Workspaces of live workers, of
+// workers on other hosts, and young ones without an owner are kept.
+func (j *Jobs) removeStaleWorkspaces() {
+	root := j.deps.WorkspaceDir
+	if root == "" {
+		root = os.TempDir()
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, "slipway-build-*"))
+	for _, d := range dirs {
+		fi, err := os.Lstat(d)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		owner, err := os.ReadFile(filepath.Join(d, workspaceOwnerFile))
+		switch {
+		case err == nil && string(owner) != j.workerID && j.localWorkerDead(string(owner)):
+		case err != nil && time.Since(fi.ModTime()) > staleWorkspaceAfter:
+		default:
+			continue
+		}
+		removeTree(d)
+		j.log.Warn("removed the workspace of a build whose worker stopped", slog.String("dir", d), slog.String("worker", string(owner)))
 	}
 }
 

@@ -360,13 +360,15 @@ func TestBuildInTheSandbox(t *testing.T) {
 	}
 }
 
-// TestBuildsOfAProjectShareItsCacheOnly: what a build leaves in
-// XDG_CACHE_HOME (Go's build cache goes there) is there for the next build
-// of the project's same branch, and not for another project's or another
-// branch's (which could otherwise plant entries the released builds use).
-func TestBuildsOfAProjectShareItsCacheOnly(t *testing.T) {
+// TestBuildCachesCannotBePoisonedByABranch: what a build leaves in its
+// HOME (where Go's, npm's, pnpm's, Yarn's and pip's caches go) is there
+// for the next build of the same ref. Another branch starts from a copy
+// of the default branch's cache and writes only its own, so nothing a
+// branch build writes reaches a default-branch build; another project
+// sees nothing.
+func TestBuildCachesCannotBePoisonedByABranch(t *testing.T) {
 	e := newBuildEnv(t, "sqlite", 1)
-	yml := "build:\n  - name: cache\n    run: |\n      cat \"$XDG_CACHE_HOME/seen\" 2>/dev/null || echo first\n      echo \"$SLIPWAY_PROJECT\" > \"$XDG_CACHE_HOME/seen\"\n"
+	yml := "build:\n  - name: cache\n    run: |\n      cat \"$GOCACHE/seen\" 2>/dev/null || echo first\n      mkdir -p \"$GOCACHE\" && echo \"$SLIPWAY_PROJECT/$SLIPWAY_REF\" > \"$GOCACHE/seen\"\n"
 	a, repoA, _ := e.project("cache-a", yml, nil)
 	repoA.Git("branch", "feature")
 	b, _, _ := e.project("cache-b", yml, nil)
@@ -377,8 +379,10 @@ func TestBuildsOfAProjectShareItsCacheOnly(t *testing.T) {
 		want string
 	}{
 		{"the first build of a project starts with an empty cache", a, "main", "first"},
-		{"the second build of that branch finds what the first left", a, "main", "cache-a"},
-		{"a build of another branch of the project does not see it", a, "feature", "first"},
+		{"the second build of that branch finds what the first left", a, "main", "cache-a/main"},
+		{"the first build of another branch starts from a copy of the default branch's", a, "feature", "cache-a/main"},
+		{"the second build of that branch finds its own entries", a, "feature", "cache-a/feature"},
+		{"a default-branch build never sees what the branch wrote", a, "main", "cache-a/main"},
 		{"another project's first build does not see it", b, "main", "first"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

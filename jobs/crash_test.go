@@ -129,8 +129,9 @@ func TestKill9MidBuildEndsInterruptedWithItsLogAndNoOrphans(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer store.Close()
+			workspaces := t.TempDir()
 			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "SLIPWAY_ADMIN_PASSWORD=crash-test-password",
-				"SLIPWAY_BCRYPT_COST=4", "SLIPWAY_SANDBOX=off", "SLIPWAY_WORKSPACE_DIR=" + t.TempDir(), "SLIPWAY_LOG_LEVEL=warn"}
+				"SLIPWAY_BCRYPT_COST=4", "SLIPWAY_SANDBOX=off", "SLIPWAY_WORKSPACE_DIR=" + workspaces, "SLIPWAY_LOG_LEVEL=warn"}
 			first := startPortal(t, args, env)
 
 			repo := buildtest.NewRepo(t)
@@ -196,6 +197,10 @@ func TestKill9MidBuildEndsInterruptedWithItsLogAndNoOrphans(t *testing.T) {
 			if b, _ := store.Build(ctx, id); b.Status != models.BuildRunning {
 				t.Fatalf("after kill -9 the build is %s, want still running in the database", b.Status)
 			}
+			left, _ := filepath.Glob(filepath.Join(workspaces, "slipway-build-*"))
+			if len(left) != 1 {
+				t.Fatalf("after kill -9: workspaces %v, want the crashed build's", left)
+			}
 
 			second := startPortal(t, args, env)
 			done := buildtest.WaitBuild(t, store, id, 60*time.Second)
@@ -226,6 +231,9 @@ func TestKill9MidBuildEndsInterruptedWithItsLogAndNoOrphans(t *testing.T) {
 			}
 			if !waitGone(pid, 10*time.Second) {
 				t.Fatalf("the crashed build's sleep %d still runs after the restart", pid)
+			}
+			if isDir(left[0]) {
+				t.Errorf("the crashed build's workspace %s is still there after the restart", left[0])
 			}
 		})
 	}

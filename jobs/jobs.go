@@ -79,6 +79,13 @@ type Deps struct {
 	WorkspaceDir string
 	// Sandbox says whether steps run in bubblewrap (auto when empty).
 	Sandbox runner.SandboxMode
+	// MaxBuildProcs bounds the processes and threads of one build
+	// (runner.Spec.MaxProcs); zero means no bound.
+	MaxBuildProcs int
+	// BuildCacheMax caps the bytes of all build caches together; the
+	// least recently used are evicted after a build, other refs' before
+	// any default branch's. Zero means no cap.
+	BuildCacheMax int64
 	// DeployKey opens a project's sealed deploy key for git over ssh.
 	// Nil means deploy keys cannot be used yet: a project that has one
 	// gets a clear error instead of a build. Projects without a key never

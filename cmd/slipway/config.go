@@ -32,6 +32,10 @@ type config struct {
 	NoWorkers     bool
 	Sandbox       string
 	WorkspaceDir  string
+	// BuildMaxProcs bounds the processes and threads of one build.
+	BuildMaxProcs int
+	// BuildCacheMaxMB caps all build caches together, in MiB.
+	BuildCacheMaxMB int
 	// PublicURL is the portal's external base URL, for absolute links.
 	PublicURL string
 	// SecretKey is SLIPWAY_SECRET_KEY (environment only: a flag would show
@@ -126,6 +130,8 @@ func openStore(ctx context.Context, c config, migrate bool) (*models.Store, erro
 func buildFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run build steps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
 	fs.StringVar(&c.WorkspaceDir, "workspace-dir", env("SLIPWAY_WORKSPACE_DIR", ""), "where build workspaces are made, outside the data directory; empty means the system temp dir (SLIPWAY_WORKSPACE_DIR)")
+	fs.IntVar(&c.BuildMaxProcs, "build-max-procs", envInt("SLIPWAY_BUILD_MAX_PROCS", 2048), "most processes and threads one build may have at once; 0 means no bound (SLIPWAY_BUILD_MAX_PROCS)")
+	fs.IntVar(&c.BuildCacheMaxMB, "build-cache-max-mb", envInt("SLIPWAY_BUILD_CACHE_MAX_MB", 10240), "size cap of all build caches together in MiB, least recently used evicted first; 0 means no cap (SLIPWAY_BUILD_CACHE_MAX_MB)")
 }
 
 // buildDeps opens what build workers and build pages share: the log
@@ -136,6 +142,9 @@ func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Log
 	case runner.SandboxAuto, runner.SandboxOff, runner.SandboxRequired:
 	default:
 		return nil, nil, usageError{fmt.Sprintf("--sandbox must be auto, off or required, not %q", c.Sandbox)}
+	}
+	if c.BuildMaxProcs < 0 || c.BuildCacheMaxMB < 0 {
+		return nil, nil, usageError{"--build-max-procs and --build-cache-max-mb must not be negative"}
 	}
 	arts, err := artifact.NewStore(filepath.Join(c.DataDir, "artifacts"))
 	if err != nil {
@@ -157,6 +166,7 @@ func jobDeps(c config, store *models.Store, log *slog.Logger, ls *logs.Service, 
 	return jobs.Deps{
 		Store: store, Logger: log, DataDir: c.DataDir, Logs: ls, Artifacts: arts,
 		WorkspaceDir: c.WorkspaceDir, Sandbox: runner.SandboxMode(c.Sandbox),
+		MaxBuildProcs: c.BuildMaxProcs, BuildCacheMax: int64(c.BuildCacheMaxMB) << 20,
 	}
 }
 

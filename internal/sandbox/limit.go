@@ -63,7 +63,9 @@ func NewLimit(name string, max int) (*Limit, error) {
 	if max < 1 {
 		return nil, fmt.Errorf("sandbox: process limit %d: must be at least 1", max)
 	}
-	name = cgroupPrefix + safeName(name) + "-" + randomSuffix()
+	// The creator's pid in the name lets Sweep leave alone the cgroups
+	// of live processes, empty for a moment before their run joins.
+	name = cgroupPrefix + strconv.Itoa(os.Getpid()) + "-" + safeName(name) + "-" + randomSuffix()
 	l := &Limit{max: max}
 	if dir, err := newCgroupV2(name, max); err == nil {
 		l.method, l.dir = MethodCgroupV2, dir
@@ -230,12 +232,11 @@ func cgroupPids(dir string) ([]int, error) {
 	return pids, nil
 }
 
-// Sweep removes the empty cgroups this package made that a crash left
-// behind (a portal killed with -9 never ran Close), under the portal's own
-// cgroup in both hierarchies. It never kills: a cgroup with processes
-// belongs to a run that is still going (another portal process, or an app
-// instance meant to outlive a restart) and is kept. It returns how many it
-// removed.
+// Sweep removes the empty cgroups this package made in processes that no
+// longer run (a portal killed with -9 never ran Close), under this
+// process's own cgroup in both hierarchies. It never kills: a cgroup with
+// processes belongs to a run that is still going (an app instance meant
+// to outlive a restart) and is kept. It returns how many it removed.
 func Sweep() int {
 	n := 0
 	for _, parent := range []string{cgroupV2Parent(), cgroupV1Parent()} {
@@ -244,6 +245,14 @@ func Sweep() int {
 		}
 		dirs, _ := filepath.Glob(filepath.Join(parent, cgroupPrefix+"*"))
 		for _, d := range dirs {
+			pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), cgroupPrefix), "-")
+			pid, err := strconv.Atoi(pidText)
+			if err != nil || pid <= 0 {
+				continue
+			}
+			if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+				continue // its creator runs: the cgroup may be about to be joined
+			}
 			if syscall.Rmdir(d) == nil {
 				n++
 			}

@@ -113,31 +113,36 @@ func TestLimitInsideTheSandbox(t *testing.T) {
 	t.Logf("Close took %s", time.Since(start))
 }
 
-func TestSweepRemovesOnlyEmptyCgroups(t *testing.T) {
-	idle, err := NewLimit("test-idle", 5)
+func TestSweepRemovesOnlyDeadProcessesEmptyCgroups(t *testing.T) {
+	probe, err := NewLimit("test-probe", 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireCgroup(t, idle)
-	busy, err := NewLimit("test-busy", 5)
+	requireCgroup(t, probe)
+	parent := filepath.Dir(probe.dir)
+	probe.Close()
+	// A cgroup of a process that is gone, as a crash leaves it.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(parent, cgroupPrefix+itoa(dead.Process.Pid)+"-test-left-0000")
+	if err := os.Mkdir(left, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Rmdir(left)
+	// This process's own, empty: about to be joined by a run.
+	mine, err := NewLimit("test-mine", 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer busy.Close()
-	cmd := exec.Command("sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	if err := busy.Add(cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
+	defer mine.Close()
 	Sweep()
-	if _, err := os.Stat(idle.dir); !os.IsNotExist(err) {
-		t.Fatalf("empty cgroup %s left by a crash was not swept", idle.dir)
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("empty cgroup %s of a dead process was not swept", left)
 	}
-	if _, err := os.Stat(busy.dir); err != nil {
-		t.Fatalf("cgroup with a live process was swept: %v", err)
+	if _, err := os.Stat(mine.dir); err != nil {
+		t.Fatalf("the cgroup of a live process was swept: %v", err)
 	}
 }
 
