@@ -23,7 +23,7 @@ import (
 
 // runningGroup is one entry of the state file.
 type runningGroup struct {
-	PGID int    `json:"pgid"`
+	PGID int `json:"pgid"`
 	// Start is the leader's start time in clock ticks since boot
 	// (/proc/<pid>/stat field 22): with Boot it tells our group from a
 	// later one that reused the number.
