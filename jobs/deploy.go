@@ -365,8 +365,16 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secr
 		}
 	}
 	d.line(fmt.Sprintf("starting %q with PORT set and HOST=BIND=127.0.0.1; health check GET %s within %s", app.Run, app.Health, app.HealthTimeout))
-	if wd := mgr.WorkDir(key); wd != "" {
-		d.line("the app's working directory is the environment's own work dir; the release's files are in it read-only")
+	if mgr.WorkDir(key) != "" {
+		sandboxed, notice, err := mgr.Sandbox()
+		switch {
+		case err != nil:
+			return deployResult{}, err
+		case sandboxed:
+			d.line("sandbox: bubblewrap; the app runs in " + deploy.AppDir + ", the environment's own work dir, with the release's files read-only in it")
+		default:
+			d.line("WARNING: " + notice)
+		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()

@@ -124,7 +124,7 @@ func openStore(ctx context.Context, c config, migrate bool) (*models.Store, erro
 
 // buildFlags registers the settings of processes that run builds.
 func buildFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run build steps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
+	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run build steps and deployed apps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
 	fs.StringVar(&c.WorkspaceDir, "workspace-dir", env("SLIPWAY_WORKSPACE_DIR", ""), "where build workspaces are made, outside the data directory; empty means the system temp dir (SLIPWAY_WORKSPACE_DIR)")
 }
 

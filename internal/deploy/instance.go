@@ -416,17 +416,27 @@ func (i *Instance) spawn() (*proc, int, error) {
 	vars["PORT"] = strconv.Itoa(port)
 	vars["HOST"] = "127.0.0.1"
 	vars["BIND"] = "127.0.0.1"
-	argv, dir, err := i.m.appCommand(i.workDir, i.dir, i.command, vars)
+	argv, dir, limit, err := i.m.appCommand(limitName(i.env, i.releaseID), i.workDir, i.dir, i.command, vars)
 	if err != nil {
 		return nil, 0, fmt.Errorf("spawn: %w", err)
 	}
 	p, err := startProc(argv, dir, buildEnv(vars), i.lines, i.line)
 	if err != nil {
+		if limit != nil {
+			_ = limit.Close()
+		}
 		return nil, 0, fmt.Errorf("spawn: %w", err)
 	}
 	i.m.recordGroup(p.pid, i.env)
 	pid := p.pid
-	p.onFinish = func() { i.m.forgetGroup(pid) }
+	p.onFinish = func() {
+		if limit != nil {
+			if err := limit.Close(); err != nil {
+				i.m.log.Warn("deploy: process limit", slog.String("env", i.env), slog.Any("err", err))
+			}
+		}
+		i.m.forgetGroup(pid)
+	}
 	i.target.Store(&url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	i.mu.Lock()
 	i.pid, i.port, i.startedAt = p.pid, port, p.started

@@ -50,6 +50,9 @@ type Manager struct {
 	envs   map[string]*envState
 	ports  map[int]*Instance // loopback ports handed to app processes
 
+	sandboxOnce sync.Once
+	sandbox     sandboxChoice
+
 	// stateMu guards groups and the state file (see orphans.go).
 	stateMu sync.Mutex
 	groups  map[int]runningGroup

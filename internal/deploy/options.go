@@ -19,6 +19,12 @@ type Options struct {
 	// ReapOrphans can end what a killed portal left behind. Empty turns
 	// that off.
 	StateFile string
+	// Sandbox says whether app instances run in bubblewrap (auto when
+	// empty); only when WorkDir is set. See Manager.Sandbox.
+	Sandbox SandboxMode
+	// MaxProcs bounds the tasks of one sandboxed app process tree (a pids
+	// cgroup, else RLIMIT_NPROC). Default DefaultMaxProcs.
+	MaxProcs int
 	// Logger receives the manager's own messages (never app output).
 	Logger *slog.Logger
 	// DrainTimeout bounds the wait for in-flight requests before an old

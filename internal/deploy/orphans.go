@@ -64,6 +64,7 @@ func (m *Manager) saveGroupsLocked() {
 	}
 	b, _ := json.Marshal(list)
 	tmp := m.opts.StateFile + ".tmp"
+	_ = os.MkdirAll(filepath.Dir(tmp), 0o700)
 	if err := os.WriteFile(tmp, b, 0o600); err == nil {
 		err = os.Rename(tmp, m.opts.StateFile)
 		if err == nil {
@@ -111,9 +112,6 @@ func (m *Manager) ReapOrphans() (int, error) {
 	}
 	m.stateMu.Lock()
 	defer m.stateMu.Unlock()
-	if err := os.MkdirAll(filepath.Dir(m.opts.StateFile), 0o700); err != nil {
-		return n, fmt.Errorf("deploy: reap orphans: %w", err)
-	}
 	m.saveGroupsLocked()
 	return n, nil
 }

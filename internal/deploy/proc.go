@@ -299,7 +299,7 @@ func (p *proc) finish() {
 		<-p.outputDone
 	}
 	p.out.Close()
-	if !p.groupAlive() && p.onFinish != nil {
+	if p.onFinish != nil {
 		p.finishOnce.Do(p.onFinish)
 	}
 }
