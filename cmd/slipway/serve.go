@@ -84,7 +84,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		deployEvents = jobs.NewDeployEvents(store, log)
 		mgr = deploy.NewManager(deploy.Options{ReleasesDir: filepath.Join(c.DataDir, "releases"), Logger: log,
 			WorkDir: filepath.Join(c.DataDir, "appdata"), StateFile: filepath.Join(c.DataDir, "run", "apps.json"),
-			Sandbox: deploy.SandboxMode(c.Sandbox),
+			Sandbox:       deploy.SandboxMode(c.Sandbox),
 			HealthTimeout: pipeline.MaxHealthTimeout, OnEvent: deployEvents.Record})
 		// A portal killed with SIGKILL could not stop its apps: end what
 		// is left of them before anything starts again.
