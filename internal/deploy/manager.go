@@ -52,6 +52,7 @@ type Manager struct {
 
 	sandboxOnce sync.Once
 	sandbox     sandboxChoice
+	workMu      sync.Mutex // serializes work dir layouts
 
 	// stateMu guards groups and the state file (see orphans.go).
 	stateMu sync.Mutex

@@ -87,39 +87,44 @@ func (m *Manager) appCommand(name, work, release, command string, vars map[strin
 	if err != nil {
 		return nil, "", nil, err
 	}
+	// Two instances of one environment may start at once (a deploy while a
+	// warm instance restarts): lay out the shared work dir one at a time.
+	m.workMu.Lock()
 	entries, err := prepareWorkDir(work, release, use)
+	m.workMu.Unlock()
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if !use {
-		if _, set := vars["HOME"]; !set {
-			vars["HOME"] = work
+	argv, dir = sh, work
+	if use {
+		spec := sandbox.Spec{
+			Binds: []sandbox.Bind{{Source: work, Target: AppDir}},
+			Chdir: AppDir,
+			// Apps die with the portal for now: the portal owns the edge
+			// that routes to them, so an app left behind serves nobody and
+			// only holds its port and its work dir. When `slipway edge`
+			// owns instances and re-adopts them, this goes (see
+			// docs/environments.md).
+			DieWithParent: true,
 		}
-		return sh, work, nil, nil
+		for _, e := range entries {
+			spec.Binds = append(spec.Binds, sandbox.Bind{Source: filepath.Join(release, e), Target: filepath.Join(AppDir, e), ReadOnly: true})
+		}
+		argv, dir = spec.Argv(sh), "/"
+		if _, set := vars["HOME"]; !set {
+			vars["HOME"] = AppDir
+		}
+	} else if _, set := vars["HOME"]; !set {
+		vars["HOME"] = work
 	}
-	if _, set := vars["HOME"]; !set {
-		vars["HOME"] = AppDir
-	}
-	spec := sandbox.Spec{
-		Binds: []sandbox.Bind{{Source: work, Target: AppDir}},
-		Chdir: AppDir,
-		// Apps die with the portal for now: the portal owns the edge that
-		// routes to them, so an app left behind serves nobody and only
-		// holds its port and its work dir. When `slipway edge` owns
-		// instances and re-adopts them, this goes (see docs/environments.md).
-		DieWithParent: true,
-	}
-	for _, e := range entries {
-		spec.Binds = append(spec.Binds, sandbox.Bind{Source: filepath.Join(release, e), Target: filepath.Join(AppDir, e), ReadOnly: true})
-	}
-	argv = spec.Argv(sh)
+	// The process limit applies with or without the sandbox. It wraps bwrap
+	// from outside: the cgroup file is not visible inside, and bwrap and
+	// everything under it then count.
 	limit, err = sandbox.NewLimit(name, m.maxProcs())
 	if err != nil {
 		return nil, "", nil, err
 	}
-	// The limit wraps bwrap from outside: the cgroup file is not visible
-	// inside, and bwrap and everything under it then count.
-	return limit.Wrap(argv), "/", limit, nil
+	return limit.Wrap(argv), dir, limit, nil
 }
 
 func (m *Manager) maxProcs() int {

@@ -217,24 +217,28 @@ func TestAppForkBombIsBounded(t *testing.T) {
 	if method != sandbox.MethodCgroupV1 && method != sandbox.MethodCgroupV2 {
 		t.Skipf("no pids cgroup here (%s); RLIMIT_NPROC does not bound root", method)
 	}
-	l := newPortalLayout(t)
-	opts := testOptions()
-	opts.ReleasesDir, opts.WorkDir, opts.MaxProcs = l.releases, l.work, 64
-	m := newTestManager(t, opts)
-	rel := l.release(t, "sha-1")
-	out := &lineLog{}
-	inst, err := m.StartInstance(context.Background(), InstanceSpec{Env: "proj/dev", ReleaseID: 1, Dir: rel, HealthPath: "/healthz",
-		Command: `i=0; while [ $i -lt 300 ]; do sleep 600 & i=$((i+1)); done; echo "all forked"; exec ./bin/app`}, out.add)
-	if err == nil {
-		defer m.Stop(context.Background(), inst)
+	for _, mode := range []SandboxMode{SandboxAuto, SandboxOff} {
+		t.Run(string(mode), func(t *testing.T) {
+			l := newPortalLayout(t)
+			opts := testOptions()
+			opts.ReleasesDir, opts.WorkDir, opts.MaxProcs, opts.Sandbox = l.releases, l.work, 64, mode
+			m := newTestManager(t, opts)
+			rel := l.release(t, "sha-1")
+			out := &lineLog{}
+			inst, err := m.StartInstance(context.Background(), InstanceSpec{Env: "proj/dev", ReleaseID: 1, Dir: rel, HealthPath: "/healthz",
+				Command: `i=0; while [ $i -lt 300 ]; do sleep 600 & i=$((i+1)); done; echo "all forked"; exec ./bin/app`}, out.add)
+			if err == nil {
+				defer m.Stop(context.Background(), inst)
+			}
+			if slices.Contains(out.all(), "all forked") {
+				t.Fatalf("300 processes forked under a limit of 64 (start: %v)", err)
+			}
+			if !errors.Is(err, ErrExited) {
+				t.Fatalf("start = %v, want the app to exit when its fork failed", err)
+			}
+			waitFor(t, "the bomb's processes to be gone", func() bool { return countSleeps("600") == 0 })
+		})
 	}
-	if slices.Contains(out.all(), "all forked") {
-		t.Fatalf("300 processes forked under a limit of 64 (start: %v)", err)
-	}
-	if !errors.Is(err, ErrExited) {
-		t.Fatalf("start = %v, want the app to exit when its fork failed", err)
-	}
-	waitFor(t, "the bomb's processes to be gone", func() bool { return countSleeps("600") == 0 })
 }
 
 // countSleeps counts live "sleep <arg>" processes.
