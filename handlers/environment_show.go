@@ -88,6 +88,19 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 			return err
 		}
 	}
+	if live != nil && p.ActiveLog == nil && env.Target == models.TargetProcess && h.logs != nil {
+		o := appOutput{env: env, live: live, instance: live.ID}
+		if live.InstanceReleaseID != nil {
+			o.instance = *live.InstanceReleaseID
+		}
+		t := h.appOutputTarget(o)
+		v, err := h.logView(c, t, logState{Status: "running"})
+		if err != nil {
+			return err
+		}
+		v.Fit = true
+		p.OutputLog = &v
+	}
 	if h.engine != nil {
 		p.EngineKnown = true
 		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))

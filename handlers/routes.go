@@ -74,6 +74,12 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(envs, http.MethodPost, "/delete", auth.ManageEnvironments, h.deleteEnvironment)
 	h.add(envs, http.MethodPost, "/promote", auth.Promote, h.promoteFromForm)
 	h.add(envs, http.MethodGet, "/policy", auth.ManageEnvironments, h.showPolicy)
+	// The live app's output (stdout and stderr, masked), in the log viewer.
+	appOutput := h.logRoutesFor(h.appOutputLog)
+	h.add(envs, http.MethodGet, "/output/ws", auth.ViewProjects, appOutput.Socket, h.loadOutput)
+	h.add(envs, http.MethodGet, "/output/lines", auth.ViewProjects, appOutput.Lines, h.loadOutput)
+	h.add(envs, http.MethodGet, "/output/search", auth.ViewProjects, appOutput.Search, h.loadOutput)
+	h.add(envs, http.MethodGet, "/output.txt", auth.ViewProjects, appOutput.Download, h.loadOutput)
 	h.add(envs, http.MethodPost, "/policy", auth.ManageEnvironments, h.updatePolicy)
 
 	// Promotions and approvals.
@@ -165,6 +171,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/loadtests/:id/cancel", auth.RunLoadTest, h.apiCancelLoadTest)
 	h.add(api, http.MethodGet, "/builds/:id/log/ws", auth.ViewProjects, buildLog.APISocket, h.loadBuild)
 	h.add(api, http.MethodGet, "/releases/:id/log/ws", auth.ViewProjects, releaseLog.APISocket, h.loadRelease)
+	h.add(api, http.MethodGet, "/projects/:slug/environments/:env/output", auth.ViewProjects, h.apiEnvironmentOutput, h.loadOutput)
+	h.add(api, http.MethodGet, "/projects/:slug/environments/:env/output/ws", auth.ViewProjects, appOutput.APISocket, h.loadOutput)
 
 	e.RouteNotFound("/*", h.notFound)
 }

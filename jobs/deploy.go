@@ -308,15 +308,15 @@ func (d *deployRun) run(ctx context.Context) (deployResult, error) {
 		what = fmt.Sprintf("build #%d (%s, %s)", rel.Build.Number, rel.Build.Ref, shortCommit(rel.Build.CommitSHA))
 	}
 	d.line(fmt.Sprintf("deploying release #%d of %s to %s (target %s, config v%d, reason %s)", rel.ID, what, env.Name, env.Target, rel.ConfigVersion, rel.Reason))
-	vars, err := d.w.releaseVars(rel)
+	vars, secrets, err := d.w.releaseVars(rel)
 	if err != nil {
 		return deployResult{}, err
 	}
 	switch env.Target {
 	case models.TargetScript:
-		return d.runScript(ctx, vars)
+		return d.runScript(ctx, vars, secrets)
 	case models.TargetProcess, "":
-		return d.runProcess(ctx, vars)
+		return d.runProcess(ctx, vars, secrets)
 	}
 	return deployResult{}, fmt.Errorf("unknown deploy target %q", env.Target)
 }
@@ -324,7 +324,7 @@ func (d *deployRun) run(ctx context.Context) (deployResult, error) {
 // runProcess starts the release behind the environment's edge: the warm
 // instance of the source release for a rollback when there is one, else
 // a new instance that must pass its health check before the switch.
-func (d *deployRun) runProcess(ctx context.Context, vars map[string]string) (deployResult, error) {
+func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secrets []string) (deployResult, error) {
 	mgr, store, rel, env := d.w.deps.Deploy, d.w.deps.Store, d.rel, d.env
 	key := env.EngineKey()
 	if err := d.w.ensureEdge(ctx, env); err != nil {
@@ -364,20 +364,43 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string) (dep
 			vars[k] = v
 		}
 	}
-	d.line(fmt.Sprintf("starting %q with PORT set; health check GET %s within %s", app.Run, app.Health, app.HealthTimeout))
+	d.line(fmt.Sprintf("starting %q with PORT set and HOST=BIND=127.0.0.1; health check GET %s within %s", app.Run, app.Health, app.HealthTimeout))
+	if mgr.WorkDir(key) != "" {
+		sandboxed, notice, err := mgr.Sandbox()
+		switch {
+		case err != nil:
+			return deployResult{}, err
+		case sandboxed:
+			d.line("sandbox: bubblewrap; the app runs in " + deploy.AppDir + ", the environment's own work dir, with the release's files read-only in it")
+		default:
+			d.line("WARNING: " + notice)
+		}
+	}
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()
-	inst, err := mgr.StartInstance(sctx, deploy.InstanceSpec{Env: key, ReleaseID: rel.ID, Dir: dir, Command: app.Run, Vars: vars, HealthPath: app.Health},
-		func(l string) { d.line("[app] " + l) })
+	out := openAppOutput(ctx, d.w.deps.Logs, rel.ID, d.log)
+	inst, err := mgr.StartInstance(sctx, deploy.InstanceSpec{Env: key, ReleaseID: rel.ID, Dir: dir, Command: app.Run, Vars: vars,
+		HealthPath: app.Health, Lines: maskLines(secrets)},
+		func(l string) {
+			out.line(l)
+			d.line("[app] " + l)
+		})
 	if err != nil {
+		out.close(string(deploy.StateStopped))
 		var se *deploy.StartError
 		if errors.As(err, &se) {
 			return deployResult{output: strings.Join(se.Output, "\n")}, startFailure(se, app)
 		}
 		return deployResult{}, err
 	}
-	inst.SetLog(nil) // the app's own output stays out of the finished deploy log
+	// From now on the app's own output goes to its output stream only, not
+	// to the finished deploy log.
+	inst.SetLog(out.line)
+	out.closeWhenDone(inst)
 	d.line(fmt.Sprintf("healthy: pid %d on port %d", inst.PID(), inst.Port()))
+	if deploy.ListensOnAllInterfaces(inst.Port()) {
+		d.line(listenAllWarning(inst.Port()))
+	}
 	prev, err := mgr.Switch(key, inst)
 	if err != nil {
 		_ = mgr.Stop(context.WithoutCancel(ctx), inst)
@@ -389,6 +412,13 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string) (dep
 		d.line("edge switched")
 	}
 	return deployResult{instance: rel.ID}, nil
+}
+
+// listenAllWarning is the release log's warning for an app that listens on
+// every interface instead of HOST.
+func listenAllWarning(port int) string {
+	return fmt.Sprintf("WARNING: the app listens on port %d on every interface (0.0.0.0 or ::), so it can be reached without the edge; "+
+		"listen on $HOST (127.0.0.1) instead", port)
 }
 
 // startFailure words a failed start for the release page.
@@ -415,7 +445,7 @@ func startFailure(se *deploy.StartError, app pipeline.App) error {
 }
 
 // runScript runs the environment's own deploy command.
-func (d *deployRun) runScript(ctx context.Context, vars map[string]string) (deployResult, error) {
+func (d *deployRun) runScript(ctx context.Context, vars map[string]string, secrets []string) (deployResult, error) {
 	dir, err := d.w.unpack(ctx, d.rel.ArtifactSHA256)
 	if err != nil {
 		return deployResult{}, err
@@ -423,7 +453,7 @@ func (d *deployRun) runScript(ctx context.Context, vars map[string]string) (depl
 	d.line("artifact unpacked in " + dir)
 	d.line("running the deploy script")
 	err = deploy.ScriptDeploy(ctx, deploy.ScriptSpec{Command: d.env.ScriptCommand, Dir: dir, Env: vars, Artifact: dir,
-		Environment: d.env.Name, Release: strconv.FormatInt(d.rel.ID, 10)}, d.line)
+		Environment: d.env.Name, Release: strconv.FormatInt(d.rel.ID, 10), Lines: maskLines(secrets)}, d.line)
 	if err != nil {
 		return deployResult{}, err
 	}
@@ -502,40 +532,43 @@ func unpack(ctx context.Context, deps Deps, sha string) (string, error) {
 
 // releaseVars is the release's configuration as the app's environment:
 // its variables, its secrets, and SLIPWAY_ENVIRONMENT / SLIPWAY_RELEASE.
-func (w *DeployWorker) releaseVars(rel *models.Release) (map[string]string, error) {
+// secrets lists the secret values, for masking output.
+func (w *DeployWorker) releaseVars(rel *models.Release) (vars map[string]string, secrets []string, err error) {
 	return releaseVars(w.deps, rel)
 }
 
-func releaseVars(deps Deps, rel *models.Release) (map[string]string, error) {
+func releaseVars(deps Deps, rel *models.Release) (map[string]string, []string, error) {
 	vars := map[string]string{}
 	var summary []models.ConfigEntry
 	if err := json.Unmarshal([]byte(rel.ConfigSummary), &summary); err != nil {
-		return nil, fmt.Errorf("release configuration: %w", err)
+		return nil, nil, fmt.Errorf("release configuration: %w", err)
 	}
 	for _, e := range summary {
 		if !e.Secret {
 			vars[e.Name] = e.Value
 		}
 	}
+	var values []string
 	if len(rel.ConfigSealed) > 0 {
 		if deps.Secrets == nil {
-			return nil, ErrNoSecretBox
+			return nil, nil, ErrNoSecretBox
 		}
 		plain, err := deps.Secrets.Open(rel.ConfigSealed, models.ReleaseSecretsAD(rel.EnvironmentID))
 		if err != nil {
-			return nil, fmt.Errorf("open the release's secrets: %w", err)
+			return nil, nil, fmt.Errorf("open the release's secrets: %w", err)
 		}
 		var secrets map[string]string
 		if err := json.Unmarshal(plain, &secrets); err != nil {
-			return nil, fmt.Errorf("open the release's secrets: %w", err)
+			return nil, nil, fmt.Errorf("open the release's secrets: %w", err)
 		}
 		for k, v := range secrets {
 			vars[k] = v
+			values = append(values, v)
 		}
 	}
 	vars["SLIPWAY_ENVIRONMENT"] = rel.Environment.Name
 	vars["SLIPWAY_RELEASE"] = strconv.FormatInt(rel.ID, 10)
-	return vars, nil
+	return vars, values, nil
 }
 
 func shortCommit(sha string) string {

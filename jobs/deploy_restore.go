@@ -69,7 +69,7 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	if err != nil {
 		return err
 	}
-	vars, err := releaseVars(d, rel)
+	vars, secrets, err := releaseVars(d, rel)
 	if err != nil {
 		return err
 	}
@@ -80,11 +80,14 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()
+	out := openAppOutput(ctx, d.Logs, rel.ID, j.log)
 	inst, err := d.Deploy.StartInstance(sctx, deploy.InstanceSpec{Env: env.EngineKey(), ReleaseID: rel.ID, Dir: dir,
-		Command: app.Run, Vars: vars, HealthPath: app.Health}, nil)
+		Command: app.Run, Vars: vars, HealthPath: app.Health, Lines: maskLines(secrets)}, out.line)
 	if err != nil {
+		out.close(string(deploy.StateStopped))
 		return err
 	}
+	out.closeWhenDone(inst)
 	if _, err := d.Deploy.Switch(env.EngineKey(), inst); err != nil {
 		return err
 	}

@@ -149,7 +149,8 @@ func (h *deployHarness) start() {
 	ctx := context.Background()
 	h.events = NewDeployEvents(h.store, nil)
 	h.mgr = deploy.NewManager(deploy.Options{
-		ReleasesDir: filepath.Join(h.dir, "releases"), HealthTimeout: 10 * time.Minute, DrainTimeout: 5 * time.Second,
+		ReleasesDir: filepath.Join(h.dir, "releases"), WorkDir: filepath.Join(h.dir, "data", "appdata"),
+		StateFile: filepath.Join(h.dir, "data", "run", "apps.json"), HealthTimeout: 10 * time.Minute, DrainTimeout: 5 * time.Second,
 		StopTimeout: 5 * time.Second, RestartBackoffMin: 50 * time.Millisecond, OnEvent: h.events.Record,
 	})
 	j, err := New(ctx, Deps{Store: h.store, Logs: h.logs, Artifacts: h.artifacts, Deploy: h.mgr, Secrets: h.box}, Options{Work: true})

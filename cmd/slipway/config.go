@@ -128,7 +128,7 @@ func openStore(ctx context.Context, c config, migrate bool) (*models.Store, erro
 
 // buildFlags registers the settings of processes that run builds.
 func buildFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run build steps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
+	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run build steps and deployed apps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
 	fs.StringVar(&c.WorkspaceDir, "workspace-dir", env("SLIPWAY_WORKSPACE_DIR", ""), "where build workspaces are made, outside the data directory; empty means the system temp dir (SLIPWAY_WORKSPACE_DIR)")
 	fs.IntVar(&c.BuildMaxProcs, "build-max-procs", envInt("SLIPWAY_BUILD_MAX_PROCS", 2048), "most processes and threads one build may have at once; 0 means no bound (SLIPWAY_BUILD_MAX_PROCS)")
 	fs.IntVar(&c.BuildCacheMaxMB, "build-cache-max-mb", envInt("SLIPWAY_BUILD_CACHE_MAX_MB", 10240), "size cap of all build caches together in MiB, least recently used evicted first; 0 means no cap (SLIPWAY_BUILD_CACHE_MAX_MB)")

@@ -83,7 +83,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !c.NoWorkers {
 		deployEvents = jobs.NewDeployEvents(store, log)
 		mgr = deploy.NewManager(deploy.Options{ReleasesDir: filepath.Join(c.DataDir, "releases"), Logger: log,
+			WorkDir: filepath.Join(c.DataDir, "appdata"), StateFile: filepath.Join(c.DataDir, "run", "apps.json"),
+			Sandbox:       deploy.SandboxMode(c.Sandbox),
 			HealthTimeout: pipeline.MaxHealthTimeout, OnEvent: deployEvents.Record})
+		// A portal killed with SIGKILL could not stop its apps: end what
+		// is left of them before anything starts again.
+		if _, err := mgr.ReapOrphans(); err != nil {
+			return err
+		}
 	}
 	deps := jobDeps(c, store, log, logSvc, artifacts)
 	deps.Deploy = mgr

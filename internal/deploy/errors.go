@@ -27,6 +27,8 @@ var (
 	ErrClosed = errors.New("deploy manager is closed")
 	// ErrInvalid means a spec or argument is malformed.
 	ErrInvalid = errors.New("invalid deploy spec")
+	// ErrSandboxUnavailable means the sandbox is required and bwrap does not work here.
+	ErrSandboxUnavailable = errors.New("sandbox unavailable")
 	// ErrScriptFailed means a deploy script ended with a non-zero status.
 	ErrScriptFailed = errors.New("deploy script failed")
 )

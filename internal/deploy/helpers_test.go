@@ -31,10 +31,17 @@ func TestMain(m *testing.M) {
 
 // runPortal plays a portal for TestAppsDieWithThePortal: it starts the app
 // at path, prints its pid, and waits to be killed.
+// DEPLOY_TEST_PORTAL_WORK, _STATE and _SANDBOX set Options.WorkDir,
+// StateFile and Sandbox; DEPLOY_TEST_PORTAL_CMD replaces the command.
 func runPortal(path string) int {
-	m := NewManager(Options{})
+	m := NewManager(Options{WorkDir: os.Getenv("DEPLOY_TEST_PORTAL_WORK"), StateFile: os.Getenv("DEPLOY_TEST_PORTAL_STATE"),
+		Sandbox: SandboxMode(os.Getenv("DEPLOY_TEST_PORTAL_SANDBOX"))})
+	command := "exec " + path
+	if c := os.Getenv("DEPLOY_TEST_PORTAL_CMD"); c != "" {
+		command = c
+	}
 	inst, err := m.StartInstance(context.Background(), InstanceSpec{
-		Env: "proj/dev", ReleaseID: 1, Dir: os.Getenv("DEPLOY_TEST_PORTAL_DIR"), Command: "exec " + path, HealthPath: "/healthz",
+		Env: "proj/dev", ReleaseID: 1, Dir: os.Getenv("DEPLOY_TEST_PORTAL_DIR"), Command: command, HealthPath: "/healthz",
 	}, nil)
 	if err != nil {
 		fmt.Println(err)

@@ -29,8 +29,13 @@ type InstanceSpec struct {
 	// Command is run with /bin/sh -c.
 	Command string
 	// Vars is the app's whole environment besides PATH (which it may
-	// override) and PORT (which the manager sets and which wins).
+	// override) and PORT, HOST and BIND (which the manager sets and which
+	// win: PORT is the port to listen on, HOST and BIND are 127.0.0.1, the
+	// address to listen on so that only the edge reaches the app).
 	Vars map[string]string
+	// Lines splits (and masks) the app's raw output into lines; nil splits
+	// it as it comes.
+	Lines LineSplitter
 	// HealthPath is requested with GET on the app's port until it answers
 	// 2xx (redirects are not followed); empty means "the port accepts
 	// connections".
@@ -56,6 +61,8 @@ type Instance struct {
 	command   string
 	vars      map[string]string
 	health    string
+	lines     LineSplitter
+	workDir   string // the environment's work dir; "" runs in dir
 
 	target    atomic.Pointer[url.URL]
 	transport *http.Transport
@@ -96,6 +103,8 @@ func newInstance(m *Manager, es *envState, spec InstanceSpec, dir string, log fu
 		command:   spec.Command,
 		vars:      maps.Clone(spec.Vars),
 		health:    spec.HealthPath,
+		lines:     spec.Lines,
+		workDir:   m.WorkDir(spec.Env),
 		out:       newRing(m.opts.OutputLines),
 		logFn:     log,
 		killCh:    make(chan struct{}),
@@ -405,9 +414,28 @@ func (i *Instance) spawn() (*proc, int, error) {
 		vars = map[string]string{}
 	}
 	vars["PORT"] = strconv.Itoa(port)
-	p, err := startProc([]string{"/bin/sh", "-c", i.command}, i.dir, buildEnv(vars), i.line)
+	vars["HOST"] = "127.0.0.1"
+	vars["BIND"] = "127.0.0.1"
+	argv, dir, limit, err := i.m.appCommand(limitName(i.env, i.releaseID), i.workDir, i.dir, i.command, vars)
 	if err != nil {
 		return nil, 0, fmt.Errorf("spawn: %w", err)
+	}
+	p, err := startProc(argv, dir, buildEnv(vars), i.lines, i.line)
+	if err != nil {
+		if limit != nil {
+			_ = limit.Close()
+		}
+		return nil, 0, fmt.Errorf("spawn: %w", err)
+	}
+	i.m.recordGroup(p.pid, i.env)
+	pid := p.pid
+	p.onFinish = func() {
+		if limit != nil {
+			if err := limit.Close(); err != nil {
+				i.m.log.Warn("deploy: process limit", slog.String("env", i.env), slog.Any("err", err))
+			}
+		}
+		i.m.forgetGroup(pid)
 	}
 	i.target.Store(&url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	i.mu.Lock()

@@ -49,6 +49,14 @@ type Manager struct {
 	closed bool
 	envs   map[string]*envState
 	ports  map[int]*Instance // loopback ports handed to app processes
+
+	sandboxOnce sync.Once
+	sandbox     sandboxChoice
+	workMu      sync.Mutex // serializes work dir layouts
+
+	// stateMu guards groups and the state file (see orphans.go).
+	stateMu sync.Mutex
+	groups  map[int]runningGroup
 }
 
 // NewManager returns a Manager with opts (zero fields take their defaults).
@@ -66,6 +74,7 @@ func NewManager(opts Options) *Manager {
 		closing: make(chan struct{}),
 		envs:    map[string]*envState{},
 		ports:   map[int]*Instance{},
+		groups:  map[int]runningGroup{},
 	}
 }
 

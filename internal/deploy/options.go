@@ -11,6 +11,20 @@ type Options struct {
 	// InstanceSpec.Dir is resolved against it, and ReleaseDir names the
 	// directory for a digest.
 	ReleasesDir string
+	// WorkDir holds one persistent work dir per environment (see
+	// Manager.WorkDir): the app's working directory and the only place it
+	// may write. Empty runs apps in their release directory (tests).
+	WorkDir string
+	// StateFile records the app process groups that run, so that
+	// ReapOrphans can end what a killed portal left behind. Empty turns
+	// that off.
+	StateFile string
+	// Sandbox says whether app instances run in bubblewrap (auto when
+	// empty); only when WorkDir is set. See Manager.Sandbox.
+	Sandbox SandboxMode
+	// MaxProcs bounds the tasks of one sandboxed app process tree (a pids
+	// cgroup, else RLIMIT_NPROC). Default DefaultMaxProcs.
+	MaxProcs int
 	// Logger receives the manager's own messages (never app output).
 	Logger *slog.Logger
 	// DrainTimeout bounds the wait for in-flight requests before an old

@@ -89,11 +89,22 @@ type proc struct {
 	state      *os.ProcessState
 	endedAt    time.Time
 	outputDone chan struct{} // closed once the output reader has finished
+
+	finishOnce sync.Once
+	onFinish   func() // called once the group is gone, if set
 }
 
+// LineSplitter turns a process's raw output into lines: it returns a writer
+// that calls emit once per line (without its line ending), in order, and
+// emits a final unterminated line on Close. A caller passes one to mask
+// secrets on the way (internal/runner.NewLineWriter fits); nil splits lines
+// as they come.
+type LineSplitter func(emit func(line string)) io.WriteCloser
+
 // startProc starts argv in dir with env, in a new process group; every line
-// of output is passed to line, in order, from one goroutine.
-func startProc(argv []string, dir string, env []string, line func(string)) (*proc, error) {
+// of output is passed to line, in order, from one goroutine, through split
+// when it is not nil.
+func startProc(argv []string, dir string, env []string, split LineSplitter, line func(string)) (*proc, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("pipe: %w", err)
@@ -140,7 +151,13 @@ func startProc(argv []string, dir string, env []string, line func(string)) (*pro
 	p.pid, p.started = cmd.Process.Pid, time.Now()
 	go func() {
 		defer close(p.outputDone)
-		readLines(r, line)
+		if split == nil {
+			readLines(r, line)
+			return
+		}
+		w := split(line)
+		_, _ = io.Copy(w, r) // ends when every writer has closed the pipe, or at finish
+		_ = w.Close()
 	}()
 	return p, nil
 }
@@ -282,6 +299,9 @@ func (p *proc) finish() {
 		<-p.outputDone
 	}
 	p.out.Close()
+	if p.onFinish != nil {
+		p.finishOnce.Do(p.onFinish)
+	}
 }
 
 // exit describes how the leader ended; lines are the last output lines.

@@ -26,6 +26,8 @@ type ScriptSpec struct {
 	Artifact    string
 	Environment string
 	Release     string
+	// Lines, if set, splits (and masks) the script's output into lines.
+	Lines LineSplitter
 	// Timeout bounds the whole run. Default 30 minutes.
 	Timeout time.Duration
 }
@@ -71,7 +73,7 @@ func ScriptDeploy(ctx context.Context, spec ScriptSpec, log func(line string)) e
 	vars["SLIPWAY_ENVIRONMENT"] = spec.Environment
 	vars["SLIPWAY_RELEASE"] = spec.Release
 
-	p, err := startProc([]string{"/bin/sh", "-ec", spec.Command}, spec.Dir, buildEnv(vars), log)
+	p, err := startProc([]string{"/bin/sh", "-ec", spec.Command}, spec.Dir, buildEnv(vars), spec.Lines, log)
 	if err != nil {
 		return fmt.Errorf("deploy: script: start: %w", err)
 	}

@@ -114,11 +114,15 @@ type EnvironmentPage struct {
 	// ActiveWaitingFor the release whose deploy it waits for (0: none).
 	ActiveLog        *components.LogView
 	ActiveWaitingFor int64
-	EngineKnown      bool
-	Instances        []InstanceView
-	Events           []EventView
-	Releases         []ReleaseView
-	PreviousGood     *ReleaseView
+	// OutputLog is the live viewer of the live app's output (stdout and
+	// stderr, masked); nil while a deploy shows its own log instead, or
+	// when nothing of the environment runs here.
+	OutputLog    *components.LogView
+	EngineKnown  bool
+	Instances    []InstanceView
+	Events       []EventView
+	Releases     []ReleaseView
+	PreviousGood *ReleaseView
 	// Builds can be deployed here from the page.
 	Builds []BuildChoice
 	// DeployRefusal says why the user may not deploy here now ("" when

@@ -4,7 +4,8 @@
 // directory) plus, after a dash, the value of $GREETING and $TOKEN;
 // "/healthz" with 200 (503 with --fail-health); "/slow?ms=N" after N
 // milliseconds. With --exit it prints a message and exits with status 3
-// before listening; with --start-delay=D it waits D before listening.
+// before listening; with --start-delay=D it waits D before listening. It
+// listens on $HOST:$PORT, or on every interface with --listen-all.
 package main
 
 import (
@@ -21,6 +22,7 @@ func main() {
 	exit := flag.Bool("exit", false, "exit at once")
 	failHealth := flag.Bool("fail-health", false, "fail the health check")
 	delay := flag.Duration("start-delay", 0, "wait before listening")
+	listenAll := flag.Bool("listen-all", false, "listen on every interface instead of $HOST")
 	flag.Parse()
 	raw, err := os.ReadFile("version.txt")
 	if err != nil {
@@ -50,7 +52,10 @@ func main() {
 		}
 		fmt.Fprint(w, "ok")
 	})
-	addr := "127.0.0.1:" + os.Getenv("PORT")
+	addr := os.Getenv("HOST") + ":" + os.Getenv("PORT")
+	if *listenAll {
+		addr = ":" + os.Getenv("PORT")
+	}
 	fmt.Printf("listening on %s\n", addr)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if err := srv.ListenAndServe(); err != nil {
