@@ -4,7 +4,9 @@
 package handlers
 
 import (
+	"crypto/rand"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -34,6 +36,11 @@ type Config struct {
 	// DemoDir is where "Create a demo project" writes the sample app's
 	// repository (<data>/demo); empty turns the demo off.
 	DemoDir string
+	// CSRFKey signs the CSRF tokens bound to sessions; give every portal
+	// process the same key (serve derives it from the secret key). Empty
+	// means a random key per process: forms open across a restart must
+	// then be reloaded.
+	CSRFKey []byte
 }
 
 // Deps are the handler's collaborators.
@@ -77,6 +84,10 @@ type Handler struct {
 	logv *logViewer
 	// refs caches what remotes advertise, for the project pages.
 	refs *refCache
+	// csrfKey signs CSRF tokens; crossOrigin refuses cross-origin unsafe
+	// requests (csrf.go).
+	csrfKey     []byte
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds the handler.
@@ -90,23 +101,35 @@ func New(d Deps, cfg Config) *Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
+	key := cfg.CSRFKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	cop, err := newCrossOriginProtection(cfg.PublicURL)
+	if err != nil {
+		d.Logger.Warn("public URL not usable as a trusted origin for forms", "err", err)
+		cop = http.NewCrossOriginProtection()
+	}
 	return &Handler{
-		store:     d.Store,
-		jobs:      d.Jobs,
-		logs:      d.Logs,
-		engine:    d.Deploy,
-		secrets:   d.Secrets,
-		assets:    d.Assets,
-		log:       d.Logger,
-		cfg:       cfg,
-		limiter:   newLoginLimiter(),
-		passwords: newPasswordGate(),
-		metrics:   newHTTPMetrics(d.Registry),
-		arts:      d.Artifacts,
-		perms:     map[string]auth.Permission{},
-		now:       func() time.Time { return time.Now().UTC() },
-		logv:      newLogViewer(),
-		refs:      newRefCache(),
+		csrfKey:     key,
+		crossOrigin: cop,
+		store:       d.Store,
+		jobs:        d.Jobs,
+		logs:        d.Logs,
+		engine:      d.Deploy,
+		secrets:     d.Secrets,
+		assets:      d.Assets,
+		log:         d.Logger,
+		cfg:         cfg,
+		limiter:     newLoginLimiter(),
+		passwords:   newPasswordGate(),
+		metrics:     newHTTPMetrics(d.Registry),
+		arts:        d.Artifacts,
+		perms:       map[string]auth.Permission{},
+		now:         func() time.Time { return time.Now().UTC() },
+		logv:        newLogViewer(),
+		refs:        newRefCache(),
 	}
 }
 

@@ -76,7 +76,7 @@ func (h *Handler) login(c echo.Context) error {
 	if err := h.store.TouchUserLogin(ctx, u.ID); err != nil {
 		h.log.Warn("record login", "err", err)
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: h.cookieName(sessionCookie), Value: secret, Path: "/", HttpOnly: true,
 		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(h.cfg.SessionTTL.Seconds())})
 	return c.Redirect(http.StatusSeeOther, safeNext(next))
 }

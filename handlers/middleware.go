@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/models"
@@ -64,7 +63,7 @@ func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return next(c)
 		}
-		ck, err := c.Cookie(sessionCookie)
+		ck, err := c.Cookie(h.cookieName(sessionCookie))
 		if err != nil || ck.Value == "" {
 			return next(c)
 		}
@@ -125,28 +124,6 @@ func (h *Handler) require(perm auth.Permission) echo.MiddlewareFunc {
 	}
 }
 
-// csrf protects every unsafe method of the browser UI. The API is exempt:
-// it only accepts bearer tokens, which a browser never attaches on its own.
-func (h *Handler) csrf() echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper: func(c echo.Context) bool {
-			p := c.Request().URL.Path
-			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/hooks/") || strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/metrics"
-		},
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     csrfCookie,
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   h.cfg.SecureCookies,
-		CookieSameSite: http.SameSiteLaxMode,
-		CookieMaxAge:   7 * 24 * 3600,
-		ContextKey:     ctxCSRF,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "the form's security token is missing or expired — reload the page and try again").WithInternal(err)
-		},
-	})
-}
-
 // securityHeaders sets headers every response carries.
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -175,7 +152,7 @@ func (h *Handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (h *Handler) clearSessionCookie(c echo.Context) {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	c.SetCookie(&http.Cookie{Name: h.cookieName(sessionCookie), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 }
 
 func csrfToken(c echo.Context) string {

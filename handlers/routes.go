@@ -21,7 +21,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(h.securityHeaders)
 	e.Use(h.authenticate)
-	e.Use(h.csrf())
+	e.Use(h.csrf)
 
 	// Assets: content-hashed names, cached for a year.
 	e.GET(static.Prefix+"*", h.serveAsset, h.require(auth.Public))

@@ -104,7 +104,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
 		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts, Secrets: secrets},
 		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString(), PublicURL: c.PublicURL,
-			DemoDir: filepath.Join(c.DataDir, "demo")})
+			DemoDir: filepath.Join(c.DataDir, "demo"), CSRFKey: secrets.DeriveKey("csrf")})
 	e := echo.New()
 	h.Register(e)
 
