@@ -12,6 +12,12 @@ import (
 // post sends a form with the given cookies and headers, no redirects.
 func (ts *testServer) post(path string, form url.Values, cookies []*http.Cookie, hdr map[string]string) int {
 	ts.t.Helper()
+	return ts.postResp(path, form, cookies, hdr).StatusCode
+}
+
+// postResp is post returning the response (its body closed).
+func (ts *testServer) postResp(path string, form url.Values, cookies []*http.Cookie, hdr map[string]string) *http.Response {
+	ts.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, ts.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		ts.t.Fatal(err)
@@ -28,7 +34,7 @@ func (ts *testServer) post(path string, form url.Values, cookies []*http.Cookie,
 		ts.t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp
 }
 
 // An app on another port of the portal's host is the same site: it can set

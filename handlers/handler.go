@@ -6,6 +6,7 @@ package handlers
 import (
 	"crypto/rand"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -41,6 +42,13 @@ type Config struct {
 	// means a random key per process: forms open across a restart must
 	// then be reloaded.
 	CSRFKey []byte
+	// TrustedProxies are the peers whose X-Forwarded-For is believed (the
+	// client address for login limits and sessions); empty means none: the
+	// client is the TCP peer.
+	TrustedProxies []*net.IPNet
+	// HookReadTimeout is how long a forge webhook's body may take to
+	// arrive, longer than the server's read timeout (default 2 minutes).
+	HookReadTimeout time.Duration
 }
 
 // Deps are the handler's collaborators.
@@ -92,6 +100,9 @@ type Handler struct {
 
 // New builds the handler.
 func New(d Deps, cfg Config) *Handler {
+	if cfg.HookReadTimeout <= 0 {
+		cfg.HookReadTimeout = 2 * time.Minute
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 7 * 24 * time.Hour
 	}

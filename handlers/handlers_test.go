@@ -49,6 +49,12 @@ func newTestServer(t *testing.T) *testServer {
 // when work is set.
 func newTestServerWith(t *testing.T, work bool) *testServer {
 	t.Helper()
+	return newTestServerConfig(t, work, Config{})
+}
+
+// newTestServerConfig is newTestServerWith with handler settings.
+func newTestServerConfig(t *testing.T, work bool, cfg Config) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})
 	if err != nil {
@@ -90,7 +96,7 @@ func newTestServerWith(t *testing.T, work bool) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Store: store, Jobs: j, Assets: assets, Logs: ls, Artifacts: arts, Secrets: box}, Config{})
+	h := New(Deps{Store: store, Jobs: j, Assets: assets, Logs: ls, Artifacts: arts, Secrets: box}, cfg)
 	e := echo.New()
 	h.Register(e)
 	srv := httptest.NewServer(e)

@@ -124,6 +124,37 @@ func (h *Handler) require(perm auth.Permission) echo.MiddlewareFunc {
 	}
 }
 
+// ipExtractor says who the client is (c.RealIP()). Without trusted
+// proxies it is the TCP peer, whatever X-Forwarded-For or X-Real-IP say:
+// anyone can send those. With them, X-Forwarded-For is read from the right,
+// skipping only trusted proxies; loopback and private ranges are not
+// trusted unless listed.
+func (h *Handler) ipExtractor() echo.IPExtractor {
+	if len(h.cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range h.cfg.TrustedProxies {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// readDeadline gives a route's request body d from when the route starts
+// to arrive, instead of the server's read timeout: for routes that take
+// large bodies. The deadline is still a deadline: a client that trickles
+// is cut off when it passes.
+func (h *Handler) readDeadline(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
 // securityHeaders sets headers every response carries.
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {

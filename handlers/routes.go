@@ -15,6 +15,7 @@ import (
 func (h *Handler) Register(e *echo.Echo) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
+	e.IPExtractor = h.ipExtractor()
 	e.Use(h.metrics.middleware)
 	e.Use(middleware.RequestID())
 	e.Use(h.recoverPanics)
@@ -129,7 +130,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(admin, http.MethodPost, "/loadtests", auth.ManageLoadTestLimits, h.saveLoadTestLimits)
 
 	// Forge webhooks: public, authenticated by the payload's signature.
-	h.add(e, http.MethodPost, "/hooks/:slug", auth.Public, h.receiveHook)
+	h.add(e, http.MethodPost, "/hooks/:slug", auth.Public, h.receiveHook, h.readDeadline(h.cfg.HookReadTimeout))
 
 	// JSON API (bearer tokens).
 	api := e.Group("/api/v1")
