@@ -4,7 +4,10 @@
 package handlers
 
 import (
+	"crypto/rand"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -34,6 +37,18 @@ type Config struct {
 	// DemoDir is where "Create a demo project" writes the sample app's
 	// repository (<data>/demo); empty turns the demo off.
 	DemoDir string
+	// CSRFKey signs the CSRF tokens bound to sessions; give every portal
+	// process the same key (serve derives it from the secret key). Empty
+	// means a random key per process: forms open across a restart must
+	// then be reloaded.
+	CSRFKey []byte
+	// TrustedProxies are the peers whose X-Forwarded-For is believed (the
+	// client address for login limits and sessions); empty means none: the
+	// client is the TCP peer.
+	TrustedProxies []*net.IPNet
+	// HookReadTimeout is how long a forge webhook's body may take to
+	// arrive, longer than the server's read timeout (default 2 minutes).
+	HookReadTimeout time.Duration
 }
 
 // Deps are the handler's collaborators.
@@ -77,10 +92,17 @@ type Handler struct {
 	logv *logViewer
 	// refs caches what remotes advertise, for the project pages.
 	refs *refCache
+	// csrfKey signs CSRF tokens; crossOrigin refuses cross-origin unsafe
+	// requests (csrf.go).
+	csrfKey     []byte
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds the handler.
 func New(d Deps, cfg Config) *Handler {
+	if cfg.HookReadTimeout <= 0 {
+		cfg.HookReadTimeout = 2 * time.Minute
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 7 * 24 * time.Hour
 	}
@@ -90,23 +112,35 @@ func New(d Deps, cfg Config) *Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
+	key := cfg.CSRFKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	cop, err := newCrossOriginProtection(cfg.PublicURL)
+	if err != nil {
+		d.Logger.Warn("public URL not usable as a trusted origin for forms", "err", err)
+		cop = http.NewCrossOriginProtection()
+	}
 	return &Handler{
-		store:     d.Store,
-		jobs:      d.Jobs,
-		logs:      d.Logs,
-		engine:    d.Deploy,
-		secrets:   d.Secrets,
-		assets:    d.Assets,
-		log:       d.Logger,
-		cfg:       cfg,
-		limiter:   newLoginLimiter(),
-		passwords: newPasswordGate(),
-		metrics:   newHTTPMetrics(d.Registry),
-		arts:      d.Artifacts,
-		perms:     map[string]auth.Permission{},
-		now:       func() time.Time { return time.Now().UTC() },
-		logv:      newLogViewer(),
-		refs:      newRefCache(),
+		csrfKey:     key,
+		crossOrigin: cop,
+		store:       d.Store,
+		jobs:        d.Jobs,
+		logs:        d.Logs,
+		engine:      d.Deploy,
+		secrets:     d.Secrets,
+		assets:      d.Assets,
+		log:         d.Logger,
+		cfg:         cfg,
+		limiter:     newLoginLimiter(),
+		passwords:   newPasswordGate(),
+		metrics:     newHTTPMetrics(d.Registry),
+		arts:        d.Artifacts,
+		perms:       map[string]auth.Permission{},
+		now:         func() time.Time { return time.Now().UTC() },
+		logv:        newLogViewer(),
+		refs:        newRefCache(),
 	}
 }
 

@@ -49,6 +49,12 @@ func newTestServer(t *testing.T) *testServer {
 // when work is set.
 func newTestServerWith(t *testing.T, work bool) *testServer {
 	t.Helper()
+	return newTestServerConfig(t, work, Config{})
+}
+
+// newTestServerConfig is newTestServerWith with handler settings.
+func newTestServerConfig(t *testing.T, work bool, cfg Config) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})
 	if err != nil {
@@ -90,7 +96,7 @@ func newTestServerWith(t *testing.T, work bool) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Store: store, Jobs: j, Assets: assets, Logs: ls, Artifacts: arts, Secrets: box}, Config{})
+	h := New(Deps{Store: store, Jobs: j, Assets: assets, Logs: ls, Artifacts: arts, Secrets: box}, cfg)
 	e := echo.New()
 	h.Register(e)
 	srv := httptest.NewServer(e)
@@ -146,7 +152,17 @@ type reqOpts struct {
 	ctype   string
 }
 
-const testCSRF = "test-csrf-token-0123456789abcdef"
+// testAnonCSRF is the pre-session cookie tests send when signed out.
+const testAnonCSRF = "test-pre-session-0123456789abcdefghijklmnop"
+
+// csrfFor returns the token the portal expects with this session cookie
+// value (or, when empty, with the testAnonCSRF pre-session cookie).
+func (ts *testServer) csrfFor(session string) string {
+	if session == "" {
+		return ts.h.csrfMAC("anon", testAnonCSRF)
+	}
+	return ts.h.csrfForSession(auth.HashSecret(session))
+}
 
 // do sends a request without following redirects.
 func (ts *testServer) do(method, path string, o reqOpts) (*http.Response, string) {
@@ -155,7 +171,7 @@ func (ts *testServer) do(method, path string, o reqOpts) (*http.Response, string
 	switch {
 	case o.form != nil:
 		if o.csrf {
-			o.form.Set("_csrf", testCSRF)
+			o.form.Set("_csrf", ts.csrfFor(o.session))
 		}
 		body = strings.NewReader(o.form.Encode())
 		o.ctype = "application/x-www-form-urlencoded"
@@ -173,8 +189,10 @@ func (ts *testServer) do(method, path string, o reqOpts) (*http.Response, string
 		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: o.session})
 	}
 	if o.csrf {
-		req.AddCookie(&http.Cookie{Name: csrfCookie, Value: testCSRF})
-		req.Header.Set("X-CSRF-Token", testCSRF)
+		if o.session == "" {
+			req.AddCookie(&http.Cookie{Name: csrfCookie, Value: testAnonCSRF})
+		}
+		req.Header.Set("X-CSRF-Token", ts.csrfFor(o.session))
 	}
 	if o.token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.token)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -76,7 +77,7 @@ func (h *Handler) login(c echo.Context) error {
 	if err := h.store.TouchUserLogin(ctx, u.ID); err != nil {
 		h.log.Warn("record login", "err", err)
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: h.cookieName(sessionCookie), Value: secret, Path: "/", HttpOnly: true,
 		Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(h.cfg.SessionTTL.Seconds())})
 	return c.Redirect(http.StatusSeeOther, safeNext(next))
 }
@@ -92,10 +93,38 @@ func (h *Handler) logout(c echo.Context) error {
 	return h.redirectWith(c, "/login", "info", "You are signed out.")
 }
 
-// safeNext keeps post-login redirects on this site.
+// safeNext keeps post-login redirects on this site: it returns next as a
+// path on this origin, or "/" when next could lead anywhere else. Browsers
+// are lenient: they drop tabs and newlines inside URLs, read a backslash as
+// a slash and treat "//host" as another host, so "/<tab>/host" or
+// "/<backslash>host" leave the portal. Such input is refused outright
+// rather than repaired.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > 2048 || next[0] != '/' {
 		return "/"
 	}
-	return next
+	for i := 0; i < len(next); i++ {
+		if b := next[i]; b < 0x20 || b == 0x7f || b == '\\' {
+			return "/"
+		}
+	}
+	if strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "/"
+	}
+	// The decoded path must not start a new authority either ("/%2F/host"
+	// is harmless to browsers, but no page of ours is named like that).
+	if strings.HasPrefix(u.Path, "//") || strings.IndexFunc(u.Path, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) >= 0 {
+		return "/"
+	}
+	// Rebuild from the parts so what is sent is exactly what was checked.
+	out := &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery, Fragment: u.Fragment, RawFragment: u.RawFragment}
+	s := out.String()
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
+		return "/"
+	}
+	return s
 }

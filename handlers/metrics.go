@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -15,6 +17,9 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	handler  echo.HandlerFunc
+	// routes are the registered route patterns, the only route labels.
+	routesOnce sync.Once
+	routes     map[string]bool
 }
 
 func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
@@ -47,14 +52,43 @@ func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				status = 500
 			}
 		}
-		route := c.Path()
-		if route == "" || route == "/*" {
-			route = "unmatched"
-		}
-		m.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
-		m.latency.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+		method, route := metricMethod(c.Request().Method), m.metricRoute(c)
+		m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+		m.latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		return err
 	}
 }
 
 func (h *Handler) serveMetrics(c echo.Context) error { return h.metrics.handler(c) }
+
+// metricMethod keeps the standard methods and folds every other one into
+// "OTHER": the method is whatever a client typed.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// metricRoute is the pattern of the route that answered: a registered one,
+// or "unmatched" for the catch-all, a method the route does not take (Echo
+// then reports the raw path) and anything else that is not a pattern.
+func (m *httpMetrics) metricRoute(c echo.Context) string {
+	p := c.Path()
+	if p == "" || p == "/*" {
+		return "unmatched"
+	}
+	// Routes are all registered before the first request is served.
+	m.routesOnce.Do(func() {
+		m.routes = map[string]bool{}
+		for _, r := range c.Echo().Routes() {
+			m.routes[r.Path] = true
+		}
+	})
+	if !m.routes[p] {
+		return "unmatched"
+	}
+	return p
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/models"
@@ -64,7 +63,7 @@ func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return next(c)
 		}
-		ck, err := c.Cookie(sessionCookie)
+		ck, err := c.Cookie(h.cookieName(sessionCookie))
 		if err != nil || ck.Value == "" {
 			return next(c)
 		}
@@ -125,26 +124,35 @@ func (h *Handler) require(perm auth.Permission) echo.MiddlewareFunc {
 	}
 }
 
-// csrf protects every unsafe method of the browser UI. The API is exempt:
-// it only accepts bearer tokens, which a browser never attaches on its own.
-func (h *Handler) csrf() echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper: func(c echo.Context) bool {
-			p := c.Request().URL.Path
-			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/hooks/") || strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/metrics"
-		},
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     csrfCookie,
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   h.cfg.SecureCookies,
-		CookieSameSite: http.SameSiteLaxMode,
-		CookieMaxAge:   7 * 24 * 3600,
-		ContextKey:     ctxCSRF,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "the form's security token is missing or expired — reload the page and try again").WithInternal(err)
-		},
-	})
+// ipExtractor says who the client is (c.RealIP()). Without trusted
+// proxies it is the TCP peer, whatever X-Forwarded-For or X-Real-IP say:
+// anyone can send those. With them, X-Forwarded-For is read from the right,
+// skipping only trusted proxies; loopback and private ranges are not
+// trusted unless listed.
+func (h *Handler) ipExtractor() echo.IPExtractor {
+	if len(h.cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range h.cfg.TrustedProxies {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// readDeadline gives a route's request body d from when the route starts
+// to arrive, instead of the server's read timeout: for routes that take
+// large bodies. The deadline is still a deadline: a client that trickles
+// is cut off when it passes.
+func (h *Handler) readDeadline(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
+			return next(c)
+		}
+	}
 }
 
 // securityHeaders sets headers every response carries.
@@ -175,7 +183,7 @@ func (h *Handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (h *Handler) clearSessionCookie(c echo.Context) {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	c.SetCookie(&http.Cookie{Name: h.cookieName(sessionCookie), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 }
 
 func csrfToken(c echo.Context) string {

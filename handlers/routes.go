@@ -15,13 +15,14 @@ import (
 func (h *Handler) Register(e *echo.Echo) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
+	e.IPExtractor = h.ipExtractor()
 	e.Use(h.metrics.middleware)
 	e.Use(middleware.RequestID())
 	e.Use(h.recoverPanics)
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(h.securityHeaders)
 	e.Use(h.authenticate)
-	e.Use(h.csrf())
+	e.Use(h.csrf)
 
 	// Assets: content-hashed names, cached for a year.
 	e.GET(static.Prefix+"*", h.serveAsset, h.require(auth.Public))
@@ -135,7 +136,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(admin, http.MethodPost, "/loadtests", auth.ManageLoadTestLimits, h.saveLoadTestLimits)
 
 	// Forge webhooks: public, authenticated by the payload's signature.
-	h.add(e, http.MethodPost, "/hooks/:slug", auth.Public, h.receiveHook)
+	h.add(e, http.MethodPost, "/hooks/:slug", auth.Public, h.receiveHook, h.readDeadline(h.cfg.HookReadTimeout))
 
 	// JSON API (bearer tokens).
 	api := e.Group("/api/v1")

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/logs"
@@ -38,6 +40,13 @@ type config struct {
 	BuildCacheMaxMB int
 	// PublicURL is the portal's external base URL, for absolute links.
 	PublicURL string
+	// TrustedProxies is --trusted-proxies: CIDRs or addresses whose
+	// X-Forwarded-For names the client.
+	TrustedProxies string
+	// ReadTimeout bounds reading a whole request, body included;
+	// HookReadTimeout is the longer bound of forge webhooks.
+	ReadTimeout     time.Duration
+	HookReadTimeout time.Duration
 	// SecretKey is SLIPWAY_SECRET_KEY (environment only: a flag would show
 	// the key in the process list).
 	SecretKey string
@@ -52,6 +61,13 @@ func env(name, def string) string {
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
 		return v
 	}
 	return def
@@ -196,4 +212,34 @@ func validatePublicURL(raw string) (string, error) {
 		return "", usageError{fmt.Sprintf("--public-url must be an http:// or https:// base URL like https://ci.example.com, not %q", raw)}
 	}
 	return strings.TrimRight(raw, "/"), nil
+}
+
+// parseTrustedProxies reads a comma-separated list of CIDRs or bare
+// addresses (a single host).
+func parseTrustedProxies(raw string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.Split(raw, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, usageError{fmt.Sprintf("--trusted-proxies: %q is not an IP address or CIDR", f)}
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--trusted-proxies: %q is not an IP address or CIDR", f)}
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -44,6 +44,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SLIPWAY_SECURE_COOKIES"), "mark cookies Secure; set when served over HTTPS (SLIPWAY_SECURE_COOKIES)")
 	buildFlags(fs, &c)
 	fs.StringVar(&c.PublicURL, "public-url", env("SLIPWAY_PUBLIC_URL", ""), "external base URL for absolute links such as webhook URLs, e.g. https://ci.example.com; empty means the request's own (SLIPWAY_PUBLIC_URL)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("SLIPWAY_TRUSTED_PROXIES", ""), "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the client; empty trusts none (SLIPWAY_TRUSTED_PROXIES)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", envDuration("SLIPWAY_READ_TIMEOUT", 30*time.Second), "time a client has to send a whole request, body included; slower ones are cut off (SLIPWAY_READ_TIMEOUT)")
+	fs.DurationVar(&c.HookReadTimeout, "hook-read-timeout", envDuration("SLIPWAY_HOOK_READ_TIMEOUT", 2*time.Minute), "the same for forge webhooks, whose bodies can be large (SLIPWAY_HOOK_READ_TIMEOUT)")
 	fs.BoolVar(&c.NoWorkers, "no-workers", envBool("SLIPWAY_NO_WORKERS"), "do not run jobs in this process; run `slipway worker` elsewhere (SLIPWAY_NO_WORKERS)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -54,6 +57,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if c.PublicURL, err = validatePublicURL(c.PublicURL); err != nil {
 		return err
+	}
+	proxies, err := parseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	if c.ReadTimeout <= 0 || c.HookReadTimeout <= 0 {
+		return usageError{"--read-timeout and --hook-read-timeout must be positive durations like 30s"}
 	}
 	start := time.Now()
 	store, err := openStore(ctx, c, true)
@@ -111,7 +121,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
 		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts, Secrets: secrets},
 		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString(), PublicURL: c.PublicURL,
-			DemoDir: filepath.Join(c.DataDir, "demo")})
+			DemoDir: filepath.Join(c.DataDir, "demo"), CSRFKey: secrets.DeriveKey("csrf"),
+			TrustedProxies: proxies, HookReadTimeout: c.HookReadTimeout})
 	e := echo.New()
 	h.Register(e)
 
@@ -119,12 +130,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(e, c.ReadTimeout, log)
 	// Workers start only once the listener is bound, so a port clash
 	// leaves no job half-run.
 	if err := j.Start(ctx); err != nil {
@@ -178,6 +184,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the portal's HTTP server. A client gets readTimeout to
+// send a whole request, body included (routes that need longer extend
+// their own deadline), and at most 10 s for the headers: slow clients are
+// cut off instead of holding a connection and a goroutine open. There is
+// no write timeout: log streams and downloads last as long as they need,
+// and websockets clear the deadlines when they take the connection over.
+func newHTTPServer(h http.Handler, readTimeout time.Duration, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, readTimeout),
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // ensureAdmin creates the first admin on an empty database and prints its

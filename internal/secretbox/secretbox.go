@@ -12,6 +12,7 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -52,6 +53,9 @@ type Box struct {
 	aeads   map[byte]cipher.AEAD
 	current byte
 	keyID   string
+	// prk is the HKDF pseudorandom key that DeriveKey expands; the secret
+	// key itself is never handed out.
+	prk []byte
 }
 
 // New returns a Box for a 32-byte key.
@@ -71,7 +75,12 @@ func New(key []byte) (*Box, error) {
 	// operator see whether two processes use the same key.
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("slipway secretbox key id"))
+	prk, err := hkdf.Extract(sha256.New, key, []byte("slipway secretbox derive"))
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: %w", err)
+	}
 	return &Box{
+		prk:     prk,
 		aeads:   map[byte]cipher.AEAD{currentVersion: aead},
 		current: currentVersion,
 		keyID:   hex.EncodeToString(mac.Sum(nil)[:6]),
@@ -103,6 +112,18 @@ func NewKey() string {
 
 // KeyID is a short fingerprint of the key, safe to print.
 func (b *Box) KeyID() string { return b.keyID }
+
+// DeriveKey returns a 32-byte key for one purpose (say "csrf"), derived
+// from the secret key with HKDF-SHA256: stable across restarts and equal in
+// every process that shares the secret key, yet useless for opening sealed
+// values or for deriving the key of another purpose.
+func (b *Box) DeriveKey(purpose string) []byte {
+	k, err := hkdf.Expand(sha256.New, b.prk, "slipway "+purpose, KeySize)
+	if err != nil {
+		panic("secretbox: hkdf: " + err.Error())
+	}
+	return k
+}
 
 // Seal encrypts plaintext and binds it to additionalData (say
 // "projects.deploy_key:<slug>"), which must be given again to Open: a value

@@ -225,3 +225,20 @@ func TestLoad(t *testing.T) {
 		}
 	})
 }
+
+func TestDeriveKeyIsStablePerPurposeAndKey(t *testing.T) {
+	k1, _ := DecodeKey(NewKey())
+	k2, _ := DecodeKey(NewKey())
+	a, _ := New(k1)
+	again, _ := New(k1)
+	other, _ := New(k2)
+	if !bytes.Equal(a.DeriveKey("csrf"), again.DeriveKey("csrf")) {
+		t.Fatal("the same key and purpose must derive the same key (restarts, several processes)")
+	}
+	if bytes.Equal(a.DeriveKey("csrf"), a.DeriveKey("other")) || bytes.Equal(a.DeriveKey("csrf"), other.DeriveKey("csrf")) {
+		t.Fatal("another purpose or another secret key must derive another key")
+	}
+	if bytes.Equal(a.DeriveKey("csrf"), k1) || len(a.DeriveKey("csrf")) != KeySize {
+		t.Fatal("the derived key must be 32 bytes and not the secret key")
+	}
+}
