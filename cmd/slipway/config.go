@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,6 +35,9 @@ type config struct {
 	WorkspaceDir  string
 	// PublicURL is the portal's external base URL, for absolute links.
 	PublicURL string
+	// RepoAllowNetworks is the comma-separated CIDR list of non-public
+	// networks every project's repository may reach.
+	RepoAllowNetworks string
 	// SecretKey is SLIPWAY_SECRET_KEY (environment only: a flag would show
 	// the key in the process list).
 	SecretKey string
@@ -126,6 +130,23 @@ func openStore(ctx context.Context, c config, migrate bool) (*models.Store, erro
 func buildFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run build steps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
 	fs.StringVar(&c.WorkspaceDir, "workspace-dir", env("SLIPWAY_WORKSPACE_DIR", ""), "where build workspaces are made, outside the data directory; empty means the system temp dir (SLIPWAY_WORKSPACE_DIR)")
+	fs.StringVar(&c.RepoAllowNetworks, "repo-allow-networks", env("SLIPWAY_REPO_ALLOW_NETWORKS", ""), "comma-separated CIDRs of private networks any project's repository may reach, e.g. an internal git server; loopback and private addresses are otherwise for admins' projects only (SLIPWAY_REPO_ALLOW_NETWORKS)")
+}
+
+// repoNetworks parses --repo-allow-networks.
+func repoNetworks(raw string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(raw, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--repo-allow-networks: %q is not a CIDR like 10.20.0.0/16", f)}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // buildDeps opens what build workers and build pages share: the log
@@ -136,6 +157,9 @@ func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Log
 	case runner.SandboxAuto, runner.SandboxOff, runner.SandboxRequired:
 	default:
 		return nil, nil, usageError{fmt.Sprintf("--sandbox must be auto, off or required, not %q", c.Sandbox)}
+	}
+	if _, err := repoNetworks(c.RepoAllowNetworks); err != nil {
+		return nil, nil, err
 	}
 	arts, err := artifact.NewStore(filepath.Join(c.DataDir, "artifacts"))
 	if err != nil {
@@ -154,10 +178,13 @@ func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Log
 
 // jobDeps is what the job workers get.
 func jobDeps(c config, store *models.Store, log *slog.Logger, ls *logs.Service, arts *artifact.Store) jobs.Deps {
-	return jobs.Deps{
+	d := jobs.Deps{
 		Store: store, Logger: log, DataDir: c.DataDir, Logs: ls, Artifacts: arts,
 		WorkspaceDir: c.WorkspaceDir, Sandbox: runner.SandboxMode(c.Sandbox),
 	}
+	// Checked in buildDeps, which every caller runs first.
+	d.RepoNetworks, _ = repoNetworks(c.RepoAllowNetworks)
+	return d
 }
 
 // loadSecrets opens the key that seals secrets at rest: SLIPWAY_SECRET_KEY,
