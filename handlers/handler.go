@@ -77,6 +77,8 @@ type Handler struct {
 	logv *logViewer
 	// refs caches what remotes advertise, for the project pages.
 	refs *refCache
+	// pushes serializes webhook pushes of one commit to one ref.
+	pushes *keyedLocks
 }
 
 // New builds the handler.
@@ -106,6 +108,7 @@ func New(d Deps, cfg Config) *Handler {
 		perms:     map[string]auth.Permission{},
 		now:       func() time.Time { return time.Now().UTC() },
 		logv:      newLogViewer(),
+		pushes:    newKeyedLocks(),
 		refs:      newRefCache(),
 	}
 }
