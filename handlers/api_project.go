@@ -68,6 +68,9 @@ func (h *Handler) apiCreateProject(c echo.Context) error {
 		}
 		return apiFieldError(c, http.StatusUnprocessableEntity, fe)
 	}
+	if fe := h.checkRepoAddress(c.Request().Context(), in, roleOf(u)); fe != nil {
+		return apiFieldError(c, http.StatusUnprocessableEntity, fe)
+	}
 	p, secret, err := h.newProject(in, u.ID)
 	if err != nil {
 		return err

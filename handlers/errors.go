@@ -29,7 +29,7 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		} else {
 			msg = http.StatusText(status)
 		}
-		if status == http.StatusRequestEntityTooLarge {
+		if status == http.StatusRequestEntityTooLarge && msg == http.StatusText(status) {
 			msg = "request body too large"
 		}
 	case errors.Is(err, models.ErrNotFound):

@@ -96,6 +96,8 @@ type Handler struct {
 	// requests (csrf.go).
 	csrfKey     []byte
 	crossOrigin *http.CrossOriginProtection
+	// pushes serializes webhook pushes of one commit to one ref.
+	pushes *keyedLocks
 }
 
 // New builds the handler.
@@ -140,6 +142,7 @@ func New(d Deps, cfg Config) *Handler {
 		perms:       map[string]auth.Permission{},
 		now:         func() time.Time { return time.Now().UTC() },
 		logv:        newLogViewer(),
+		pushes:      newKeyedLocks(),
 		refs:        newRefCache(),
 	}
 }

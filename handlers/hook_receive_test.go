@@ -92,6 +92,7 @@ func TestWebhooks(t *testing.T) {
 	featureSHA := repo.commit("on feature")
 	mainSHA := repo.head("main")
 	zero := strings.Repeat("0", 40)
+	huge := bytes.Repeat([]byte(" "), 26<<20)
 
 	for i, f := range forges {
 		t.Run(f.name, func(t *testing.T) {
@@ -146,7 +147,7 @@ func TestWebhooks(t *testing.T) {
 				{"a wrong signature is 401", good, f.headers("not-the-secret", good, f.pushEvent, delivery("wrong")), 401, "does not match"},
 				{"a signature over another body is 401", good, f.headers(secret, pushBody("refs/heads/main", featureSHA, false), f.pushEvent, delivery("other-body")), 401, "does not match"},
 				{"a missing signature is 401", good, map[string]string{"X-GitHub-Event": "push", "X-Gitea-Event": "push", "X-Gitlab-Event": "Push Hook"}, 401, "missing signature"},
-				{"a body over 1 MiB is 413", bytes.Repeat([]byte(" "), 2<<20), f.headers(secret, bytes.Repeat([]byte(" "), 2<<20), f.pushEvent, delivery("big")), 413, "too large"},
+				{"a body over 25 MiB is 413", huge, f.headers(secret, huge, f.pushEvent, delivery("big")), 413, "too large"},
 				{"a ping answers 200", []byte(`{"zen":"hi"}`), f.headers(secret, []byte(`{"zen":"hi"}`), "ping", delivery("ping")), 200, "ok"},
 				{"another event is accepted and ignored", good, f.headers(secret, good, f.otherEvent, delivery("other")), 202, "ignored"},
 				{"a deleted branch builds nothing", pushBody("refs/heads/gone", zero, true), f.headers(secret, pushBody("refs/heads/gone", zero, true), f.pushEvent, delivery("delete")), 202, "deleted"},

@@ -33,24 +33,26 @@ func (h *Handler) checkProjectConnection(c echo.Context) error {
 		res.Message = fe.sentence(fieldLabel(fe.Field))
 		return answer()
 	}
-	remote := gitrepo.Remote{URL: in.RepoURL}
+	remote := gitrepo.Remote{URL: in.RepoURL, Network: h.jobs.Network(roleOf(currentUser(c)))}
 	if in.DeployKey != "" {
 		remote.SSHKey = []byte(in.DeployKey + "\n")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), checkTimeout)
 	defer cancel()
 	refs, err := gitrepo.LsRemote(ctx, remote)
-	res = describeCheck(refs, err, in.DefaultBranch, in.DeployKey != "")
+	res = describeCheck(refs, err, in.RepoURL, in.DefaultBranch, in.DeployKey != "")
 	return answer()
 }
 
 // describeCheck turns an ls-remote answer into what the user reads.
-func describeCheck(refs gitrepo.Refs, err error, branch string, withKey bool) pages.ConnectionCheck {
+func describeCheck(refs gitrepo.Refs, err error, repoURL, branch string, withKey bool) pages.ConnectionCheck {
 	res := pages.ConnectionCheck{DefaultBranch: branch, RemoteHead: refs.Head, Branches: len(refs.Branches), Tags: len(refs.Tags)}
 	var ge *gitrepo.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		res.Message = fmt.Sprintf("the repository did not answer within %d seconds — check the host name and that this server can reach it", int(checkTimeout.Seconds()))
+		// The same words as a refused or forbidden connection: a timeout
+		// would otherwise tell a filtered port from a closed one.
+		res.Message = gitrepo.ErrNotReachable.Error() + ": " + gitrepo.RedactURL(repoURL)
 		return res
 	case errors.Is(err, gitrepo.ErrAuthRefused) && errors.As(err, &ge):
 		res.Message = ge.Msg

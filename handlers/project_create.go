@@ -54,6 +54,11 @@ func (h *Handler) createProject(c echo.Context) error {
 		in.normalize()
 		err = in.validate(roleOf(u))
 	}
+	if err == nil {
+		if fe := h.checkRepoAddress(c.Request().Context(), in, roleOf(u)); fe != nil {
+			err = fe
+		}
+	}
 	fail := func(status int, fe *fieldError) error {
 		p := h.newProjectPage(c, pages.ProjectForm{Name: in.Name, Slug: in.Slug, RepoURL: in.RepoURL,
 			DefaultBranch: in.DefaultBranch, PollInterval: in.PollInterval})

@@ -1,11 +1,12 @@
 package handlers
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
@@ -75,22 +76,31 @@ func slugFrom(name string) string {
 	return s
 }
 
-// isLocalRepo reports whether a repository URL names this machine: its
-// disk, or a web server on its loopback interface (which would let the
-// connection check probe services that are not meant to be reachable).
+// isLocalRepo reports whether a repository URL names this machine's disk.
+// Network addresses on this machine (loopback and the like) are refused
+// by the address check instead (checkRepoAddress and, at every connection,
+// gitrepo), which answers with the same text as any unreachable host.
 func isLocalRepo(raw string) bool {
 	low := strings.ToLower(raw)
-	if strings.HasPrefix(raw, "/") || strings.HasPrefix(low, "file:") {
-		return true
+	return strings.HasPrefix(raw, "/") || strings.HasPrefix(low, "file:")
+}
+
+// addressCheckTimeout bounds the name lookup made when a project is linked.
+const addressCheckTimeout = 5 * time.Second
+
+// checkRepoAddress refuses a repository whose host is, or resolves to, an
+// address role may not reach, with the one message gitrepo gives for any
+// unreachable repository. A name that does not resolve (yet) is let
+// through: every later connection is checked again anyway.
+func (h *Handler) checkRepoAddress(ctx context.Context, in projectInput, role auth.Role) *fieldError {
+	ctx, cancel := context.WithTimeout(ctx, addressCheckTimeout)
+	defer cancel()
+	err := gitrepo.CheckRemote(ctx, gitrepo.Remote{URL: in.RepoURL, Network: h.jobs.Network(role)})
+	var ge *gitrepo.Error
+	if errors.Is(err, gitrepo.ErrForbiddenAddress) && errors.As(err, &ge) {
+		return &fieldError{Field: "repo_url", Msg: ge.Msg}
 	}
-	if strings.HasPrefix(low, "http://") || strings.HasPrefix(low, "https://") {
-		if u, err := url.Parse(raw); err == nil {
-			host := u.Hostname()
-			ip := net.ParseIP(host)
-			return strings.EqualFold(host, "localhost") || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified()))
-		}
-	}
-	return false
+	return nil
 }
 
 // isSSHRepo reports whether a (valid) repository URL uses ssh.
@@ -160,7 +170,7 @@ func (in *projectInput) validate(role auth.Role) error {
 		return &fieldError{Field: "repo_url", Msg: strings.TrimPrefix(err.Error(), "gitrepo: ")}
 	}
 	if isLocalRepo(in.RepoURL) && !auth.Can(role, auth.LinkLocalRepo) {
-		return &fieldError{Field: "repo_url", Msg: "only admins may link a repository on this machine (a local path, file:// or a loopback address); use an https:// or ssh URL", Forbidden: true}
+		return &fieldError{Field: "repo_url", Msg: "only admins may link a repository on this machine (a local path or file://); use an https:// or ssh URL", Forbidden: true}
 	}
 	if err := validBranchName(in.DefaultBranch); err != nil {
 		return &fieldError{Field: "default_branch", Msg: err.Error()}

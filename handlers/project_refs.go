@@ -101,5 +101,8 @@ func (h *Handler) projectRefs(ctx context.Context, p *models.Project) (gitrepo.R
 	if err != nil {
 		return gitrepo.Refs{}, err
 	}
+	if remote.Network, err = h.jobs.RemoteNetwork(ctx, p); err != nil {
+		return gitrepo.Refs{}, err
+	}
 	return h.refs.get(ctx, remote, p, h.now())
 }

@@ -41,7 +41,7 @@ func TestCreateProjectFromTheForm(t *testing.T) {
 		{"an admin links a file URL", admin, projectForm("name", "File", "repo_url", "file://"+local.Dir), 303, "file", "", ""},
 		{"a developer may not link a local path", dev, projectForm("name", "Mine", "repo_url", local.Dir), 403, "", "repo_url", "only admins"},
 		{"a developer may not link a file URL", dev, projectForm("name", "Mine", "repo_url", "file://"+local.Dir), 403, "", "repo_url", "only admins"},
-		{"a developer may not link a loopback URL", dev, projectForm("name", "Mine", "repo_url", "http://127.0.0.1:3000/x.git"), 403, "", "repo_url", "only admins"},
+		{"a developer may not link a loopback URL", dev, projectForm("name", "Mine", "repo_url", "http://127.0.0.1:3000/x.git"), 422, "", "repo_url", "repository not found or not reachable"},
 		{"a missing name is refused", dev, projectForm("name", " "), 422, "", "name", "Name is required"},
 		{"a name of punctuation gives no slug", dev, projectForm("name", "!!!"), 422, "", "slug", "Slug is required"},
 		{"a bad slug is refused", dev, projectForm("slug", "Not A Slug"), 422, "", "slug", "lower-case"},
@@ -276,7 +276,7 @@ func TestCheckConnection(t *testing.T) {
 		{"a nonexistent path is not reachable", admin, projectForm("repo_url", filepath.Join(t.TempDir(), "missing")), false, "not found or not reachable"},
 		{"an empty repository says to push first", admin, projectForm("repo_url", empty.Dir), false, "no branches yet"},
 		{"a refused login is explained", admin, projectForm("repo_url", private.URL+"/team/app.git"), false, "authentication refused"},
-		{"a developer may not probe loopback services", dev, projectForm("repo_url", private.URL+"/team/app.git"), false, "only admins"},
+		{"a developer may not probe loopback services", dev, projectForm("repo_url", private.URL+"/team/app.git"), false, "repository not found or not reachable"},
 		{"a wrong URL is named", dev, projectForm("repo_url", "not a url"), false, "invalid repository URL"},
 		{"a developer may not probe local paths", dev, projectForm("repo_url", repo.Dir), false, "only admins"},
 	} {

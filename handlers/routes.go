@@ -19,7 +19,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.Use(h.metrics.middleware)
 	e.Use(middleware.RequestID())
 	e.Use(h.recoverPanics)
-	e.Use(middleware.BodyLimit("1M"))
+	// Webhooks stream bodies up to their own larger cap (receiveHook).
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M",
+		Skipper: func(c echo.Context) bool { return c.Path() == "/hooks/:slug" }}))
 	e.Use(h.securityHeaders)
 	e.Use(h.authenticate)
 	e.Use(h.csrf)

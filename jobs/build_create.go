@@ -187,6 +187,11 @@ func (j *Jobs) CreateBuild(ctx context.Context, store *models.Store, req CreateB
 // updateMirror fetches the project's repository into its bare mirror.
 func (j *Jobs) updateMirror(ctx context.Context, p *models.Project) error {
 	remote := gitrepo.Remote{URL: p.RepoURL}
+	network, err := j.RemoteNetwork(ctx, p)
+	if err != nil {
+		return err
+	}
+	remote.Network = network
 	if len(p.DeployKeySealed) > 0 {
 		if j.deps.DeployKey == nil {
 			return &RepoError{Msg: "this project has a deploy key, and this portal cannot open deploy keys yet (no secret key configured)", Err: gitrepo.ErrAuthRefused}
@@ -199,7 +204,7 @@ func (j *Jobs) updateMirror(ctx context.Context, p *models.Project) error {
 	}
 	mctx, cancel := context.WithTimeout(ctx, mirrorTimeout)
 	defer cancel()
-	err := gitrepo.Mirror(mctx, j.MirrorDir(p.ID), remote)
+	err = gitrepo.Mirror(mctx, j.MirrorDir(p.ID), remote)
 	if err == nil {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -91,6 +92,11 @@ type Deps struct {
 	// gets a clear error instead of a build. Projects without a key never
 	// call it.
 	DeployKey func(ctx context.Context, p *models.Project) ([]byte, error)
+	// RepoNetworks are non-public networks every project's repository may
+	// reach (an admin setting: an internal git server). Loopback, private
+	// and link-local addresses are otherwise only for repositories an
+	// admin linked.
+	RepoNetworks []netip.Prefix
 	// LoadTestGate checks a promotion's load-test requirement; nil means
 	// Store.LoadTestGate: a passing load test of the artifact in the
 	// promotion's source environment.

@@ -95,6 +95,9 @@ func (w *PollWorker) pollProject(ctx context.Context, p *models.Project) (*model
 	if err != nil {
 		return nil, err
 	}
+	if remote.Network, err = w.j.RemoteNetwork(ctx, p); err != nil {
+		return nil, err
+	}
 	lctx, cancel := context.WithTimeout(ctx, pollRemoteTimeout)
 	refs, err := gitrepo.LsRemote(lctx, remote)
 	cancel()

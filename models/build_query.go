@@ -61,6 +61,20 @@ func (s *Store) CreateBuild(ctx context.Context, b *Build) error {
 	return wrap("create build", s.db.WithContext(ctx).Omit(clause.Associations).Create(b).Error)
 }
 
+// RecentBuildOfCommit returns the project's newest build of commit sha
+// for ref (a short branch or tag name) of refType created at or after
+// since; models.ErrNotFound when there is none.
+func (s *Store) RecentBuildOfCommit(ctx context.Context, projectID int64, refType, ref, sha string, since time.Time) (*Build, error) {
+	var b Build
+	err := s.db.WithContext(ctx).
+		Where("project_id = ? AND ref_type = ? AND ref = ? AND commit_sha = ? AND created_at >= ?", projectID, refType, ref, sha, since.UTC()).
+		Order("id DESC").First(&b).Error
+	if err != nil {
+		return nil, wrap("recent build of commit", err)
+	}
+	return &b, nil
+}
+
 // SetBuildJobID records the River job that runs the build.
 func (s *Store) SetBuildJobID(ctx context.Context, id, jobID int64) error {
 	return s.updateBuild(ctx, "set build job", id, map[string]any{"job_id": jobID})

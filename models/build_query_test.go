@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -111,5 +112,33 @@ func TestBuildLifecycleQueries(t *testing.T) {
 				t.Fatalf("%v %v", got, err)
 			}
 		})
+	})
+}
+
+func TestRecentBuildOfCommit(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		p := &Project{Slug: "dup", Name: "Dup", RepoURL: "/repo", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 1}
+		if err := s.db.Create(p).Error; err != nil {
+			t.Fatal(err)
+		}
+		b := &Build{ProjectID: p.ID, Number: 1, Ref: "main", RefType: "branch", CommitSHA: "abc", Trigger: "webhook", Status: BuildQueued}
+		if err := s.CreateBuild(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		if got, err := s.RecentBuildOfCommit(ctx, p.ID, "branch", "main", "abc", now.Add(-time.Minute)); err != nil || got.ID != b.ID {
+			t.Fatalf("a build within the window: %v, %v", got, err)
+		}
+		for name, args := range map[string][3]string{
+			"another commit": {"branch", "main", "abd"}, "another branch": {"branch", "dev", "abc"}, "a tag of that name": {"tag", "main", "abc"},
+		} {
+			if _, err := s.RecentBuildOfCommit(ctx, p.ID, args[0], args[1], args[2], now.Add(-time.Minute)); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s: %v, want ErrNotFound", name, err)
+			}
+		}
+		if _, err := s.RecentBuildOfCommit(ctx, p.ID, "branch", "main", "abc", now.Add(time.Minute)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a build before the window: %v, want ErrNotFound", err)
+		}
 	})
 }

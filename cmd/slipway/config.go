@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,6 +48,9 @@ type config struct {
 	// HookReadTimeout is the longer bound of forge webhooks.
 	ReadTimeout     time.Duration
 	HookReadTimeout time.Duration
+	// RepoAllowNetworks is the comma-separated CIDR list of non-public
+	// networks every project's repository may reach.
+	RepoAllowNetworks string
 	// SecretKey is SLIPWAY_SECRET_KEY (environment only: a flag would show
 	// the key in the process list).
 	SecretKey string
@@ -148,6 +152,23 @@ func buildFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.WorkspaceDir, "workspace-dir", env("SLIPWAY_WORKSPACE_DIR", ""), "where build workspaces are made, outside the data directory; empty means the system temp dir (SLIPWAY_WORKSPACE_DIR)")
 	fs.IntVar(&c.BuildMaxProcs, "build-max-procs", envInt("SLIPWAY_BUILD_MAX_PROCS", 2048), "most processes and threads one build may have at once; 0 means no bound (SLIPWAY_BUILD_MAX_PROCS)")
 	fs.IntVar(&c.BuildCacheMaxMB, "build-cache-max-mb", envInt("SLIPWAY_BUILD_CACHE_MAX_MB", 10240), "size cap of all build caches together in MiB, least recently used evicted first; 0 means no cap (SLIPWAY_BUILD_CACHE_MAX_MB)")
+	fs.StringVar(&c.RepoAllowNetworks, "repo-allow-networks", env("SLIPWAY_REPO_ALLOW_NETWORKS", ""), "comma-separated CIDRs of private networks any project's repository may reach, e.g. an internal git server; loopback and private addresses are otherwise for admins' projects only (SLIPWAY_REPO_ALLOW_NETWORKS)")
+}
+
+// repoNetworks parses --repo-allow-networks.
+func repoNetworks(raw string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(raw, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--repo-allow-networks: %q is not a CIDR like 10.20.0.0/16", f)}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // buildDeps opens what build workers and build pages share: the log
@@ -161,6 +182,9 @@ func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Log
 	}
 	if c.BuildMaxProcs < 0 || c.BuildCacheMaxMB < 0 {
 		return nil, nil, usageError{"--build-max-procs and --build-cache-max-mb must not be negative"}
+	}
+	if _, err := repoNetworks(c.RepoAllowNetworks); err != nil {
+		return nil, nil, err
 	}
 	arts, err := artifact.NewStore(filepath.Join(c.DataDir, "artifacts"))
 	if err != nil {
@@ -179,11 +203,14 @@ func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Log
 
 // jobDeps is what the job workers get.
 func jobDeps(c config, store *models.Store, log *slog.Logger, ls *logs.Service, arts *artifact.Store) jobs.Deps {
-	return jobs.Deps{
+	d := jobs.Deps{
 		Store: store, Logger: log, DataDir: c.DataDir, Logs: ls, Artifacts: arts,
 		WorkspaceDir: c.WorkspaceDir, Sandbox: runner.SandboxMode(c.Sandbox),
 		MaxBuildProcs: c.BuildMaxProcs, BuildCacheMax: int64(c.BuildCacheMaxMB) << 20,
 	}
+	// Checked in buildDeps, which every caller runs first.
+	d.RepoNetworks, _ = repoNetworks(c.RepoAllowNetworks)
+	return d
 }
 
 // loadSecrets opens the key that seals secrets at rest: SLIPWAY_SECRET_KEY,

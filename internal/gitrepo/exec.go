@@ -168,16 +168,27 @@ func (b *tailBuffer) String() string {
 // names is the only one allowed, and an SSH key, if any, lives in a 0600
 // temporary file until cleanup is called.
 type remoteSession struct {
-	inv     invocation
+	inv invocation
+	// url is what git is given: r.URL, or for ssh the same with the
+	// checked IP in place of the host name.
+	url     string
 	cleanup func()
 }
 
-func openRemote(r Remote) (*remoteSession, error) {
-	tr, err := validateURL(r.URL, r.AllowHTTP)
+func openRemote(ctx context.Context, r Remote) (*remoteSession, error) {
+	ep, err := validateURL(r.URL, r.AllowHTTP)
 	if err != nil {
 		return nil, err
 	}
-	s := &remoteSession{cleanup: func() {}}
+	tr := ep.tr
+	// The address check happens here, right before every git command
+	// that may connect, and git is pinned to what was checked.
+	addrs, err := checkedAddrs(ctx, r, ep)
+	if err != nil {
+		return nil, err
+	}
+	pinnedURL, pinCfg, sshOpts := ep.pin(r.URL, addrs)
+	s := &remoteSession{url: pinnedURL, cleanup: func() {}}
 	s.inv.scrub = credentials(r.URL)
 	// protocol.allow=never first, then exactly the one transport in use:
 	// even a redirect or a crafted URL cannot make git speak another
@@ -189,6 +200,7 @@ func openRemote(r Remote) (*remoteSession, error) {
 		"credential.helper=",
 		"core.askPass=/bin/false",
 	}
+	s.inv.config = append(s.inv.config, pinCfg...)
 	if tr == transportSSH {
 		sshCmd := []string{"ssh",
 			"-o", "BatchMode=yes",
@@ -196,6 +208,7 @@ func openRemote(r Remote) (*remoteSession, error) {
 			"-o", "StrictHostKeyChecking=accept-new",
 			"-o", "ConnectTimeout=30",
 		}
+		sshCmd = append(sshCmd, sshOpts...)
 		if r.KnownHostsFile != "" {
 			sshCmd = append(sshCmd, "-o", "UserKnownHostsFile="+shellQuote(r.KnownHostsFile))
 		}
@@ -243,18 +256,19 @@ func remoteError(r Remote, err error) error {
 		return err
 	}
 	low := strings.ToLower(ge.Stderr)
-	kind := ErrNotReachable
 	for _, p := range authPatterns {
 		if strings.Contains(low, p) {
-			kind = ErrAuthRefused
-			break
+			msg := ErrAuthRefused.Error() + ": " + RedactURL(r.URL)
+			if d := detail(ge.Stderr); d != "" {
+				msg += ": " + d
+			}
+			return &Error{Kind: ErrAuthRefused, Msg: msg, Err: err}
 		}
 	}
-	msg := kind.Error() + ": " + RedactURL(r.URL)
-	if d := detail(ge.Stderr); d != "" {
-		msg += ": " + d
-	}
-	return &Error{Kind: kind, Msg: msg, Err: err}
+	// Everything else reads the same: what git, curl or ssh said about the
+	// connection (refused, reset, wrong protocol, TLS alert...) would tell
+	// a user which ports listen on a host; it goes to the logs only.
+	return unreachable(r, err)
 }
 
 // authPatterns are lower-case fragments of git, curl and ssh messages that

@@ -72,6 +72,12 @@ type Remote struct {
 	// default: plain HTTP exposes credentials and lets anyone on the path
 	// change the code that gets built and deployed.
 	AllowHTTP bool
+	// Network says which addresses git may connect to; the zero value
+	// allows public addresses only. Every address the host resolves to is
+	// checked right before git runs, and git is pinned to them.
+	Network Network
+	// Resolve looks up host names; nil means the system resolver.
+	Resolve Resolver
 }
 
 // Refs is what a remote advertises.

@@ -18,12 +18,12 @@ import (
 // Failures are *Error values (ErrInvalidURL, ErrNotReachable,
 // ErrAuthRefused) with a message for the user.
 func LsRemote(ctx context.Context, r Remote) (Refs, error) {
-	s, err := openRemote(r)
+	s, err := openRemote(ctx, r)
 	if err != nil {
 		return Refs{}, err
 	}
 	defer s.cleanup()
-	out, err := s.inv.run(ctx, "ls-remote", "--symref", "--end-of-options", r.URL)
+	out, err := s.inv.run(ctx, "ls-remote", "--symref", "--end-of-options", s.url)
 	if err != nil {
 		return Refs{}, remoteError(r, err)
 	}
@@ -73,7 +73,7 @@ func parseLsRemote(out []byte) Refs {
 // them, and a new mirror is built in a temporary sibling and renamed into
 // place, so readers never see a half-made repository.
 func Mirror(ctx context.Context, dir string, r Remote) error {
-	s, err := openRemote(r)
+	s, err := openRemote(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func Mirror(ctx context.Context, dir string, r Remote) error {
 	}
 	inv := s.inv
 	inv.gitDir = target
-	_, err = inv.run(ctx, "fetch", "--quiet", "--prune", "--no-tags", "--end-of-options", r.URL,
+	_, err = inv.run(ctx, "fetch", "--quiet", "--prune", "--no-tags", "--end-of-options", s.url,
 		"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 	if err != nil {
 		return remoteError(r, err)

@@ -12,6 +12,10 @@ import (
 	"testing"
 )
 
+// loopbackOK is the network of a repository an admin linked: the test
+// servers listen on loopback.
+var loopbackOK = Network{AllowPrivate: true}
+
 func TestLsRemote(t *testing.T) {
 	u := newUpstream(t)
 	first := u.commit("first")
@@ -64,7 +68,7 @@ func TestLsRemoteOverHTTP(t *testing.T) {
 	guarded := serveHTTP(t, u, "ci", "right-password")
 
 	t.Run("an open repository is listed over smart HTTP", func(t *testing.T) {
-		refs, err := LsRemote(t.Context(), Remote{URL: open})
+		refs, err := LsRemote(t.Context(), Remote{URL: open, Network: loopbackOK})
 		if err != nil {
 			t.Fatalf("LsRemote: %v", err)
 		}
@@ -75,7 +79,7 @@ func TestLsRemoteOverHTTP(t *testing.T) {
 
 	t.Run("the right credentials in the URL are accepted", func(t *testing.T) {
 		url := strings.Replace(guarded, "http://", "http://ci:right-password@", 1)
-		refs, err := LsRemote(t.Context(), Remote{URL: url})
+		refs, err := LsRemote(t.Context(), Remote{URL: url, Network: loopbackOK})
 		if err != nil {
 			t.Fatalf("LsRemote: %v", err)
 		}
@@ -90,7 +94,7 @@ func TestLsRemoteOverHTTP(t *testing.T) {
 	}
 	for _, tc := range authCases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LsRemote(t.Context(), Remote{URL: tc.url})
+			_, err := LsRemote(t.Context(), Remote{URL: tc.url, Network: loopbackOK})
 			if !errors.Is(err, ErrAuthRefused) {
 				t.Fatalf("LsRemote = %v, want ErrAuthRefused", err)
 			}
@@ -121,7 +125,7 @@ func TestLsRemoteFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := LsRemote(t.Context(), Remote{URL: tt.url})
+			_, err := LsRemote(t.Context(), Remote{URL: tt.url, Network: loopbackOK})
 			if !errors.Is(err, tt.kind) {
 				t.Fatalf("LsRemote(%q) = %v, want %v", tt.url, err, tt.kind)
 			}
@@ -143,12 +147,14 @@ func TestSSHKeyIsRemovedAfterUse(t *testing.T) {
 		URL:            "ssh://git@127.0.0.1:1/app.git",
 		SSHKey:         []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n-----END OPENSSH PRIVATE KEY-----"),
 		KnownHostsFile: filepath.Join(tmp, "known_hosts"),
+		Network:        loopbackOK,
 	})
 	if !errors.Is(err, ErrNotReachable) {
 		t.Fatalf("LsRemote = %v, want ErrNotReachable", err)
 	}
-	if !strings.Contains(err.Error(), "Connection refused") {
-		t.Fatalf("message %q does not say what ssh saw", err)
+	var e *Error
+	if !errors.As(err, &e) || strings.Contains(e.Msg, "refused") || !strings.Contains(e.Err.Error(), "Connection refused") {
+		t.Fatalf("message %q must be generic, its hidden cause %v must say what ssh saw", err, e.Err)
 	}
 	left, _ := filepath.Glob(filepath.Join(tmp, "slipway-key-*"))
 	if len(left) != 0 {
@@ -253,7 +259,7 @@ func TestMirrorOverHTTPKeepsCredentialsOffDisk(t *testing.T) {
 	sha := u.commit("first")
 	url := strings.Replace(serveHTTP(t, u, "ci", "pa55-word-on-wire"), "http://", "http://ci:pa55-word-on-wire@", 1)
 	dir := filepath.Join(t.TempDir(), "app")
-	if err := Mirror(t.Context(), dir, Remote{URL: url}); err != nil {
+	if err := Mirror(t.Context(), dir, Remote{URL: url, Network: loopbackOK}); err != nil {
 		t.Fatalf("Mirror: %v", err)
 	}
 	if got, _ := ResolveRef(t.Context(), dir, "main"); got != sha {

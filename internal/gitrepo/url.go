@@ -43,9 +43,21 @@ func ValidateURL(raw string, allowHTTP bool) error {
 	return err
 }
 
-func validateURL(raw string, allowHTTP bool) (transport, error) {
-	invalid := func(why string) (transport, error) {
-		return "", &Error{Kind: ErrInvalidURL, Msg: fmt.Sprintf("invalid repository URL: %s", why)}
+// endpoint is a validated URL taken apart: the transport, and for network
+// transports the host (without brackets) and port git will connect to.
+type endpoint struct {
+	tr   transport
+	host string
+	port string
+	// scp is set for the scp-like form user@host:path.
+	scp        bool
+	user, path string
+	u          *url.URL
+}
+
+func validateURL(raw string, allowHTTP bool) (endpoint, error) {
+	invalid := func(why string) (endpoint, error) {
+		return endpoint{}, &Error{Kind: ErrInvalidURL, Msg: fmt.Sprintf("invalid repository URL: %s", why)}
 	}
 	if strings.TrimSpace(raw) == "" {
 		return invalid("empty")
@@ -71,7 +83,7 @@ func validateURL(raw string, allowHTTP bool) (transport, error) {
 			if u.Hostname() == "" {
 				return invalid("missing host")
 			}
-			return transportHTTPS, nil
+			return endpoint{tr: transportHTTPS, host: u.Hostname(), port: portOr(u.Port(), "443"), u: u}, nil
 		case "http":
 			if u.Hostname() == "" {
 				return invalid("missing host")
@@ -79,7 +91,7 @@ func validateURL(raw string, allowHTTP bool) (transport, error) {
 			if !allowHTTP && !isLoopback(u.Hostname()) {
 				return invalid("plain http:// is only allowed to this machine; use https:// or ssh")
 			}
-			return transportHTTP, nil
+			return endpoint{tr: transportHTTP, host: u.Hostname(), port: portOr(u.Port(), "80"), u: u}, nil
 		case "ssh":
 			host := u.Hostname()
 			if host == "" {
@@ -88,7 +100,7 @@ func validateURL(raw string, allowHTTP bool) (transport, error) {
 			if strings.HasPrefix(host, "-") || strings.HasPrefix(u.User.Username(), "-") {
 				return invalid("host and user must not start with \"-\"")
 			}
-			return transportSSH, nil
+			return endpoint{tr: transportSSH, host: host, port: portOr(u.Port(), "22"), u: u}, nil
 		case "file":
 			if u.Host != "" && u.Host != "localhost" {
 				return invalid("file:// URLs must not name a host")
@@ -96,7 +108,7 @@ func validateURL(raw string, allowHTTP bool) (transport, error) {
 			if !strings.HasPrefix(u.Path, "/") {
 				return invalid("file:// URLs need an absolute path")
 			}
-			return transportFile, nil
+			return endpoint{tr: transportFile}, nil
 		default:
 			return invalid(fmt.Sprintf("unsupported scheme %q (use https://, ssh:// or user@host:path)", u.Scheme))
 		}
@@ -105,24 +117,37 @@ func validateURL(raw string, allowHTTP bool) (transport, error) {
 		if !filepath.IsAbs(raw) {
 			return invalid("local paths must be absolute")
 		}
-		return transportFile, nil
+		return endpoint{tr: transportFile}, nil
 	}
 	if m := scpRE.FindStringSubmatch(raw); m != nil {
 		user, host := m[1], m[2]
 		if strings.HasPrefix(host, "-") || strings.HasPrefix(user, "-") {
 			return invalid("host and user must not start with \"-\"")
 		}
-		return transportSSH, nil
+		return endpoint{tr: transportSSH, host: strings.Trim(host, "[]"), port: "22", scp: true, user: user, path: m[3]}, nil
 	}
 	return invalid("not a URL, user@host:path or absolute path")
 }
 
+func portOr(port, def string) string {
+	if port == "" {
+		return def
+	}
+	return port
+}
+
+// isLoopback reports whether host names this machine. A host whose form
+// the address check refuses anyway (non-canonical numbers, a trailing
+// dot...) counts too, so that it gets the check's one generic answer.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	if ip == nil {
+		return hostNameProblem(host) != ""
+	}
+	return ip.IsLoopback() || ip.IsUnspecified()
 }
 
 // RedactURL returns the URL with any credentials of an http(s) URL replaced
