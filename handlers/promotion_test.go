@@ -556,6 +556,45 @@ func TestFreezeAppliesToDirectDeploys(t *testing.T) {
 	}
 }
 
+// A deploy refused after the freeze check (here: an unknown build) must not
+// leave a freeze.override event behind: the override is recorded only with
+// the release it let through.
+func TestRefusedDeployDuringFreezeWritesNoOverride(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	f.setPolicy(t, "staging", func(e *models.Environment) {
+		e.FreezeWindows = policy.EncodeWindows([]policy.Window{{Kind: policy.KindOnce, Start: time.Now().Add(-time.Hour).UTC(), End: time.Now().Add(time.Hour).UTC(), Reason: "migration"}})
+	})
+	overrides := func() int {
+		n := 0
+		for _, e := range f.ts.events() {
+			if e.Action == models.AuditFreezeOverride {
+				n++
+			}
+		}
+		return n
+	}
+	resp, body := f.ts.do(http.MethodPost, "/api/v1/projects/shop/environments/staging/deploys", reqOpts{token: f.tokens["root"], ctype: "application/json",
+		body: `{"build_id":999999,"freeze_override_reason":"hotfix"}`})
+	wantStatus(t, resp.StatusCode, body, http.StatusNotFound, "no build 999999")
+	resp, body = f.ts.do(http.MethodPost, "/projects/shop/environments/staging/deploys", reqOpts{session: f.session["root"], csrf: true,
+		form: url.Values{"artifact_sha256": {"zz"}, "freeze_override_reason": {"hotfix"}}})
+	wantStatus(t, resp.StatusCode, body, http.StatusBadRequest, "64 hexadecimal")
+	if n := overrides(); n != 0 {
+		t.Fatalf("refused deploys wrote %d freeze.override events", n)
+	}
+	resp, body = f.ts.do(http.MethodPost, "/api/v1/projects/shop/environments/staging/deploys", reqOpts{token: f.tokens["root"], ctype: "application/json",
+		body: `{"build_id":` + itoa(f.build.ID) + `,"freeze_override_reason":"hotfix"}`})
+	wantStatus(t, resp.StatusCode, body, http.StatusCreated, `"status":"pending"`)
+	if n := overrides(); n != 1 {
+		t.Fatalf("the deploy that went ahead wrote %d freeze.override events, want 1", n)
+	}
+	for _, e := range f.ts.events() {
+		if e.Action == models.AuditFreezeOverride && !strings.Contains(e.Details, `"release":`) {
+			t.Fatalf("the override names no release: %s", e.Details)
+		}
+	}
+}
+
 func TestPromotionActionsAreAudited(t *testing.T) {
 	f := newPromoServer(t).project(t, "shop")
 	_, _, first := f.promote(t, viaAPI, "dora", "staging")
