@@ -689,3 +689,20 @@ func TestPromotionPageListsTheCommitsSinceWhatIsLive(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildPageSaysWhyAutoDeploySkippedIt(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	_, page := f.ts.do(http.MethodGet, "/builds/"+itoa(f.build.ID), reqOpts{session: f.session["vic"]})
+	if strings.Contains(page, `data-testid="auto-deploy-skips"`) {
+		t.Fatal("a build nothing skipped shows no skip note")
+	}
+	why := "commit 1e71777347 is older than release #2 (build #4, commit b27dd61a99, live): it is an ancestor of that commit"
+	if err := f.ts.store.AppendAudit(context.Background(), models.NewAuditEvent(nil, models.AuditDeploySkipped, "build", itoa(f.build.ID),
+		map[string]any{"project": "shop", "environment": "dev", "reason": why})); err != nil {
+		t.Fatal(err)
+	}
+	_, page = f.ts.do(http.MethodGet, "/builds/"+itoa(f.build.ID), reqOpts{session: f.session["vic"]})
+	if !strings.Contains(page, `data-testid="auto-deploy-skip-dev"`) || !strings.Contains(page, "Not auto-deployed to dev") || !strings.Contains(page, "is older than release #2") {
+		t.Fatalf("the build page must say why dev did not take the build:\n%s", page)
+	}
+}
