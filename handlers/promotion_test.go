@@ -322,7 +322,21 @@ func TestPromotionPolicyMatrix(t *testing.T) {
 				f := seedPromotions(t)
 				_, _, id := f.promote(t, how, "dora", "staging")
 				code, body := f.decide(t, how, "lena", id, "reject", "")
-				wantStatus(t, code, body, http.StatusBadRequest, "needs a comment")
+				if how == viaAPI {
+					wantStatus(t, code, body, http.StatusBadRequest, "needs a comment")
+				} else {
+					// The browser gets the promotion page back with the
+					// message at the form, not a bare error page.
+					wantStatus(t, code, body, http.StatusUnprocessableEntity, `data-testid="decide-error"`)
+					if !strings.Contains(body, "A rejection needs a comment saying why.") || !strings.Contains(body, `data-testid="decide-form"`) {
+						t.Fatalf("the promotion page must come back with the error:\n%s", body)
+					}
+					code, body = f.decide(t, how, "lena", id, "reject", "   ")
+					wantStatus(t, code, body, http.StatusUnprocessableEntity, `data-testid="decide-error"`)
+				}
+				if p := f.promotion(t, id); p.Status != models.PromotionPending {
+					t.Fatalf("a refused rejection changed the promotion: %s", p.Status)
+				}
 				f.decide(t, how, "lena", id, "reject", "breaks the checkout on Safari")
 				p := f.promotion(t, id)
 				if p.Status != models.PromotionRejected || !strings.Contains(p.StatusReason, "Safari") {

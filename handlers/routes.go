@@ -41,6 +41,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/", auth.Authenticated, h.showDashboard)
 	h.add(e, http.MethodGet, "/profile", auth.Authenticated, h.showProfile)
 	h.add(e, http.MethodPost, "/profile/tokens", auth.Authenticated, h.createToken)
+	h.add(e, http.MethodPost, "/profile/password", auth.Authenticated, h.changeOwnPassword)
 	h.add(e, http.MethodPost, "/profile/tokens/:id/revoke", auth.Authenticated, h.revokeToken)
 	h.add(e, http.MethodGet, "/projects", auth.ViewProjects, h.showProjects)
 	h.add(e, http.MethodGet, "/projects/new", auth.CreateProject, h.showNewProject)
@@ -125,6 +126,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(admin, http.MethodPost, "/users", auth.ManageUsers, h.createUser)
 	h.add(admin, http.MethodPost, "/users/:id/role", auth.ManageUsers, h.setUserRole)
 	h.add(admin, http.MethodPost, "/users/:id/disabled", auth.ManageUsers, h.setUserDisabled)
+	h.add(admin, http.MethodPost, "/users/:id/password", auth.ManageUsers, h.resetPasswordFromForm)
 	h.add(admin, http.MethodGet, "/loadtests", auth.ManageLoadTestLimits, h.showLoadTestLimits)
 	h.add(admin, http.MethodPost, "/loadtests", auth.ManageLoadTestLimits, h.saveLoadTestLimits)
 
@@ -138,6 +140,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodGet, "/projects/:slug", auth.ViewProjects, h.apiProject, h.loadProject)
 	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)
 	h.add(api, http.MethodPost, "/users", auth.ManageUsers, h.apiCreateUser)
+	h.add(api, http.MethodPost, "/users/:name/password", auth.ManageUsers, h.apiResetPassword)
 	h.add(api, http.MethodGet, "/audit", auth.ViewAudit, h.apiListAudit)
 	h.add(api, http.MethodGet, "/projects/:slug/environments", auth.ViewProjects, h.apiEnvironments)
 	h.add(api, http.MethodGet, "/projects/:slug/environments/:env/releases", auth.ViewProjects, h.apiReleases)

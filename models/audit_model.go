@@ -12,10 +12,13 @@ import (
 // verb for the deploy pipeline); new features add their own here so the
 // audit page's filter and the docs stay in one place.
 const (
-	AuditUserCreate    = "user.create"
-	AuditUserRole      = "user.role"
-	AuditUserDisable   = "user.disable"
-	AuditUserEnable    = "user.enable"
+	AuditUserCreate  = "user.create"
+	AuditUserRole    = "user.role"
+	AuditUserDisable = "user.disable"
+	AuditUserEnable  = "user.enable"
+	// AuditUserPassword is a password change: a user's own (details:
+	// "reset": false) or an admin's reset of another's ("reset": true).
+	AuditUserPassword  = "user.password"
 	AuditTokenCreate   = "token.create"
 	AuditTokenRevoke   = "token.revoke"
 	AuditProjectCreate = "project.create"
