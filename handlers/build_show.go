@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,6 +47,11 @@ func (h *Handler) showBuild(c echo.Context) error {
 		return err
 	}
 	p.Deploy = deploy
+	if deploy != nil {
+		if p.AutoDeploySkips, err = h.autoDeploySkips(c, b); err != nil {
+			return err
+		}
+	}
 	log, err := h.logView(c, h.buildLogTarget(b), buildLogState(b, h.now()))
 	if err != nil {
 		return err
@@ -89,4 +95,27 @@ func (h *Handler) deployButtons(c echo.Context, b *models.Build) (*pages.DeployB
 		v.Targets = append(v.Targets, t)
 	}
 	return v, nil
+}
+
+// autoDeploySkips reads the build's deploy.skipped audit events: the
+// environments that did not auto-deploy it, and why, newest first.
+func (h *Handler) autoDeploySkips(c echo.Context, b *models.Build) ([]pages.AutoDeploySkip, error) {
+	evs, err := h.store.AuditEvents(c.Request().Context(), models.AuditFilter{Action: models.AuditDeploySkipped, ObjectType: "build", ObjectID: idString(b.ID), Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	var out []pages.AutoDeploySkip
+	seen := map[string]bool{}
+	for _, e := range evs {
+		var d struct {
+			Environment string `json:"environment"`
+			Reason      string `json:"reason"`
+		}
+		if json.Unmarshal([]byte(e.Details), &d) != nil || seen[d.Environment] {
+			continue
+		}
+		seen[d.Environment] = true
+		out = append(out, pages.AutoDeploySkip{Environment: d.Environment, Reason: d.Reason})
+	}
+	return out, nil
 }

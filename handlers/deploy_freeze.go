@@ -17,12 +17,16 @@ const ctxFreezeReason = "slipway.freeze_override_reason"
 
 // checkFreeze applies the target's freeze windows to a direct deploy:
 // during a freeze only an admin deploys, with a reason (the JSON field or
-// form field freeze_override_reason), and the override is audited. The
-// same rule (policy.Policy.CheckDeploy) holds promotions back.
-func (h *Handler) checkFreeze(c echo.Context, env *models.Environment) error {
+// form field freeze_override_reason). The same rule
+// (policy.Policy.CheckDeploy) holds promotions back. When an admin's
+// reason lets the deploy through, it returns the details of the
+// freeze.override audit event; the caller appends it in the transaction that queues the release, so a
+// deploy refused later (unknown build, no secret key) leaves no override
+// behind.
+func (h *Handler) checkFreeze(c echo.Context, env *models.Environment) (map[string]any, error) {
 	pol, err := jobs.PolicyOf(env)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	reason, _ := c.Get(ctxFreezeReason).(string)
 	if !isAPI(c) {
@@ -31,16 +35,13 @@ func (h *Handler) checkFreeze(c echo.Context, env *models.Environment) error {
 	reason = strings.TrimSpace(reason)
 	override, err := pol.CheckDeploy(jobs.PersonOf(currentUser(c)), h.now(), reason)
 	if errors.Is(err, policy.ErrOverrideReason) {
-		return badRequest(err.Error())
+		return nil, badRequest(err.Error())
 	}
 	if err != nil {
-		return refusal(err)
+		return nil, refusal(err)
 	}
-	if override {
-		ctx := c.Request().Context()
-		return h.audit(ctx, h.store, c, models.AuditFreezeOverride, "environment", env.ID, map[string]any{
-			"environment": env.Name, "project": env.Project.Slug, "reason": reason, "action": "deploy",
-		})
+	if !override {
+		return nil, nil
 	}
-	return nil
+	return map[string]any{"environment": env.Name, "project": env.Project.Slug, "reason": reason, "action": "deploy"}, nil
 }

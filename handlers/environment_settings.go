@@ -102,39 +102,16 @@ func (h *Handler) setVariable(c echo.Context) error {
 	}
 	back := envPath(env) + "/settings"
 	name := strings.TrimSpace(c.FormValue("name"))
-	if !varNameRE.MatchString(name) {
-		return h.redirectWith(c, back, "error", "A variable name is letters, digits and underscores, not starting with a digit.")
-	}
-	if reservedVars[name] {
-		return h.redirectWith(c, back, "error", name+" is set by Slipway itself.")
-	}
-	v := &models.EnvironmentVariable{EnvironmentID: env.ID, Name: name, Secret: c.FormValue("secret") == "true"}
-	if v.Secret {
-		if h.secrets == nil {
-			return h.redirectWith(c, back, "error", "Secrets need the portal's secret key, and none is configured.")
+	secret := c.FormValue("secret") == "true"
+	if err := h.putVariable(c, env, name, c.FormValue("value"), secret); err != nil {
+		var ve *variableError
+		if errors.As(err, &ve) {
+			return h.redirectWith(c, back, "error", ve.msg)
 		}
-		v.ValueSealed = h.secrets.Seal([]byte(c.FormValue("value")), models.SecretAD(env.ID, name))
-	} else {
-		v.Value = c.FormValue("value")
-	}
-	ctx := c.Request().Context()
-	err = h.store.Tx(ctx, func(tx *models.Store) error {
-		if err := tx.SetEnvironmentVariable(ctx, v); err != nil {
-			return err
-		}
-		action := models.AuditVariableSet
-		if v.Secret {
-			action = models.AuditSecretSet
-		}
-		// Values stay out of the audit trail: a plain variable may still
-		// be sensitive, and the chain can never be edited.
-		return h.auditEnvironment(ctx, tx, c, action, env, map[string]any{"name": name})
-	})
-	if err != nil {
 		return err
 	}
 	word := "Variable"
-	if v.Secret {
+	if secret {
 		word = "Secret"
 	}
 	return h.redirectWith(c, back, "success", word+" "+name+" set; the next deploy uses it.")
@@ -147,8 +124,65 @@ func (h *Handler) deleteVariable(c echo.Context) error {
 		return err
 	}
 	name := c.FormValue("name")
+	if err := h.removeVariable(c, env, name); err != nil {
+		return err
+	}
+	return h.redirectWith(c, envPath(env)+"/settings", "success", name+" removed; the next deploy runs without it.")
+}
+
+// variableError is a variable the user may not set, with the message to
+// show (a flash on the settings page, a 422 in the API).
+type variableError struct{ msg string }
+
+func (e *variableError) Error() string { return e.msg }
+
+// checkVariableName applies the rules for a variable's name, the same in
+// the settings page and the API.
+func checkVariableName(name string) error {
+	if !varNameRE.MatchString(name) {
+		return &variableError{"A variable name is letters, digits and underscores, not starting with a digit."}
+	}
+	if reservedVars[name] {
+		return &variableError{name + " is set by Slipway itself."}
+	}
+	return nil
+}
+
+// putVariable creates or replaces a variable (or a secret, sealed) and
+// audits the change in the same transaction, without its value.
+func (h *Handler) putVariable(c echo.Context, env *models.Environment, name, value string, secret bool) error {
+	if err := checkVariableName(name); err != nil {
+		return err
+	}
+	v := &models.EnvironmentVariable{EnvironmentID: env.ID, Name: name, Secret: secret}
+	if v.Secret {
+		if h.secrets == nil {
+			return &variableError{"Secrets need the portal's secret key, and none is configured."}
+		}
+		v.ValueSealed = h.secrets.Seal([]byte(value), models.SecretAD(env.ID, name))
+	} else {
+		v.Value = value
+	}
 	ctx := c.Request().Context()
-	err = h.store.Tx(ctx, func(tx *models.Store) error {
+	return h.store.Tx(ctx, func(tx *models.Store) error {
+		if err := tx.SetEnvironmentVariable(ctx, v); err != nil {
+			return err
+		}
+		action := models.AuditVariableSet
+		if v.Secret {
+			action = models.AuditSecretSet
+		}
+		// Values stay out of the audit trail: a plain variable may still
+		// be sensitive, and the chain can never be edited.
+		return h.auditEnvironment(ctx, tx, c, action, env, map[string]any{"name": name})
+	})
+}
+
+// removeVariable deletes a variable or secret and audits it; a name the
+// environment does not have is a 404.
+func (h *Handler) removeVariable(c echo.Context, env *models.Environment, name string) error {
+	ctx := c.Request().Context()
+	err := h.store.Tx(ctx, func(tx *models.Store) error {
 		vars, err := tx.EnvironmentVariables(ctx, env.ID)
 		if err != nil {
 			return err
@@ -167,10 +201,7 @@ func (h *Handler) deleteVariable(c echo.Context) error {
 	if errors.Is(err, models.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "no variable "+name+" in "+env.Name)
 	}
-	if err != nil {
-		return err
-	}
-	return h.redirectWith(c, envPath(env)+"/settings", "success", name+" removed; the next deploy runs without it.")
+	return err
 }
 
 // auditEnvironment records a change to an environment; details gain the

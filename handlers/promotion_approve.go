@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
+	"github.com/slipway-ci/slipway/views/pages"
 )
 
 // maxComment bounds an approval's comment.
@@ -35,11 +36,8 @@ func (h *Handler) decide(c echo.Context, decision, comment string) (*models.Prom
 		return nil, nil, notPending(p)
 	}
 	comment = strings.TrimSpace(comment)
-	if len(comment) > maxComment {
-		return nil, nil, badRequest(fmt.Sprintf("the comment is longer than %d characters", maxComment))
-	}
-	if decision == models.DecisionReject && comment == "" {
-		return nil, nil, badRequest("a rejection needs a comment saying why")
+	if msg := commentProblem(decision, comment); msg != "" {
+		return nil, nil, badRequest(msg)
 	}
 	st, err := h.evaluate(ctx, p)
 	if err != nil {
@@ -84,6 +82,18 @@ func (h *Handler) decide(c echo.Context, decision, comment string) (*models.Prom
 	return p, rel, nil
 }
 
+// commentProblem says what is wrong with a decision's comment (trimmed),
+// or "": a rejection must say why, and a comment has a length cap.
+func commentProblem(decision, comment string) string {
+	if len(comment) > maxComment {
+		return fmt.Sprintf("the comment is longer than %d characters", maxComment)
+	}
+	if decision == models.DecisionReject && comment == "" {
+		return "a rejection needs a comment saying why"
+	}
+	return ""
+}
+
 func (h *Handler) apiDecide(decision string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req decideRequest
@@ -102,7 +112,18 @@ func (h *Handler) apiDecide(decision string) echo.HandlerFunc {
 
 func (h *Handler) decideFromForm(decision string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p, rel, err := h.decide(c, decision, c.FormValue("comment"))
+		comment := c.FormValue("comment")
+		if msg := commentProblem(decision, strings.TrimSpace(comment)); msg != "" {
+			// The form comes back with the message and what was typed,
+			// not a bare error page.
+			v, err := h.promotionView(c)
+			if err != nil {
+				return err
+			}
+			v.DecideError, v.Comment = strings.ToUpper(msg[:1])+msg[1:]+".", comment
+			return h.renderStatus(c, http.StatusUnprocessableEntity, fmt.Sprintf("Promotion #%d", v.ID), "approvals", pages.Promotion(v))
+		}
+		p, rel, err := h.decide(c, decision, comment)
 		if err != nil {
 			return err
 		}

@@ -24,14 +24,24 @@ const maxPromotionCommits = 100
 
 // showPromotion is the promotion page: the evidence and the decision.
 func (h *Handler) showPromotion(c echo.Context) error {
-	ctx := c.Request().Context()
-	p, err := h.promotionParam(c)
+	v, err := h.promotionView(c)
 	if err != nil {
 		return err
 	}
+	return h.render(c, fmt.Sprintf("Promotion #%d", v.ID), "approvals", pages.Promotion(v))
+}
+
+// promotionView is the promotion page of the :id promotion for the
+// signed-in user.
+func (h *Handler) promotionView(c echo.Context) (pages.PromotionPage, error) {
+	ctx := c.Request().Context()
+	p, err := h.promotionParam(c)
+	if err != nil {
+		return pages.PromotionPage{}, err
+	}
 	st, err := h.evaluate(ctx, p)
 	if err != nil {
-		return err
+		return pages.PromotionPage{}, err
 	}
 	u := currentUser(c)
 	v := pages.PromotionPage{Now: h.now(), CSRF: csrfToken(c), PromotionSummary: promotionSummary(p, st), StatusReason: p.StatusReason,
@@ -63,14 +73,14 @@ func (h *Handler) showPromotion(c echo.Context) error {
 
 	live, err := h.store.LiveRelease(ctx, p.ToEnvironmentID)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
-		return err
+		return pages.PromotionPage{}, err
 	}
 	if live != nil {
 		v.TargetLive = live.ID
 	}
 	v.Commits, v.CommitsNote = h.promotionCommits(ctx, p, live)
 	if err := h.promotionConfig(&v, p, live); err != nil {
-		return err
+		return pages.PromotionPage{}, err
 	}
 
 	if v.Pending {
@@ -78,7 +88,7 @@ func (h *Handler) showPromotion(c echo.Context) error {
 		v.CanCancel = mayCancel(u, p)
 		v.CanOverride = st.Result.Freeze != nil && p.FreezeOverrideByID == nil && auth.Can(roleOf(u), auth.OverrideFreeze)
 	}
-	return h.render(c, fmt.Sprintf("Promotion #%d", p.ID), "approvals", pages.Promotion(v))
+	return v, nil
 }
 
 // decideState says whether u may approve or reject p now, and why not.

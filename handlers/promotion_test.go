@@ -322,7 +322,21 @@ func TestPromotionPolicyMatrix(t *testing.T) {
 				f := seedPromotions(t)
 				_, _, id := f.promote(t, how, "dora", "staging")
 				code, body := f.decide(t, how, "lena", id, "reject", "")
-				wantStatus(t, code, body, http.StatusBadRequest, "needs a comment")
+				if how == viaAPI {
+					wantStatus(t, code, body, http.StatusBadRequest, "needs a comment")
+				} else {
+					// The browser gets the promotion page back with the
+					// message at the form, not a bare error page.
+					wantStatus(t, code, body, http.StatusUnprocessableEntity, `data-testid="decide-error"`)
+					if !strings.Contains(body, "A rejection needs a comment saying why.") || !strings.Contains(body, `data-testid="decide-form"`) {
+						t.Fatalf("the promotion page must come back with the error:\n%s", body)
+					}
+					code, body = f.decide(t, how, "lena", id, "reject", "   ")
+					wantStatus(t, code, body, http.StatusUnprocessableEntity, `data-testid="decide-error"`)
+				}
+				if p := f.promotion(t, id); p.Status != models.PromotionPending {
+					t.Fatalf("a refused rejection changed the promotion: %s", p.Status)
+				}
 				f.decide(t, how, "lena", id, "reject", "breaks the checkout on Safari")
 				p := f.promotion(t, id)
 				if p.Status != models.PromotionRejected || !strings.Contains(p.StatusReason, "Safari") {
@@ -556,6 +570,45 @@ func TestFreezeAppliesToDirectDeploys(t *testing.T) {
 	}
 }
 
+// A deploy refused after the freeze check (here: an unknown build) must not
+// leave a freeze.override event behind: the override is recorded only with
+// the release it let through.
+func TestRefusedDeployDuringFreezeWritesNoOverride(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	f.setPolicy(t, "staging", func(e *models.Environment) {
+		e.FreezeWindows = policy.EncodeWindows([]policy.Window{{Kind: policy.KindOnce, Start: time.Now().Add(-time.Hour).UTC(), End: time.Now().Add(time.Hour).UTC(), Reason: "migration"}})
+	})
+	overrides := func() int {
+		n := 0
+		for _, e := range f.ts.events() {
+			if e.Action == models.AuditFreezeOverride {
+				n++
+			}
+		}
+		return n
+	}
+	resp, body := f.ts.do(http.MethodPost, "/api/v1/projects/shop/environments/staging/deploys", reqOpts{token: f.tokens["root"], ctype: "application/json",
+		body: `{"build_id":999999,"freeze_override_reason":"hotfix"}`})
+	wantStatus(t, resp.StatusCode, body, http.StatusNotFound, "no build 999999")
+	resp, body = f.ts.do(http.MethodPost, "/projects/shop/environments/staging/deploys", reqOpts{session: f.session["root"], csrf: true,
+		form: url.Values{"artifact_sha256": {"zz"}, "freeze_override_reason": {"hotfix"}}})
+	wantStatus(t, resp.StatusCode, body, http.StatusBadRequest, "64 hexadecimal")
+	if n := overrides(); n != 0 {
+		t.Fatalf("refused deploys wrote %d freeze.override events", n)
+	}
+	resp, body = f.ts.do(http.MethodPost, "/api/v1/projects/shop/environments/staging/deploys", reqOpts{token: f.tokens["root"], ctype: "application/json",
+		body: `{"build_id":` + itoa(f.build.ID) + `,"freeze_override_reason":"hotfix"}`})
+	wantStatus(t, resp.StatusCode, body, http.StatusCreated, `"status":"pending"`)
+	if n := overrides(); n != 1 {
+		t.Fatalf("the deploy that went ahead wrote %d freeze.override events, want 1", n)
+	}
+	for _, e := range f.ts.events() {
+		if e.Action == models.AuditFreezeOverride && !strings.Contains(e.Details, `"release":`) {
+			t.Fatalf("the override names no release: %s", e.Details)
+		}
+	}
+}
+
 func TestPromotionActionsAreAudited(t *testing.T) {
 	f := newPromoServer(t).project(t, "shop")
 	_, _, first := f.promote(t, viaAPI, "dora", "staging")
@@ -648,5 +701,22 @@ func TestPromotionPageListsTheCommitsSinceWhatIsLive(t *testing.T) {
 		if _, note := f.ts.h.promotionCommits(ctx, p, &models.Release{Build: cand}); note != tc.want {
 			t.Errorf("a %s promotion whose commit is live: note %q, want %q", tc.status, note, tc.want)
 		}
+	}
+}
+
+func TestBuildPageSaysWhyAutoDeploySkippedIt(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	_, page := f.ts.do(http.MethodGet, "/builds/"+itoa(f.build.ID), reqOpts{session: f.session["vic"]})
+	if strings.Contains(page, `data-testid="auto-deploy-skips"`) {
+		t.Fatal("a build nothing skipped shows no skip note")
+	}
+	why := "commit 1e71777347 is older than release #2 (build #4, commit b27dd61a99, live): it is an ancestor of that commit"
+	if err := f.ts.store.AppendAudit(context.Background(), models.NewAuditEvent(nil, models.AuditDeploySkipped, "build", itoa(f.build.ID),
+		map[string]any{"project": "shop", "environment": "dev", "reason": why})); err != nil {
+		t.Fatal(err)
+	}
+	_, page = f.ts.do(http.MethodGet, "/builds/"+itoa(f.build.ID), reqOpts{session: f.session["vic"]})
+	if !strings.Contains(page, `data-testid="auto-deploy-skip-dev"`) || !strings.Contains(page, "Not auto-deployed to dev") || !strings.Contains(page, "is older than release #2") {
+		t.Fatalf("the build page must say why dev did not take the build:\n%s", page)
 	}
 }

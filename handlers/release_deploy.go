@@ -23,13 +23,11 @@ func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID i
 	if err := mayDeploy(u, env); err != nil {
 		return nil, err
 	}
-	if err := h.checkFreeze(c, env); err != nil {
+	override, err := h.checkFreeze(c, env)
+	if err != nil {
 		return nil, err
 	}
-	var (
-		b   *models.Build
-		err error
-	)
+	var b *models.Build
 	switch {
 	case buildID > 0 && sha != "":
 		return nil, badRequest("give build_id or artifact_sha256, not both")
@@ -60,6 +58,13 @@ func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID i
 		var err error
 		if r, err = h.jobs.EnqueueDeploy(ctx, tx, jobs.DeployRequest{Env: env, Build: b, Reason: models.ReasonDeploy, By: &u.ID}); err != nil {
 			return err
+		}
+		if override != nil {
+			// The override is recorded with the release it let through.
+			override["release"] = r.ID
+			if err := tx.AppendAudit(ctx, auditBy(c, models.AuditFreezeOverride, "environment", idString(env.ID), override)); err != nil {
+				return err
+			}
 		}
 		return tx.AppendAudit(ctx, auditBy(c, models.AuditDeploy, "release", idString(r.ID), map[string]any{
 			"project": env.Project.Slug, "environment": env.Name, "build_id": b.ID, "build_number": b.Number,

@@ -77,8 +77,10 @@ func (e *RepoError) Error() string { return e.Msg }
 func (e *RepoError) Unwrap() error { return e.Err }
 
 // MirrorDir is where a project's bare mirror lives: <data>/repos/<id>.
-func (j *Jobs) MirrorDir(projectID int64) string {
-	return filepath.Join(j.deps.DataDir, "repos", strconv.FormatInt(projectID, 10))
+func (j *Jobs) MirrorDir(projectID int64) string { return mirrorDir(j.deps, projectID) }
+
+func mirrorDir(deps Deps, projectID int64) string {
+	return filepath.Join(deps.DataDir, "repos", strconv.FormatInt(projectID, 10))
 }
 
 // CreateBuild resolves req.Ref (or req.CommitSHA) to a commit in the

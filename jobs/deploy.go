@@ -153,8 +153,10 @@ func (j *Jobs) snapshotConfig(envID int64, vars []models.EnvironmentVariable) (s
 
 // AfterBuildSucceeded auto-deploys a succeeded build into every
 // environment of its project whose auto-deploy branch is the build's
-// branch, unless auto-deploy is paused there (after a rollback) or the
-// environment is protected. store may be the build worker's transaction.
+// branch, unless auto-deploy is paused there (after a rollback), the
+// environment is protected or frozen, or the build's commit does not move
+// the environment forward (autoDeploySkip; recorded as deploy.skipped).
+// store may be the build worker's transaction.
 func (j *Jobs) AfterBuildSucceeded(ctx context.Context, store *models.Store, b *models.Build) error {
 	if b.Status != models.BuildSucceeded || b.RefType != "branch" || b.ArtifactSHA256 == nil {
 		return nil
@@ -177,6 +179,21 @@ func (j *Jobs) AfterBuildSucceeded(ctx context.Context, store *models.Store, b *
 			continue
 		}
 		err := store.Tx(ctx, func(tx *models.Store) error {
+			// Never put an older commit live: compare with what the
+			// environment runs or is about to (see autoDeploySkip).
+			head, err := tx.HeadRelease(ctx, env.ID)
+			switch {
+			case errors.Is(err, models.ErrNotFound):
+				head = nil
+			case err != nil:
+				return err
+			}
+			if head != nil {
+				if why := autoDeploySkip(ctx, j.deps, head, b); why != "" {
+					j.log.Info("auto-deploy skipped", slog.String("env", env.Name), slog.Int64("build", b.ID), slog.String("reason", why))
+					return recordSkip(ctx, tx, env, b, head, why)
+				}
+			}
 			r, err := j.EnqueueDeploy(ctx, tx, DeployRequest{Env: env, Build: b, Reason: models.ReasonAuto})
 			if err != nil {
 				return err
@@ -227,6 +244,9 @@ func (w *DeployWorker) Work(ctx context.Context, job *river.Job[DeployArgs]) err
 	}
 	if wait != 0 {
 		return river.JobSnooze(deploySnooze)
+	}
+	if skipped, err := w.recheckAuto(ctx, rel); skipped || err != nil {
+		return err
 	}
 	started, err := store.StartRelease(ctx, rel.ID, time.Now().UTC())
 	if err != nil || !started {

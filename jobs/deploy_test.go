@@ -75,6 +75,8 @@ type deployHarness struct {
 	project   *models.Project
 	envs      map[string]*models.Environment
 	user      *models.User
+	// commit is the commit SHA the next recorded build is of (default c…c).
+	commit string
 }
 
 // testApp is the test app binary, built once per test binary.
@@ -153,7 +155,7 @@ func (h *deployHarness) start() {
 		StateFile: filepath.Join(h.dir, "data", "run", "apps.json"), HealthTimeout: 10 * time.Minute, DrainTimeout: 5 * time.Second,
 		StopTimeout: 5 * time.Second, RestartBackoffMin: 50 * time.Millisecond, OnEvent: h.events.Record,
 	})
-	j, err := New(ctx, Deps{Store: h.store, Logs: h.logs, Artifacts: h.artifacts, Deploy: h.mgr, Secrets: h.box}, Options{Work: true})
+	j, err := New(ctx, Deps{Store: h.store, Logs: h.logs, Artifacts: h.artifacts, Deploy: h.mgr, Secrets: h.box, DataDir: filepath.Join(h.dir, "data")}, Options{Work: true})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -244,8 +246,12 @@ func (h *deployHarness) recordBuild(tgz []byte, run string) *models.Build {
 	h.project.NextBuildNumber++
 	yml := fmt.Sprintf("build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: %s\n  health: /healthz\n  health_timeout: 2s\n", run)
 	sha := info.SHA256
+	commit := h.commit
+	if commit == "" {
+		commit = strings.Repeat("c", 40)
+	}
 	b := &models.Build{ProjectID: h.project.ID, Number: h.project.NextBuildNumber, Ref: "main", RefType: "branch",
-		CommitSHA: strings.Repeat("c", 40), Trigger: "manual", Status: models.BuildSucceeded, PipelineYAML: yml, ArtifactSHA256: &sha}
+		CommitSHA: commit, Trigger: "manual", Status: models.BuildSucceeded, PipelineYAML: yml, ArtifactSHA256: &sha}
 	if err := h.store.InsertFixture(ctx, b); err != nil {
 		h.t.Fatal(err)
 	}

@@ -12,14 +12,20 @@ import (
 // verb for the deploy pipeline); new features add their own here so the
 // audit page's filter and the docs stay in one place.
 const (
-	AuditUserCreate      = "user.create"
-	AuditUserRole        = "user.role"
-	AuditUserDisable     = "user.disable"
-	AuditUserEnable      = "user.enable"
-	AuditTokenCreate     = "token.create"
-	AuditTokenRevoke     = "token.revoke"
-	AuditProjectCreate   = "project.create"
-	AuditDeploy          = "deploy"
+	AuditUserCreate  = "user.create"
+	AuditUserRole    = "user.role"
+	AuditUserDisable = "user.disable"
+	AuditUserEnable  = "user.enable"
+	// AuditUserPassword is a password change: a user's own (details:
+	// "reset": false) or an admin's reset of another's ("reset": true).
+	AuditUserPassword  = "user.password"
+	AuditTokenCreate   = "token.create"
+	AuditTokenRevoke   = "token.revoke"
+	AuditProjectCreate = "project.create"
+	AuditDeploy        = "deploy"
+	// AuditDeploySkipped is an auto-deploy the portal declined (object: the
+	// build; details: the environment, what is live there, and why).
+	AuditDeploySkipped   = "deploy.skipped"
 	AuditRollback        = "rollback"
 	AuditPromotionCreate = "promotion.create"
 	AuditPromotionCancel = "promotion.cancel"

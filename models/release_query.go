@@ -368,3 +368,40 @@ func (s *Store) DeployableBuilds(ctx context.Context, projectID int64, limit int
 		Order("id DESC").Limit(limit).Find(&bs).Error
 	return bs, wrap("deployable builds", err)
 }
+
+// HeadRelease returns the environment's newest release that is live or on
+// its way there (pending or deploying), with its build: what the
+// environment will run once its queue drains. Auto-deploy compares new
+// builds against it.
+func (s *Store) HeadRelease(ctx context.Context, envID int64) (*Release, error) {
+	var r Release
+	err := s.db.WithContext(ctx).Preload("Build").
+		Where("environment_id = ? AND status IN ?", envID, []string{ReleasePending, ReleaseDeploying, ReleaseLive}).
+		Order("id DESC").First(&r).Error
+	if err != nil {
+		return nil, wrap("head release", err)
+	}
+	return &r, nil
+}
+
+// SkipRelease ends a pending release without deploying it, as superseded
+// with why (an auto-deploy that something newer overtook), and releases
+// the environment's deploy lock. It reports false when the release was no
+// longer pending.
+func (s *Store) SkipRelease(ctx context.Context, id int64, now time.Time, why string) (bool, error) {
+	skipped := false
+	err := s.Tx(ctx, func(tx *Store) error {
+		var r Release
+		if err := tx.db.WithContext(ctx).First(&r, id).Error; err != nil {
+			return wrap("skip release", err)
+		}
+		res := tx.db.WithContext(ctx).Model(&Release{}).Where("id = ? AND status = ?", id, ReleasePending).
+			Updates(map[string]any{"status": ReleaseSuperseded, "finished_at": now, "error": why})
+		if res.Error != nil {
+			return wrap("skip release", res.Error)
+		}
+		skipped = res.RowsAffected == 1
+		return tx.unlock(ctx, r.EnvironmentID, id)
+	})
+	return skipped, err
+}

@@ -67,9 +67,21 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string) error {
 	return s.updateUser(ctx, "set user role", id, map[string]any{"role": role, "updated_at": time.Now().UTC()})
 }
 
-// SetUserPassword replaces a user's password hash.
-func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) error {
-	return s.updateUser(ctx, "set user password", id, map[string]any{"password_hash": hash, "updated_at": time.Now().UTC()})
+// SetUserPassword replaces a user's password hash and ends every session
+// of the user but keepSession (the stored session ID of the user changing
+// their own password; "" ends them all). It returns how many sessions
+// ended. API tokens are left alone: they are revoked on their own.
+func (s *Store) SetUserPassword(ctx context.Context, id int64, hash, keepSession string) (int64, error) {
+	var ended int64
+	err := s.Tx(ctx, func(tx *Store) error {
+		if err := tx.updateUser(ctx, "set user password", id, map[string]any{"password_hash": hash, "updated_at": time.Now().UTC()}); err != nil {
+			return err
+		}
+		res := tx.db.WithContext(ctx).Where("user_id = ? AND id <> ?", id, keepSession).Delete(&Session{})
+		ended = res.RowsAffected
+		return wrap("set user password: end sessions", res.Error)
+	})
+	return ended, err
 }
 
 // SetUserDisabled disables or enables a user; disabling also ends the

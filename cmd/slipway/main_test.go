@@ -413,3 +413,43 @@ func TestRunWorkerOnPostgreSQLReturnsNilWhenCancelled(t *testing.T) {
 		t.Errorf("worker returned %v after cancel, want nil\n%s", err, stderr)
 	}
 }
+
+func TestUserPasswdResetsThePasswordAndEndsSessions(t *testing.T) {
+	p := e2e.StartPortal(t, e2e.Options{})
+	const old, next = "olga-password-1", "olga-password-2"
+	if res := p.CLIInput(old+"\n", "user", "add", "olga", "--role", "lead", "--password-stdin"); res.ExitCode != 0 {
+		t.Fatalf("user add:\n%s", res)
+	}
+	status, _, client := signIn(t, p.URL, "olga", old)
+	if status != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", status)
+	}
+	res := p.CLIInput(next+"\n", "user", "passwd", "olga", "--password-stdin")
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "password of olga changed; 1 sessions ended") {
+		t.Fatalf("user passwd:\n%s", res)
+	}
+	if strings.Contains(res.Stdout+res.Stderr, next) {
+		t.Errorf("user passwd echoed the password it read:\n%s", res)
+	}
+	resp, err := client.Get(p.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Errorf("the session from before the reset still works: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if status, _, _ := signIn(t, p.URL, "olga", old); status != http.StatusUnauthorized {
+		t.Errorf("the old password still signs in: %d", status)
+	}
+	if status, _, _ := signIn(t, p.URL, "olga", next); status != http.StatusSeeOther {
+		t.Errorf("the new password does not sign in: %d", status)
+	}
+	res = p.CLI("user", "passwd", "olga")
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "new password: ") {
+		t.Fatalf("user passwd without stdin generates one:\n%s", res)
+	}
+	if res := p.CLI("user", "passwd", "nobody"); res.ExitCode == 0 || !strings.Contains(res.Stderr, `no user called "nobody"`) {
+		t.Errorf("an unknown user must fail clearly:\n%s", res)
+	}
+}

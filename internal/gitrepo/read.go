@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -254,4 +255,30 @@ func ReadFile(ctx context.Context, mirrorDir, sha, name string) ([]byte, error) 
 		return data, nil
 	}
 	return nil, fmt.Errorf("gitrepo: read %s at %s: %w", name, full, ErrNotExist)
+}
+
+// IsAncestor reports whether commit ancestor is reachable from commit
+// descendant in the mirror (a commit is its own ancestor), with git
+// merge-base --is-ancestor. Either commit missing from the mirror gives an
+// error wrapping ErrUnknownRef.
+func IsAncestor(ctx context.Context, mirrorDir, ancestor, descendant string) (bool, error) {
+	a, err := ResolveRef(ctx, mirrorDir, ancestor)
+	if err != nil {
+		return false, err
+	}
+	d, err := ResolveRef(ctx, mirrorDir, descendant)
+	if err != nil {
+		return false, err
+	}
+	_, err = readInv(mirrorDir).run(ctx, "merge-base", "--is-ancestor", "--end-of-options", a, d)
+	if err == nil {
+		return true, nil
+	}
+	// Exit status 1 is git's "no"; anything else is a failure.
+	var ge *gitError
+	var ee *exec.ExitError
+	if errors.As(err, &ge) && errors.As(ge.Err, &ee) && ee.ExitCode() == 1 {
+		return false, nil
+	}
+	return false, fmt.Errorf("gitrepo: is-ancestor %s %s: %w", a, d, err)
 }

@@ -266,3 +266,34 @@ func TestReadFile(t *testing.T) {
 		})
 	}
 }
+
+func TestIsAncestor(t *testing.T) {
+	u := newUpstream(t)
+	base := u.commit("base")
+	second := u.commit("second")
+	u.git("checkout", "--quiet", "-b", "side", base)
+	side := u.commit("side")
+	dir := u.mirror()
+	for _, tc := range []struct {
+		name     string
+		anc, des string
+		want     bool
+	}{
+		{"an older commit is an ancestor of a newer one", base, second, true},
+		{"a commit is its own ancestor", second, second, true},
+		{"a newer commit is not an ancestor of an older one", second, base, false},
+		{"a commit on another line of history is not an ancestor", second, side, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := IsAncestor(t.Context(), dir, tc.anc, tc.des)
+			if err != nil || got != tc.want {
+				t.Fatalf("IsAncestor = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+	t.Run("an unknown commit is an unknown ref, not a no", func(t *testing.T) {
+		if _, err := IsAncestor(t.Context(), dir, "dddddddddddddddddddddddddddddddddddddddd", second); !errors.Is(err, ErrUnknownRef) {
+			t.Fatalf("err = %v, want ErrUnknownRef", err)
+		}
+	})
+}

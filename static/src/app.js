@@ -28,3 +28,37 @@ document.addEventListener("input", (ev) => {
     el.dataset.edited = el.value === "" ? "false" : "true";
   }
 });
+
+// A button with data-copy="ID" copies the text of #ID (a secret shown
+// once). The Clipboard API needs a secure context; elsewhere (plain HTTP
+// on a LAN address) the text is selected and copied the old way.
+document.addEventListener("click", async (ev) => {
+  const btn = ev.target instanceof Element ? ev.target.closest("[data-copy]") : null;
+  if (!btn) return;
+  const src = document.getElementById(btn.dataset.copy);
+  if (!src) return;
+  const text = src.textContent.trim();
+  let ok = false;
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      ok = true;
+    }
+  } catch (_) {
+    ok = false;
+  }
+  if (!ok) {
+    const range = document.createRange();
+    range.selectNodeContents(src);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    try {
+      ok = document.execCommand("copy");
+    } catch (_) {
+      ok = false;
+    }
+  }
+  btn.textContent = ok ? "Copied" : "Select and copy";
+  setTimeout(() => { btn.textContent = "Copy"; }, 2000);
+});

@@ -76,8 +76,17 @@ type BuildPage struct {
 	// Deploy is the "Deploy to…" box of a succeeded build with an
 	// artifact; nil otherwise.
 	Deploy *DeployButtonsView
+	// AutoDeploySkips says which environments following the build's
+	// branch did not take it, and why (an older commit than what is live).
+	AutoDeploySkips []AutoDeploySkip
 	// Log is the live log viewer (components.LogViewer).
 	Log components.LogView
+}
+
+// AutoDeploySkip is one auto-deploy the portal declined for a build.
+type AutoDeploySkip struct {
+	Environment string
+	Reason      string
 }
 
 // RunBuildFormData is the "Run build" form; the project page embeds it

@@ -51,8 +51,11 @@ type UsersPage struct {
 	Roles []string
 	// Form keeps what was typed when creating failed.
 	FormUsername, FormRole, FormError string
-	// NewPassword is shown once after a user was created without one.
+	// NewPassword is shown once after a user was created (or their
+	// password reset) without one.
 	NewUser, NewPassword string
+	// ResetUser and ResetError say why a password reset was refused.
+	ResetUser, ResetError string
 }
 
 // TokenRow is one API token as the profile lists it.
@@ -75,6 +78,8 @@ type ProfilePage struct {
 	// NewToken is the token just created, shown once.
 	NewToken  string
 	FormError string
+	// PasswordError says why the password change was refused.
+	PasswordError string
 }
 
 // ErrorPage is a 4xx/5xx page.

@@ -82,8 +82,11 @@ type PromotionPage struct {
 	Now  time.Time
 	CSRF string
 	PromotionSummary
-	StatusReason string
-	SupersededBy int64
+	// DecideError says why the decision was refused (a rejection without
+	// a comment); Comment keeps what was typed.
+	DecideError, Comment string
+	StatusReason         string
+	SupersededBy         int64
 	// Source and target releases.
 	SourceRelease int64
 	TargetLive    int64
