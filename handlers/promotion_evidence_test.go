@@ -30,7 +30,7 @@ func (f *promoFixture) page(t *testing.T, who, path string) *goquery.Document {
 // testID is the trimmed, space-collapsed text of the element with that
 // data-testid ("" when there is none).
 func testID(doc *goquery.Document, id string) string {
-	return strings.Join(strings.Fields(doc.Find(`[data-testid="` + id + `"]`).Text()), " ")
+	return strings.Join(strings.Fields(doc.Find(`[data-testid="`+id+`"]`).Text()), " ")
 }
 
 func has(doc *goquery.Document, id string) bool {

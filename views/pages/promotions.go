@@ -203,7 +203,6 @@ func configSide(v string, missing bool) string {
 	return v
 }
 
-
 // LoadTestEvidence is one load-test run with the numbers an approver
 // weighs.
 type LoadTestEvidence struct {
@@ -229,7 +228,9 @@ type PlanAction struct {
 }
 
 // RunHref is where the plan's run form posts.
-func (p PlanAction) RunHref() string { return "/loadtests/plans/" + strconv.FormatInt(p.ID, 10) + "/run" }
+func (p PlanAction) RunHref() string {
+	return "/loadtests/plans/" + strconv.FormatInt(p.ID, 10) + "/run"
+}
 
 // HistoryItem is one thing that happened to an artifact: a deploy, a
 // failure, a rollback, a rejected promotion.
