@@ -1,6 +1,11 @@
 package models
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"gorm.io/gorm"
+)
 
 // ArtifactReleases lists the releases of the artifact sha in the project's
 // environments, newest first, at most limit, with their environment,
@@ -46,4 +51,20 @@ func (s *Store) ReleaseBefore(ctx context.Context, envID, id int64) (*Release, e
 		return nil, wrap("release before", err)
 	}
 	return &r, nil
+}
+
+// PreviousEnvironment returns the environment before env in its project's
+// chain, or ErrNotFound for the first one.
+func (s *Store) PreviousEnvironment(ctx context.Context, env *Environment) (*Environment, error) {
+	var prev Environment
+	err := s.db.WithContext(ctx).
+		Where("project_id = ? AND (position < ? OR (position = ? AND id < ?))", env.ProjectID, env.Position, env.Position, env.ID).
+		Order("position DESC, id DESC").First(&prev).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap("previous environment", err)
+	}
+	return &prev, nil
 }

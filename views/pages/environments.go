@@ -9,10 +9,12 @@ import (
 
 // ReleaseView is one release as pages show it.
 type ReleaseView struct {
-	ID             int64
-	Project, Env   string
-	Status         string
-	Reason         string
+	ID           int64
+	Project, Env string
+	Status       string
+	Reason       string
+	// Note is the reason a person gave for a direct deploy.
+	Note           string
 	Rejected       bool
 	ArtifactSHA256 string
 	ConfigVersion  int64
@@ -226,3 +228,38 @@ type DeployButtonsView struct {
 	ArtifactSHA256 string
 	Targets        []DeployTarget
 }
+
+// DeployWarning is something the person deploying should know before a
+// direct deploy: Kind is "rolled-back", "failed", "rejected" or "gate".
+type DeployWarning struct {
+	Kind string
+	Text string
+	Href string
+}
+
+// ConfirmDeployPage confirms a direct deploy into a protected environment
+// and asks for its reason.
+type ConfirmDeployPage struct {
+	Now            time.Time
+	CSRF           string
+	Project        string
+	ProjectName    string
+	Env            string
+	BuildID        int64
+	BuildNumber    int64
+	Ref            string
+	Commit         string
+	CommitMessage  string
+	ArtifactSHA256 string
+	LiveRelease    int64
+	LiveSHA        string
+	Warnings       []DeployWarning
+	// FreezeReason carries an admin's freeze override reason through.
+	FreezeReason string
+	// Approvals is how many approvals a promotion here would need.
+	Approvals int
+	Error     string
+}
+
+// Base is the environment's address.
+func (p ConfirmDeployPage) Base() string { return envHref(p.Project, p.Env) }
