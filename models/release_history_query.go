@@ -68,3 +68,23 @@ func (s *Store) PreviousEnvironment(ctx context.Context, env *Environment) (*Env
 	}
 	return &prev, nil
 }
+
+// LatestReleases returns the newest release of each of envIDs that has
+// one, with its build and creator: the last deploy attempt, whatever its
+// outcome.
+func (s *Store) LatestReleases(ctx context.Context, envIDs []int64) (map[int64]*Release, error) {
+	out := map[int64]*Release{}
+	if len(envIDs) == 0 {
+		return out, nil
+	}
+	var rs []Release
+	sub := s.db.Model(&Release{}).Select("MAX(id)").Where("environment_id IN ?", envIDs).Group("environment_id")
+	err := s.db.WithContext(ctx).Preload("Build").Preload("CreatedBy").Where("id IN (?)", sub).Find(&rs).Error
+	if err != nil {
+		return nil, wrap("latest releases", err)
+	}
+	for i := range rs {
+		out[rs[i].EnvironmentID] = &rs[i]
+	}
+	return out, nil
+}
