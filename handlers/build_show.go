@@ -83,7 +83,17 @@ func (h *Handler) deployButtons(c echo.Context, b *models.Build) (*pages.DeployB
 	if err != nil {
 		return nil, err
 	}
-	v := &pages.DeployButtonsView{CSRF: csrfToken(c), Project: b.Project.Slug, BuildID: b.ID, ArtifactSHA256: *b.ArtifactSHA256}
+	rels, err := h.store.ArtifactReleases(ctx, b.ProjectID, *b.ArtifactSHA256, 100)
+	if err != nil {
+		return nil, err
+	}
+	lastOfArtifact := map[int64]*models.Release{} // newest first
+	for i := range rels {
+		if lastOfArtifact[rels[i].EnvironmentID] == nil {
+			lastOfArtifact[rels[i].EnvironmentID] = &rels[i]
+		}
+	}
+	v := &pages.DeployButtonsView{Now: h.now(), CSRF: csrfToken(c), Project: b.Project.Slug, BuildID: b.ID, ArtifactSHA256: *b.ArtifactSHA256}
 	u := currentUser(c)
 	for i := range envs {
 		env := &envs[i]
@@ -91,6 +101,10 @@ func (h *Handler) deployButtons(c echo.Context, b *models.Build) (*pages.DeployB
 		t.Refusal, t.NeedsReason = h.deployGate(u, env)
 		if r := live[env.ID]; r != nil {
 			t.LiveSHA = r.ArtifactSHA256
+		}
+		if r := lastOfArtifact[env.ID]; r != nil && r.Status == models.ReleaseFailed {
+			rv := releaseView(r, b.Project.Slug, env.Name)
+			t.Failed = &rv
 		}
 		v.Targets = append(v.Targets, t)
 	}

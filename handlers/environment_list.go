@@ -31,6 +31,14 @@ func (h *Handler) showEnvironments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	latest, err := h.store.LatestReleases(ctx, ids)
+	if err != nil {
+		return err
+	}
+	pending, err := h.pendingPromotions(ctx)
+	if err != nil {
+		return err
+	}
 	p := pages.EnvironmentsPage{Now: h.now(), CSRF: csrfToken(c), CanManage: auth.Can(roleOf(currentUser(c)), auth.ManageEnvironments)}
 	for i := range envs {
 		e := &envs[i]
@@ -41,7 +49,16 @@ func (h *Handler) showEnvironments(c echo.Context) error {
 		if r := live[e.ID]; r != nil {
 			v := releaseView(r, e.Project.Slug, e.Name)
 			card.Live = &v
+			card.RolledBack = r.Reason == models.ReasonRollback
 		}
+		if r := latest[e.ID]; failedAfterLive(r, live[e.ID]) {
+			v := releaseView(r, e.Project.Slug, e.Name)
+			card.Failed = &v
+		}
+		if i > 0 && envs[i-1].ProjectID == e.ProjectID {
+			card.Behind = behindNote(envs[i-1].Name, live[envs[i-1].ID], live[e.ID])
+		}
+		card.Pending = pending[e.ID]
 		if r := active[e.ID]; r != nil {
 			v := releaseView(r, e.Project.Slug, e.Name)
 			card.Active = &v

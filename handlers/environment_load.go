@@ -52,7 +52,7 @@ func canDeploy(u *models.User, env *models.Environment) bool {
 
 // releaseView maps a release for the pages.
 func releaseView(r *models.Release, project, env string) pages.ReleaseView {
-	v := pages.ReleaseView{ID: r.ID, Project: project, Env: env, Status: r.Status, Reason: r.Reason, Rejected: r.Rejected,
+	v := pages.ReleaseView{ID: r.ID, Project: project, Env: env, Status: r.Status, Reason: r.Reason, Note: r.Note, Rejected: r.Rejected,
 		ArtifactSHA256: r.ArtifactSHA256, ConfigVersion: r.ConfigVersion, CreatedAt: r.CreatedAt, Error: r.Error}
 	if b := r.Build; b != nil {
 		v.BuildID, v.BuildNumber, v.Ref, v.Commit = b.ID, b.Number, b.Ref, shortSHA(b.CommitSHA)
@@ -90,6 +90,7 @@ type releaseJSON struct {
 	Environment     string  `json:"environment"`
 	Status          string  `json:"status"`
 	Reason          string  `json:"reason"`
+	Note            string  `json:"note,omitempty"`
 	ArtifactSHA256  string  `json:"artifact_sha256"`
 	BuildID         *int64  `json:"build_id"`
 	ConfigVersion   int64   `json:"config_version"`
@@ -109,7 +110,7 @@ type releaseJSON struct {
 
 func toReleaseJSON(r *models.Release, env *models.Environment) releaseJSON {
 	const layout = "2006-01-02T15:04:05.000Z07:00"
-	j := releaseJSON{ID: r.ID, Environment: env.Name, Project: env.Project.Slug, Status: r.Status, Reason: r.Reason,
+	j := releaseJSON{ID: r.ID, Environment: env.Name, Project: env.Project.Slug, Status: r.Status, Reason: r.Reason, Note: r.Note,
 		ArtifactSHA256: r.ArtifactSHA256, BuildID: r.BuildID, ConfigVersion: r.ConfigVersion, Rejected: r.Rejected,
 		RollbackOf: r.RollbackOfID, SourceReleaseID: r.SourceReleaseID, CreatedAt: r.CreatedAt.UTC().Format(layout),
 		Error: r.Error, Output: r.Output, LogURL: "/api/v1/releases/" + idString(r.ID) + "/log"}

@@ -101,6 +101,17 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 		v.Fit = true
 		p.OutputLog = &v
 	}
+	latest, err := h.store.LatestReleases(ctx, []int64{env.ID})
+	if err != nil {
+		return err
+	}
+	if r := latest[env.ID]; failedAfterLive(r, live) {
+		v := releaseView(r, env.Project.Slug, env.Name)
+		p.Failed = &v
+	}
+	if p.State, err = h.deployState(ctx, env.ID); err != nil {
+		return err
+	}
 	if h.engine != nil {
 		p.EngineKnown = true
 		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))

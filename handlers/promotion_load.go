@@ -72,6 +72,10 @@ func promotionSummary(p *models.Promotion, st *jobs.PromotionState) pages.Promot
 			v.Waiting = st.Result.Waiting
 		}
 	}
+	if ev := p.FrozenEvidence(); ev != nil {
+		// Decided on this evidence: today's policy does not rewrite it.
+		v.Approvals, v.Required = len(ev.Counted), ev.Required
+	}
 	return v
 }
 

@@ -70,6 +70,9 @@ func (h *Handler) promotionView(c echo.Context) (pages.PromotionPage, error) {
 		v.FreezeOverride = "by " + p.FreezeOverrideBy.Username + ": " + p.FreezeOverrideReason
 	}
 	v.Decisions = decisionViews(p, st)
+	if ev := p.FrozenEvidence(); ev != nil {
+		applyFrozenEvidence(&v, p, ev)
+	}
 
 	live, err := h.store.LiveRelease(ctx, p.ToEnvironmentID)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
@@ -79,7 +82,13 @@ func (h *Handler) promotionView(c echo.Context) (pages.PromotionPage, error) {
 		v.TargetLive = live.ID
 	}
 	v.Commits, v.CommitsNote = h.promotionCommits(ctx, p, live)
-	if err := h.promotionConfig(&v, p, live); err != nil {
+	if err := h.promotionConfig(ctx, &v, p, live); err != nil {
+		return pages.PromotionPage{}, err
+	}
+	if err := h.promotionLoadTest(ctx, &v, p, u); err != nil {
+		return pages.PromotionPage{}, err
+	}
+	if v.History, err = h.artifactHistory(ctx, p); err != nil {
 		return pages.PromotionPage{}, err
 	}
 
@@ -176,31 +185,6 @@ func (h *Handler) promotionCommits(ctx context.Context, p *models.Promotion, liv
 		out[i] = pages.CommitView{SHA: c.SHA, Author: c.AuthorName, Subject: c.Subject, At: c.Time}
 	}
 	return out, note
-}
-
-// promotionConfig compares the source's release with the target's live
-// release; secrets only as same or differs.
-func (h *Handler) promotionConfig(v *pages.PromotionPage, p *models.Promotion, live *models.Release) error {
-	rows, err := h.jobs.CompareConfig(p.SourceRelease, live)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		v.Config = append(v.Config, pages.ConfigRowView{Name: r.Name, Secret: r.Secret, Left: r.Left, Right: r.Right, Status: r.Status})
-	}
-	switch {
-	case p.SourceRelease == nil:
-		v.ConfigNote = "The source release is gone; only " + p.ToEnvironment.Name + " is shown."
-	case live == nil:
-		v.ConfigNote = "Nothing is live in " + p.ToEnvironment.Name + " yet."
-	case live.ConfigVersion != p.ToEnvironment.ConfigVersion:
-		v.ConfigNote = fmt.Sprintf("The configuration of %s changed since its live release (v%d → v%d); the promotion deploys with v%d.",
-			p.ToEnvironment.Name, live.ConfigVersion, p.ToEnvironment.ConfigVersion, p.ToEnvironment.ConfigVersion)
-	}
-	if len(v.Config) > 0 {
-		v.ConfigNote = strings.TrimSpace(v.ConfigNote + fmt.Sprintf(" The promotion itself runs with the configuration of %s.", p.ToEnvironment.Name))
-	}
-	return nil
 }
 
 // apiPromotion is GET /api/v1/promotions/:id.

@@ -484,7 +484,7 @@ func TestPromotionPageShowsTheEvidence(t *testing.T) {
 	}
 	for _, want := range []string{
 		`data-testid="promotion-requester">dora`, "staging → production", `data-testid="config-GREETING"`, "hi", "hello",
-		`data-testid="config-TOKEN"`, "only in production", "secret, value never shown", "Faster checkout",
+		`data-testid="config-TOKEN"`, "removed", "secret, value never shown", "Faster checkout",
 		`data-testid="decide-form"`, "0 of 1", "lead or admin",
 	} {
 		if !strings.Contains(page, want) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,18 +17,77 @@ import (
 )
 
 // startDeploy queues a deploy of a build (or of an artifact, by digest)
-// into env for the current user.
-func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID int64, sha string) (*models.Release, error) {
+// into env for the current user. A protected environment needs a reason
+// (note), kept on the release and in the audit event.
+func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID int64, sha, note string) (*models.Release, error) {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	if err := mayDeploy(u, env); err != nil {
+		return nil, err
+	}
+	note = strings.TrimSpace(note)
+	if err := checkDeployNote(env, note); err != nil {
+		return nil, err
+	}
+	b, err := h.deployableBuild(c, env, buildID, sha)
+	if err != nil {
 		return nil, err
 	}
 	override, err := h.checkFreeze(c, env)
 	if err != nil {
 		return nil, err
 	}
-	var b *models.Build
+	warnings, err := h.deployWarnings(ctx, env, b)
+	if err != nil {
+		return nil, err
+	}
+	var r *models.Release
+	err = h.store.Tx(ctx, func(tx *models.Store) error {
+		var err error
+		if r, err = h.jobs.EnqueueDeploy(ctx, tx, jobs.DeployRequest{Env: env, Build: b, Reason: models.ReasonDeploy, By: &u.ID, Note: note}); err != nil {
+			return err
+		}
+		if override != nil {
+			// The override is recorded with the release it let through.
+			override["release"] = r.ID
+			if err := tx.AppendAudit(ctx, auditBy(c, models.AuditFreezeOverride, "environment", idString(env.ID), override)); err != nil {
+				return err
+			}
+		}
+		details := map[string]any{
+			"project": env.Project.Slug, "environment": env.Name, "build_id": b.ID, "build_number": b.Number,
+			"artifact_sha256": r.ArtifactSHA256, "config_version": r.ConfigVersion,
+		}
+		if note != "" {
+			details["reason"] = note
+		}
+		if len(warnings) > 0 {
+			texts := make([]string, len(warnings))
+			for i, w := range warnings {
+				texts[i] = w.Text
+			}
+			details["warnings"] = texts
+		}
+		return tx.AppendAudit(ctx, auditBy(c, models.AuditDeploy, "release", idString(r.ID), details))
+	})
+	if errors.Is(err, jobs.ErrNoSecretBox) {
+		return nil, echo.NewHTTPError(http.StatusConflict, env.Name+" has secrets, but this portal has no secret key to open them")
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.CreatedBy = u
+	return r, nil
+}
+
+// deployableBuild resolves what a deploy names: a build by ID or the
+// build that made an artifact, by digest.
+func (h *Handler) deployableBuild(c echo.Context, env *models.Environment, buildID int64, sha string) (*models.Build, error) {
+	ctx := c.Request().Context()
+	var (
+		b   *models.Build
+		err error
+	)
 	switch {
 	case buildID > 0 && sha != "":
 		return nil, badRequest("give build_id or artifact_sha256, not both")
@@ -50,35 +110,7 @@ func (h *Handler) startDeploy(c echo.Context, env *models.Environment, buildID i
 	default:
 		return nil, badRequest("say what to deploy: build_id or artifact_sha256")
 	}
-	if err != nil {
-		return nil, err
-	}
-	var r *models.Release
-	err = h.store.Tx(ctx, func(tx *models.Store) error {
-		var err error
-		if r, err = h.jobs.EnqueueDeploy(ctx, tx, jobs.DeployRequest{Env: env, Build: b, Reason: models.ReasonDeploy, By: &u.ID}); err != nil {
-			return err
-		}
-		if override != nil {
-			// The override is recorded with the release it let through.
-			override["release"] = r.ID
-			if err := tx.AppendAudit(ctx, auditBy(c, models.AuditFreezeOverride, "environment", idString(env.ID), override)); err != nil {
-				return err
-			}
-		}
-		return tx.AppendAudit(ctx, auditBy(c, models.AuditDeploy, "release", idString(r.ID), map[string]any{
-			"project": env.Project.Slug, "environment": env.Name, "build_id": b.ID, "build_number": b.Number,
-			"artifact_sha256": r.ArtifactSHA256, "config_version": r.ConfigVersion,
-		}))
-	})
-	if errors.Is(err, jobs.ErrNoSecretBox) {
-		return nil, echo.NewHTTPError(http.StatusConflict, env.Name+" has secrets, but this portal has no secret key to open them")
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.CreatedBy = u
-	return r, nil
+	return b, err
 }
 
 // deployRequest is the body of POST …/deploys.
@@ -87,6 +119,8 @@ type deployRequest struct {
 	ArtifactSHA256 string `json:"artifact_sha256"`
 	// FreezeOverrideReason lets an admin deploy during a freeze window.
 	FreezeOverrideReason string `json:"freeze_override_reason"`
+	// Reason says why; a protected environment requires it.
+	Reason string `json:"reason"`
 }
 
 // apiDeploy queues a deploy: 201 with the pending release.
@@ -100,7 +134,7 @@ func (h *Handler) apiDeploy(c echo.Context) error {
 		return err
 	}
 	c.Set(ctxFreezeReason, req.FreezeOverrideReason)
-	r, err := h.startDeploy(c, env, req.BuildID, req.ArtifactSHA256)
+	r, err := h.startDeploy(c, env, req.BuildID, req.ArtifactSHA256, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -109,14 +143,19 @@ func (h *Handler) apiDeploy(c echo.Context) error {
 
 // deployFromForm queues a deploy from the environment page's form or a
 // build page's "Deploy to…" box and opens the new release's page, where
-// its log streams live.
+// its log streams live. Into a protected environment it first shows a
+// confirmation with what an approver should know and asks for a reason.
 func (h *Handler) deployFromForm(c echo.Context) error {
 	env, err := h.environmentParam(c)
 	if err != nil {
 		return err
 	}
 	buildID, _ := strconv.ParseInt(c.FormValue("build_id"), 10, 64)
-	r, err := h.startDeploy(c, env, buildID, c.FormValue("artifact_sha256"))
+	sha, note := c.FormValue("artifact_sha256"), strings.TrimSpace(c.FormValue("reason"))
+	if env.Protected && note == "" {
+		return h.confirmDeploy(c, env, buildID, sha)
+	}
+	r, err := h.startDeploy(c, env, buildID, sha, note)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodPost, "/projects/:slug/environments", auth.ManageEnvironments, h.createEnvironment)
 	envs := e.Group("/projects/:slug/environments/:env")
 	h.add(envs, http.MethodGet, "", auth.ViewProjects, h.showEnvironment)
+	h.add(envs, http.MethodGet, "/state", auth.ViewProjects, h.environmentState)
 	h.add(envs, http.MethodPost, "/deploys", auth.DeployUnprotected, h.deployFromForm)
 	h.add(envs, http.MethodPost, "/rollback", auth.DeployUnprotected, h.rollbackFromForm)
 	h.add(envs, http.MethodPost, "/resume-auto-deploy", auth.ManageEnvironments, h.resumeAutoDeploy)

@@ -63,6 +63,8 @@ type DeployRequest struct {
 	// RollbackOf is the release a rollback replaces (rejected once the
 	// rollback is live).
 	RollbackOf *int64
+	// Note is the reason a person gave for the deploy.
+	Note string
 }
 
 // EnqueueDeploy creates a pending release and its deploy job in one
@@ -72,7 +74,7 @@ type DeployRequest struct {
 func (j *Jobs) EnqueueDeploy(ctx context.Context, store *models.Store, req DeployRequest) (*models.Release, error) {
 	env := req.Env
 	r := &models.Release{EnvironmentID: env.ID, Status: models.ReleasePending, Reason: req.Reason, CreatedByID: req.By,
-		RollbackOfID: req.RollbackOf, ArtifactSHA256: req.ArtifactSHA256}
+		RollbackOfID: req.RollbackOf, ArtifactSHA256: req.ArtifactSHA256, Note: req.Note}
 	if req.Build != nil {
 		r.BuildID = &req.Build.ID
 		if req.Build.ArtifactSHA256 != nil {

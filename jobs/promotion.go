@@ -143,6 +143,9 @@ func (j *Jobs) AdvancePromotion(ctx context.Context, store *models.Store, id int
 		if !ok {
 			return errPromotionMoved
 		}
+		if err := tx.FreezePromotionEvidence(ctx, p.ID, evidenceOf(ctx, tx, p, st, r)); err != nil {
+			return err
+		}
 		rel = r
 		return tx.AppendAudit(ctx, models.NewAuditEvent(nil, models.AuditDeploy, "release", strconv.FormatInt(r.ID, 10), map[string]any{
 			"project": p.Project.Slug, "environment": p.ToEnvironment.Name, "promotion": p.ID, "artifact_sha256": r.ArtifactSHA256,
@@ -231,4 +234,29 @@ func frozen(env *models.Environment) bool {
 	}
 	_, active := policy.ActiveFreeze(pol.Freeze, time.Now().UTC())
 	return active
+}
+
+// evidenceOf is what promotion p is decided on as it starts deploying
+// release r: the policy's count, the approvals that counted, the load-test
+// gate's answer and the configuration version the release took.
+func evidenceOf(ctx context.Context, store *models.Store, p *models.Promotion, st *PromotionState, r *models.Release) models.PromotionEvidence {
+	ev := models.PromotionEvidence{Required: st.Result.Required, ApproverRoles: st.Policy.RolesText(), ConfigVersion: r.ConfigVersion,
+		LoadTestRequired: st.Policy.RequireLoadTest, LoadTestOK: st.Result.LoadTest.OK, LoadTestReason: st.Result.LoadTest.Reason,
+		At: time.Now().UTC()}
+	counted := map[int64]time.Time{}
+	for _, a := range st.Result.Counted {
+		counted[a.Approver.ID] = a.At
+	}
+	for _, a := range p.Approvals {
+		if at, ok := counted[a.UserID]; ok && a.Decision == models.DecisionApprove && at.Equal(a.CreatedAt) {
+			ev.Counted = append(ev.Counted, a.ID)
+			delete(counted, a.UserID)
+		}
+	}
+	if ev.LoadTestRequired && ev.LoadTestOK {
+		if l, err := store.PassedLoadTest(ctx, p.FromEnvironmentID, p.ArtifactSHA256); err == nil {
+			ev.LoadTestID = l.ID
+		}
+	}
+	return ev
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -113,4 +114,28 @@ func (j *Jobs) releaseConfig(rel *models.Release) (map[string]configValue, error
 		out[e.Name] = configValue{value: e.Value}
 	}
 	return out, nil
+}
+
+// ConfigCandidate is the configuration a deploy into env would take now,
+// as an unsaved release (its variables, sealed secrets and version), for
+// comparing with CompareConfig.
+func (j *Jobs) ConfigCandidate(ctx context.Context, env *models.Environment) (*models.Release, error) {
+	r := &models.Release{EnvironmentID: env.ID}
+	err := j.deps.Store.Tx(ctx, func(tx *models.Store) error {
+		cur, err := tx.Environment(ctx, env.ID)
+		if err != nil {
+			return err
+		}
+		vars, err := tx.EnvironmentVariables(ctx, env.ID)
+		if err != nil {
+			return err
+		}
+		r.ConfigVersion = cur.ConfigVersion
+		r.ConfigSummary, r.ConfigSealed, err = j.snapshotConfig(env.ID, vars)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobs: configuration candidate: %w", err)
+	}
+	return r, nil
 }

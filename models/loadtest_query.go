@@ -280,6 +280,12 @@ func (s *Store) PassedLoadTest(ctx context.Context, envID int64, artifactSHA str
 	return s.lastLoadTestOf(ctx, envID, artifactSHA, true)
 }
 
+// LastLoadTestOf returns the newest finished run of artifactSHA in envID,
+// whatever its verdict.
+func (s *Store) LastLoadTestOf(ctx context.Context, envID int64, artifactSHA string) (*LoadTest, error) {
+	return s.lastLoadTestOf(ctx, envID, artifactSHA, false)
+}
+
 // lastLoadTestOf returns the newest finished run of artifactSHA in envID,
 // only passing ones if passed.
 func (s *Store) lastLoadTestOf(ctx context.Context, envID int64, artifactSHA string, passed bool) (*LoadTest, error) {

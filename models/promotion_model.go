@@ -63,10 +63,13 @@ type Promotion struct {
 	FreezeOverrideByID   *int64
 	FreezeOverrideBy     *User
 	FreezeOverrideReason string
-	Approvals            []Approval `gorm:"foreignKey:PromotionID"`
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
-	FinishedAt           *time.Time
+	// Evidence is the PromotionEvidence it was decided on, as JSON, frozen
+	// when it starts deploying; "" while it waits.
+	Evidence   string
+	Approvals  []Approval `gorm:"foreignKey:PromotionID"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt *time.Time
 }
 
 // Ref names the promotion as users see it ("#7").
@@ -92,4 +95,24 @@ type Approval struct {
 	ArtifactSHA256 string
 	ConfigVersion  int64
 	CreatedAt      time.Time
+}
+
+// PromotionEvidence is what a promotion was decided on, frozen when it
+// starts deploying: its page shows this instead of weighing the approvals
+// against a policy or configuration that changed afterwards.
+type PromotionEvidence struct {
+	// Required and ApproverRoles are the target's policy then.
+	Required      int    `json:"required"`
+	ApproverRoles string `json:"approver_roles"`
+	// Counted are the IDs of the approvals that counted.
+	Counted []int64 `json:"counted"`
+	// ConfigVersion is the target configuration the release took.
+	ConfigVersion int64 `json:"config_version"`
+	// LoadTestRequired, LoadTestOK and LoadTestReason are the load-test
+	// gate's answer; LoadTestID is the run it named, 0 for none.
+	LoadTestRequired bool      `json:"load_test_required"`
+	LoadTestOK       bool      `json:"load_test_ok"`
+	LoadTestReason   string    `json:"load_test_reason,omitempty"`
+	LoadTestID       int64     `json:"load_test_id,omitempty"`
+	At               time.Time `json:"at"`
 }

@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -90,7 +92,9 @@ type PromotionFilter struct {
 	IDs []int64
 	// RequestedByID keeps the promotions this user asked for.
 	RequestedByID int64
-	Limit         int
+	// ArtifactSHA256 keeps the promotions of this artifact.
+	ArtifactSHA256 string
+	Limit          int
 }
 
 // Promotions lists promotions newest first, with their environments,
@@ -118,6 +122,9 @@ func (s *Store) Promotions(ctx context.Context, f PromotionFilter) ([]Promotion,
 	}
 	if f.RequestedByID != 0 {
 		q = q.Where("requested_by_id = ?", f.RequestedByID)
+	}
+	if f.ArtifactSHA256 != "" {
+		q = q.Where("artifact_sha256 = ?", f.ArtifactSHA256)
 	}
 	var ps []Promotion
 	if err := q.Order("id DESC").Limit(f.Limit).Find(&ps).Error; err != nil {
@@ -182,6 +189,29 @@ func (s *Store) StartPromotionDeploy(ctx context.Context, id, releaseID int64) (
 		"status": PromotionDeploying, "release_id": releaseID, "updated_at": time.Now().UTC(),
 	})
 	return res.RowsAffected == 1, wrap("start promotion deploy", res.Error)
+}
+
+// FreezePromotionEvidence keeps ev as what promotion id was decided on.
+func (s *Store) FreezePromotionEvidence(ctx context.Context, id int64, ev PromotionEvidence) error {
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("models: freeze promotion evidence: %w", err)
+	}
+	res := s.db.WithContext(ctx).Model(&Promotion{}).Where("id = ?", id).Update("evidence", string(raw))
+	return wrap("freeze promotion evidence", res.Error)
+}
+
+// FrozenEvidence is the evidence the promotion was decided on, or nil
+// while it was not frozen (pending, or decided before evidence was kept).
+func (p *Promotion) FrozenEvidence() *PromotionEvidence {
+	if p.Evidence == "" {
+		return nil
+	}
+	var ev PromotionEvidence
+	if json.Unmarshal([]byte(p.Evidence), &ev) != nil {
+		return nil
+	}
+	return &ev
 }
 
 // SetPromotionFreezeOverride records that an admin overrode the target's

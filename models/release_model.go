@@ -52,6 +52,9 @@ type Release struct {
 	CreatedByID *int64
 	CreatedBy   *User
 	Reason      string
+	// Note is the reason a person gave for a direct deploy into a
+	// protected environment.
+	Note string
 	// RollbackOfID is the release a rollback replaced.
 	RollbackOfID *int64
 	// SourceReleaseID is the release whose artifact and configuration a

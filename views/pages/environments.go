@@ -9,10 +9,12 @@ import (
 
 // ReleaseView is one release as pages show it.
 type ReleaseView struct {
-	ID             int64
-	Project, Env   string
-	Status         string
-	Reason         string
+	ID           int64
+	Project, Env string
+	Status       string
+	Reason       string
+	// Note is the reason a person gave for a direct deploy.
+	Note           string
 	Rejected       bool
 	ArtifactSHA256 string
 	ConfigVersion  int64
@@ -55,6 +57,14 @@ type EnvCard struct {
 	Paused    bool
 	Live      *ReleaseView
 	Active    *ReleaseView
+	// Failed is the last deploy when it failed (newer than what is live).
+	Failed *ReleaseView
+	// RolledBack is set when what is live is a rollback.
+	RolledBack bool
+	// Behind says the previous environment runs a newer build ("" when
+	// not); Pending links a promotion into this environment that waits.
+	Behind  string
+	Pending *PromotionSummary
 }
 
 // EnvProjectGroup is one project's chain of environments.
@@ -110,6 +120,11 @@ type EnvironmentPage struct {
 	CanManage        bool
 	Live             *ReleaseView
 	Active           *ReleaseView
+	// Failed is the last deploy when it failed after what is live.
+	Failed *ReleaseView
+	// State is the signature of the deploy state the page was drawn from;
+	// the page polls StateHref and reloads when it changes.
+	State string
 	// ActiveLog is the live log viewer of the Active release's deploy;
 	// ActiveWaitingFor the release whose deploy it waits for (0: none).
 	ActiveLog        *components.LogView
@@ -216,6 +231,9 @@ type DeployTarget struct {
 	NeedsReason bool
 	// LiveSHA is the digest live there now ("" when nothing is).
 	LiveSHA string
+	// Failed is the last deploy of this build's artifact there, when it
+	// failed.
+	Failed *ReleaseView
 }
 
 // Allowed says whether the current user may deploy there now.
@@ -223,6 +241,7 @@ func (t DeployTarget) Allowed() bool { return t.Refusal == "" }
 
 // DeployButtonsView is the "Deploy to…" box of a build page.
 type DeployButtonsView struct {
+	Now     time.Time
 	CSRF    string
 	Project string
 	BuildID int64
@@ -230,3 +249,42 @@ type DeployButtonsView struct {
 	ArtifactSHA256 string
 	Targets        []DeployTarget
 }
+
+// DeployWarning is something the person deploying should know before a
+// direct deploy: Kind is "rolled-back", "failed", "rejected" or "gate".
+type DeployWarning struct {
+	Kind string
+	Text string
+	Href string
+}
+
+// ConfirmDeployPage confirms a direct deploy into a protected environment
+// and asks for its reason.
+type ConfirmDeployPage struct {
+	Now            time.Time
+	CSRF           string
+	Project        string
+	ProjectName    string
+	Env            string
+	BuildID        int64
+	BuildNumber    int64
+	Ref            string
+	Commit         string
+	CommitMessage  string
+	ArtifactSHA256 string
+	LiveRelease    int64
+	LiveSHA        string
+	Warnings       []DeployWarning
+	// FreezeReason carries an admin's freeze override reason through.
+	FreezeReason string
+	// Approvals is how many approvals a promotion here would need.
+	Approvals int
+	Error     string
+}
+
+// Base is the environment's address.
+func (p ConfirmDeployPage) Base() string { return envHref(p.Project, p.Env) }
+
+// StateHref is where the environment page polls for a change of its
+// deploy state.
+func (p EnvironmentPage) StateHref() string { return p.Base() + "/state?since=" + p.State }

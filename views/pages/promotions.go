@@ -109,6 +109,24 @@ type PromotionPage struct {
 	CommitsNote      string
 	Config           []ConfigRowView
 	ConfigNote       string
+	// ConfigBaseLabel names the left side of the diff (what is or was
+	// live in the target); ConfigBase and ConfigDeploys are the versions
+	// of both sides (0 for none).
+	ConfigBaseLabel string
+	ConfigBase      int64
+	ConfigDeploys   int64
+	// Frozen is when the evidence was frozen (the promotion started
+	// deploying); zero while it is weighed live.
+	Frozen time.Time
+	// LoadTest is the run of the artifact in the source environment.
+	LoadTest *LoadTestEvidence
+	// RunPlans and NewPlanHref offer a load test when the gate is closed;
+	// LoadTestBlocked says why none can be run for this artifact.
+	RunPlans        []PlanAction
+	NewPlanHref     string
+	LoadTestBlocked string
+	// History is where the artifact went: deploys, rollbacks, rejections.
+	History []HistoryItem
 	// Actions the viewer may take, and why not when they may not approve.
 	CanDecide     bool
 	DecideRefusal string
@@ -188,16 +206,76 @@ func configSide(v string, missing bool) string {
 	return v
 }
 
-func configStatusText(status, from, to string) string {
+// LoadTestEvidence is one load-test run with the numbers an approver
+// weighs.
+type LoadTestEvidence struct {
+	ID        int64
+	Status    string
+	ShortSHA  string
+	At        time.Time
+	HasReport bool
+	Requests  uint64
+	Rate      float64
+	Success   float64
+	P95, P99  time.Duration
+	Duration  time.Duration
+}
+
+// Href is the run's page.
+func (l LoadTestEvidence) Href() string { return "/loadtests/" + strconv.FormatInt(l.ID, 10) }
+
+// PlanAction is a saved load-test plan that can run now.
+type PlanAction struct {
+	ID   int64
+	Name string
+}
+
+// RunHref is where the plan's run form posts.
+func (p PlanAction) RunHref() string {
+	return "/loadtests/plans/" + strconv.FormatInt(p.ID, 10) + "/run"
+}
+
+// HistoryItem is one thing that happened to an artifact: a deploy, a
+// failure, a rollback, a rejected promotion.
+type HistoryItem struct {
+	At     time.Time
+	Env    string
+	Kind   string
+	By     string
+	Detail string
+	Href   string
+	Ref    string
+	// Bad marks what should make an approver look twice.
+	Bad bool
+}
+
+func historyClass(bad bool) string {
+	if bad {
+		return "border-red-200 bg-red-50"
+	}
+	return "border-slate-100"
+}
+
+func percent(f float64) string { return strconv.FormatFloat(f*100, 'f', 1, 64) + " %" }
+
+func configChange(status string) string {
 	switch status {
 	case "same":
-		return "same"
+		return "unchanged"
 	case "differs":
-		return "differs"
+		return "changes"
 	case "only-left":
-		return "only in " + from
+		return "removed"
 	case "only-right":
-		return "only in " + to
+		return "added"
 	}
 	return "cannot compare (no secret key)"
+}
+
+func configChangeClass(status string) string {
+	switch status {
+	case "differs", "only-left", "only-right":
+		return "font-medium text-amber-800"
+	}
+	return "text-slate-500"
 }
