@@ -119,6 +119,7 @@ function init(root) {
     ended: false,
     search: { q: "", matches: [], i: -1, gen: 0 },
     programmatic: false,
+    regionGen: 0,
   };
 
   root.classList.add("log-js");
@@ -308,11 +309,58 @@ function init(root) {
   // setStatus repaints the viewer's status chip, and the page's chips
   // marked data-log-status-mirror (the release page's title), so the
   // page never shows two statuses.
-  function setStatus(s) {
-    if (!s || s === st.status) return;
+  function setStatus(s, final) {
+    if (!s || (s === st.status && !final)) return;
+    const changed = s !== st.status;
     st.status = s;
     const holders = [statusEl, ...document.querySelectorAll("[data-log-status-mirror]")];
     holders.forEach((el) => paintStatus(el.firstElementChild, s));
+    if (changed || final) refreshRegions(final);
+  }
+
+  // refreshRegions brings the page's live regions ([data-live-region]
+  // with an id: a build's title, Cancel button, cards and Deploy box; a
+  // release's status, error and details) up to date after the owner's
+  // status changed, without reloading the page: it fetches the page
+  // again and swaps each region for its new version, leaving the log
+  // viewer (and the reader's place in it) alone. When the log has ended
+  // it waits for a page that no longer renders the log live (the status
+  // is stored before the log is closed, so that is at most a moment).
+  // The server escapes everything in the page; DOMParser runs no script.
+  async function refreshRegions(final) {
+    if (!document.querySelector("[data-live-region][id]")) {
+      if (final && ds.reloadOnEnd === "true") setTimeout(() => location.reload(), 1000);
+      return;
+    }
+    const gen = ++st.regionGen;
+    for (let attempt = 0; attempt < 6; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+      if (gen !== st.regionGen) return;
+      let doc;
+      try {
+        const res = await fetch(location.pathname + location.search, { headers: { Accept: "text/html" }, cache: "no-store" });
+        if (!res.ok) continue;
+        doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      } catch (err) {
+        console.warn(err);
+        continue;
+      }
+      if (gen !== st.regionGen) return;
+      const v = doc.querySelector("[data-logview]");
+      if (final && v && v.dataset.live === "true" && attempt < 5) continue;
+      // The end frame carries no steps: take their final state from the
+      // page too.
+      if (v && v.dataset.steps) onState({ status: st.status, steps: JSON.parse(v.dataset.steps) });
+      for (const el of document.querySelectorAll("[data-live-region][id]")) {
+        const fresh = doc.getElementById(el.id);
+        if (!fresh) continue;
+        const node = document.importNode(fresh, true);
+        el.replaceWith(node);
+        if (window.htmx) window.htmx.process(node);
+      }
+      document.dispatchEvent(new CustomEvent("slipway:regions-refreshed", { detail: { status: st.status } }));
+      return;
+    }
   }
 
   function paintStatus(chip, s) {
@@ -476,7 +524,7 @@ function init(root) {
   function onEnd(msg) {
     st.ended = true;
     st.live = false;
-    setStatus(msg.status);
+    setStatus(msg.status, true);
     st.follow = false;
     followLabel.classList.add("hidden");
     followLabel.classList.remove("flex");
@@ -490,9 +538,6 @@ function init(root) {
     }
     root.dataset.ended = "true";
     updateRange();
-    // The page around the viewer (a deploy's status, error and output)
-    // shows the outcome once reloaded; the log then renders finished.
-    if (ds.reloadOnEnd === "true") setTimeout(() => location.reload(), 1000);
   }
 
   function connect() {
