@@ -202,3 +202,126 @@ func TestBrowserBuildPageUpdatesWhenTheBuildEnds(t *testing.T) {
 	}
 	Screenshot(t, ctx, "build-finished-in-place")
 }
+
+// longLogLines is how many lines the long-log builds print.
+const longLogLines = 200_000
+
+// longPipeline prints longLogLines numbered lines; with pause it prints
+// the first half, waits pause seconds (the test opens the viewer then)
+// and prints the second half.
+func longPipeline(pause int) string {
+	half := longLogLines / 2
+	run := fmt.Sprintf("seq 1 %d | sed 's/^/output line /'", longLogLines)
+	if pause > 0 {
+		run = fmt.Sprintf("seq 1 %d | sed 's/^/output line /'\n      sleep %d\n      seq %d %d | sed 's/^/output line /'", half, pause, half+1, longLogLines)
+	}
+	return "build:\n  - name: print\n    run: |\n      " + run + "\n"
+}
+
+// logLineCount is how many lines the build's stored log has.
+func (a *apiClient) logLineCount(id int64) int {
+	a.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, a.p.URL+"/api/v1/builds/"+strconv.FormatInt(id, 10)+"/log", nil)
+	must(a.t, err)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := http.DefaultClient.Do(req)
+	must(a.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	must(a.t, err)
+	return bytes.Count(b, []byte("\n"))
+}
+
+// lastLineVisibleJS reports whether line n is in the viewer's DOM and
+// inside the box's visible area.
+func lastLineVisibleJS(n int) string {
+	return fmt.Sprintf(`(() => {
+	const b = document.querySelector("[data-log-box]"), l = document.getElementById("L%d");
+	if (!b || !l || !document.querySelector(".log-js")) return false;
+	const r = l.getBoundingClientRect(), br = b.getBoundingClientRect();
+	return r.height > 0 && r.bottom <= br.bottom + 1 && r.top >= br.top - 1;
+})()`, n)
+}
+
+// TestBrowserLongLogReachesItsEnd measures how long a viewer takes to
+// show the last line of a 200,000-line build log: opened on the finished
+// log, and opened while the build ran, half-way through. It reports the
+// figures (FIGURE lines) and fails only past a generous bound: a viewer
+// that never catches up, or that needs minutes.
+func TestBrowserLongLogReachesItsEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("prints two 200,000-line logs")
+	}
+	const bound = 2 * time.Minute
+	p := StartPortal(t, Options{})
+	a := newAPIClient(t, p)
+	ctx := NewBrowserFor(t, 8*time.Minute)
+	must(t, Login(ctx, p, "admin", p.AdminPassword))
+
+	waitStatus := func(id int64, want string, d time.Duration) time.Time {
+		Until(t, fmt.Sprintf("build %d %s", id, want), d, 50*time.Millisecond, func() (bool, string, error) {
+			s := a.buildStatus(id)
+			if s == "failed" || s == "canceled" {
+				return false, "", fmt.Errorf("build %d %s", id, s)
+			}
+			return s == want, "status " + s, nil
+		})
+		return time.Now()
+	}
+	// waitLast polls the page until the log's last line is in view and
+	// returns when it was first seen.
+	waitLast := func(what string, last int) time.Time {
+		Until(t, what, bound, 20*time.Millisecond, func() (bool, string, error) {
+			ok := evalJS[bool](t, ctx, lastLineVisibleJS(last))
+			return ok, evalJS[string](t, ctx, `(document.querySelector("[data-log-range]") || {}).textContent || "no viewer"`), nil
+		})
+		return time.Now()
+	}
+
+	// A finished log.
+	done := startPipelineBuild(t, a, "long", longPipeline(0))
+	waitStatus(done, "succeeded", 3*time.Minute)
+	last := a.logLineCount(done)
+	if last < longLogLines {
+		t.Fatalf("the finished build's log has %d lines, want at least %d", last, longLogLines)
+	}
+	opened := time.Now()
+	must(t, Visit(ctx, p.URL+"/builds/"+strconv.FormatInt(done, 10)))
+	seen := waitLast("the finished log shows its last line", last)
+	t.Logf("FIGURE finished %d-line log: page open to last line visible %s", last, seen.Sub(opened).Round(time.Millisecond))
+	Screenshot(t, ctx, "finished-long-log")
+
+	// A log opened half-way through its build.
+	mid := startPipelineBuild(t, a, "long-mid", longPipeline(6))
+	Until(t, "the build prints its first half", 3*time.Minute, 100*time.Millisecond, func() (bool, string, error) {
+		n := a.logLineCount(mid)
+		return n >= longLogLines/2, fmt.Sprintf("%d lines", n), nil
+	})
+	opened = time.Now()
+	must(t, Visit(ctx, p.URL+"/builds/"+strconv.FormatInt(mid, 10)))
+	if live := evalJS[string](t, ctx, `document.querySelector("[data-logview]").dataset.live`); live != "true" {
+		t.Fatalf("the viewer opened on a finished log (data-live=%s); the build's pause was too short to open it mid-build", live)
+	}
+	atOpen := evalJS[int](t, ctx, `+document.querySelector("[data-logview]").dataset.total`)
+	var finished time.Time
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if s := a.buildStatus(mid); s == "succeeded" || s == "failed" {
+				finished = time.Now()
+				return
+			}
+		}
+	}()
+	<-ended
+	if finished.IsZero() {
+		t.Fatal("the mid-build log's build did not finish")
+	}
+	last = a.logLineCount(mid)
+	seen = waitLast("the mid-build viewer shows the last line", last)
+	ended2 := evalJS[bool](t, ctx, `document.querySelector("[data-logview]").dataset.ended === "true"`)
+	t.Logf("FIGURE viewer opened mid-build at line %d of %d: page open to last line visible %s; build finished to last line visible %s (viewer ended: %v)",
+		atOpen, last, seen.Sub(opened).Round(time.Millisecond), seen.Sub(finished).Round(time.Millisecond), ended2)
+	Screenshot(t, ctx, "mid-build-long-log")
+}
