@@ -22,6 +22,10 @@ func (h *Handler) showRelease(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// This page marks its status, error, output and details as live
+	// regions that the viewer refreshes in place when the deploy's status
+	// changes; a reload would lose the reader's place in the log.
+	log.ReloadOnEnd = false
 	p := pages.ReleasePage{Now: h.now(), CSRF: csrfToken(c), R: releaseView(r, env.Project.Slug, env.Name), Output: r.Output, Log: log}
 	if p.WaitingFor, err = h.store.ReleaseWaitingFor(ctx, r); err != nil {
 		return err
@@ -43,8 +47,9 @@ func (h *Handler) showRelease(c echo.Context) error {
 // releaseLogView is the log viewer of a release's deploy log, for the
 // release page and the environment page's deploy in progress. A deploy
 // log is short, so the viewer's box fits its lines; and when the deploy
-// ends the page reloads, so its status, error and the failed instance's
-// output show without a poll.
+// ends the environment page reloads, so its status, error and the failed
+// instance's output show without a poll (the release page refreshes its
+// live regions instead).
 func (h *Handler) releaseLogView(c echo.Context, r *models.Release) (components.LogView, error) {
 	v, err := h.logView(c, h.releaseLogTarget(r), releaseLogState(r))
 	v.Fit, v.ReloadOnEnd = true, true

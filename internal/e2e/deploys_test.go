@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -171,22 +172,24 @@ func TestBrowserDeployToDevSeeItLiveRollBack(t *testing.T) {
 	if loc, err := Location(ctx); err != nil || !strings.Contains(loc, "/releases/") {
 		t.Fatalf("the Deploy to dev button led to %q (%v), want the new release's page", loc, err)
 	}
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](pageMarkJS))
+	must(t, err)
 	watchLiveLog(t, ctx)
 	waitStatus(t, ctx, "live")
-	// The title's status follows the log's; the page then reloads to
-	// show the finished release.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](viewerJS))
-		if err == nil && strings.HasPrefix(v, "false|") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the release page did not reload when its deploy ended: %q (%v)", v, err)
-		}
+	// The title's status follows the log's; when the deploy ends the page
+	// refreshes its status and details in place (no reload: the reader
+	// keeps their place in the log), and offers no rollback to itself.
+	Until(t, "the release page shows the finished release", 30*time.Second, 100*time.Millisecond, func() (bool, string, error) {
+		ended := evalJS[bool](t, ctx, `document.querySelector("[data-logview]").dataset.ended === "true"`)
+		fin := evalJS[bool](t, ctx, `document.querySelector("#release-details dt:nth-last-of-type(1)").textContent === "Finished"`)
+		return ended && fin, fmt.Sprintf("ended %v, finished time shown %v", ended, fin), nil
+	})
+	if !samePage(t, ctx) {
+		t.Fatal("the release page reloaded when its deploy ended")
 	}
 	html, err := PageHTML(ctx)
 	must(t, err)
-	for _, want := range []string{`data-live="false"`, "app v1 starting", "healthy: pid", "is live"} {
+	for _, want := range []string{"app v1 starting", "healthy: pid", "is live"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the finished release page lacks %q", want)
 		}

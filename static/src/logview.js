@@ -13,6 +13,7 @@ const PAGE = 1000; // lines per page fetched
 const MAX_DOM = 3000; // most lines kept in the DOM
 const EDGE = 600; // px from an edge of the box that loads the next page
 const MAX_MATCHES = 1000;
+const FLUSH_MS = 100; // live lines wait at most this long (plus a frame) for the DOM
 
 const STATUS_CLASS = {
   ok: "bg-emerald-50 text-emerald-800 ring-emerald-600/30",
@@ -119,6 +120,9 @@ function init(root) {
     ended: false,
     search: { q: "", matches: [], i: -1, gen: 0 },
     programmatic: false,
+    regionGen: 0,
+    incoming: [], // live lines not yet in the DOM
+    flushQueued: false,
   };
 
   root.classList.add("log-js");
@@ -228,19 +232,26 @@ function init(root) {
     st.first = lines[0].n;
   }
 
+  // trimTop drops the first n lines from the DOM: whole sections at
+  // once, and the rest of a section's lines as one range (one line at a
+  // time was thousands of DOM operations for a fast live log).
   function trimTop(n) {
     while (n > 0 && st.first <= st.last) {
       const sec = sections()[0];
-      const body = bodyOf(sec);
-      const line = body.querySelector(".log-line");
-      if (!line) {
+      if (!sec) break;
+      const lines = bodyOf(sec).querySelectorAll(":scope > .log-line");
+      if (lines.length <= n) {
         sec.remove();
+        st.first += lines.length;
+        n -= lines.length;
         continue;
       }
-      line.remove();
-      st.first++;
-      n--;
-      if (!body.querySelector(".log-line")) sec.remove();
+      const r = document.createRange();
+      r.setStartBefore(lines[0]);
+      r.setEndAfter(lines[n - 1]);
+      r.deleteContents();
+      st.first += n;
+      n = 0;
     }
   }
 
@@ -279,6 +290,7 @@ function init(root) {
       html: el.querySelector(".log-t").innerHTML,
     }));
     const top = box.scrollTop;
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 2;
     const first = st.first;
     clear();
     if (lines.length) {
@@ -286,7 +298,10 @@ function init(root) {
       st.last = first - 1;
       append(lines);
     }
-    box.scrollTop = top;
+    // A reader at the end stays there (the steps' headers may have
+    // changed height); anyone else keeps their place.
+    st.programmatic = true;
+    box.scrollTop = atBottom ? box.scrollHeight : top;
     highlightCurrent();
   }
 
@@ -308,11 +323,58 @@ function init(root) {
   // setStatus repaints the viewer's status chip, and the page's chips
   // marked data-log-status-mirror (the release page's title), so the
   // page never shows two statuses.
-  function setStatus(s) {
-    if (!s || s === st.status) return;
+  function setStatus(s, final) {
+    if (!s || (s === st.status && !final)) return;
+    const changed = s !== st.status;
     st.status = s;
     const holders = [statusEl, ...document.querySelectorAll("[data-log-status-mirror]")];
     holders.forEach((el) => paintStatus(el.firstElementChild, s));
+    if (changed || final) refreshRegions(final);
+  }
+
+  // refreshRegions brings the page's live regions ([data-live-region]
+  // with an id: a build's title, Cancel button, cards and Deploy box; a
+  // release's status, error and details) up to date after the owner's
+  // status changed, without reloading the page: it fetches the page
+  // again and swaps each region for its new version, leaving the log
+  // viewer (and the reader's place in it) alone. When the log has ended
+  // it waits for a page that no longer renders the log live (the status
+  // is stored before the log is closed, so that is at most a moment).
+  // The server escapes everything in the page; DOMParser runs no script.
+  async function refreshRegions(final) {
+    if (!document.querySelector("[data-live-region][id]")) {
+      if (final && ds.reloadOnEnd === "true") setTimeout(() => location.reload(), 1000);
+      return;
+    }
+    const gen = ++st.regionGen;
+    for (let attempt = 0; attempt < 6; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+      if (gen !== st.regionGen) return;
+      let doc;
+      try {
+        const res = await fetch(location.pathname + location.search, { headers: { Accept: "text/html" }, cache: "no-store" });
+        if (!res.ok) continue;
+        doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      } catch (err) {
+        console.warn(err);
+        continue;
+      }
+      if (gen !== st.regionGen) return;
+      const v = doc.querySelector("[data-logview]");
+      if (final && v && v.dataset.live === "true" && attempt < 5) continue;
+      // The end frame carries no steps: take their final state from the
+      // page too.
+      if (v && v.dataset.steps) onState({ status: st.status, steps: JSON.parse(v.dataset.steps) });
+      for (const el of document.querySelectorAll("[data-live-region][id]")) {
+        const fresh = doc.getElementById(el.id);
+        if (!fresh) continue;
+        const node = document.importNode(fresh, true);
+        el.replaceWith(node);
+        if (window.htmx) window.htmx.process(node);
+      }
+      document.dispatchEvent(new CustomEvent("slipway:regions-refreshed", { detail: { status: st.status } }));
+      return;
+    }
   }
 
   function paintStatus(chip, s) {
@@ -409,23 +471,55 @@ function init(root) {
     return guard(async () => replaceWith(await fetchLines({ from: Math.max(1, n - PAGE / 2), limit: PAGE })));
   }
 
-  // Live lines from the socket.
+  // Live lines from the socket. A frame only queues its lines; they
+  // reach the DOM once per animation frame. A build printing fast sends
+  // hundreds of frames a second, and inserting, trimming and scrolling
+  // (a layout of the whole box) for each one kept the main thread busy
+  // far longer than the build ran: a viewer opened half-way through a
+  // 200,000-line build showed its last line ~30 s after the build ended.
+  // Batched, a follower that falls behind replaces the box with the last
+  // MAX_DOM lines at once instead of inserting every line in between.
   function onLines(from, htmls) {
-    let lines = htmls.map((html, i) => ({ n: from + i, html }));
-    lines = lines.filter((l) => l.n > st.total); // a replay never repeats a line
+    const lines = [];
+    htmls.forEach((html, i) => {
+      if (from + i > st.total) lines.push({ n: from + i, html }); // a replay never repeats a line
+    });
     if (!lines.length) return;
-    const tail = atTail();
     st.total = lines[lines.length - 1].n;
-    if (tail && !st.busy) {
-      if (!st.follow) lines = lines.slice(0, Math.max(0, MAX_DOM - count()));
-      append(lines);
-      if (count() > MAX_DOM) trimTop(count() - MAX_DOM);
+    for (const l of lines) st.incoming.push(l);
+    // A hidden tab runs no animation frames: keep only what the box can
+    // show (the rest loads from the server when scrolled to).
+    if (st.incoming.length > 2 * MAX_DOM) st.incoming = st.incoming.slice(-MAX_DOM);
+    if (!st.flushQueued) {
+      st.flushQueued = true;
+      setTimeout(() => requestAnimationFrame(flushIncoming), FLUSH_MS);
+    }
+  }
+
+  // flushIncoming puts the queued live lines into the DOM.
+  function flushIncoming() {
+    st.flushQueued = false;
+    let lines = st.incoming.filter((l) => l.n > st.last);
+    st.incoming = [];
+    if (lines.length && !st.busy) {
+      // The box ends right before the new lines (the reader is at the
+      // end of what has arrived).
+      const joins = st.last === lines[0].n - 1;
+      if (st.follow && (!joins || lines.length >= MAX_DOM)) {
+        replaceWith(lines.slice(-MAX_DOM));
+      } else if (st.follow) {
+        append(lines);
+        if (count() > MAX_DOM) trimTop(count() - MAX_DOM);
+      } else if (joins) {
+        append(lines.slice(0, Math.max(0, MAX_DOM - count())));
+      }
       if (st.follow) scrollToBottom();
     }
     updateRange();
   }
 
   function onState(msg) {
+    flushIncoming();
     setStatus(msg.status);
     const key = JSON.stringify(msg.steps || []);
     if (key !== st.stepsKey) {
@@ -474,9 +568,10 @@ function init(root) {
   }
 
   function onEnd(msg) {
+    flushIncoming();
     st.ended = true;
     st.live = false;
-    setStatus(msg.status);
+    setStatus(msg.status, true);
     st.follow = false;
     followLabel.classList.add("hidden");
     followLabel.classList.remove("flex");
@@ -490,9 +585,6 @@ function init(root) {
     }
     root.dataset.ended = "true";
     updateRange();
-    // The page around the viewer (a deploy's status, error and output)
-    // shows the outcome once reloaded; the log then renders finished.
-    if (ds.reloadOnEnd === "true") setTimeout(() => location.reload(), 1000);
   }
 
   function connect() {
@@ -651,6 +743,13 @@ function init(root) {
 
   // Scrolling: page in at the edges; scrolling up stops following, and
   // reaching the end of a live log starts it again.
+  // Only the reader stops following: a scroll that no wheel, touch, key
+  // or pointer started (the box trimming its top, pages loading) never
+  // does, however the browser batches the scroll events.
+  let userAt = -1e9;
+  for (const type of ["wheel", "touchmove", "keydown", "pointerdown"]) {
+    box.addEventListener(type, () => (userAt = performance.now()), { passive: true });
+  }
   let ticking = false;
   box.addEventListener(
     "scroll",
@@ -661,8 +760,9 @@ function init(root) {
       ticking = true;
       requestAnimationFrame(() => {
         ticking = false;
+        const byUser = performance.now() - userAt < 1500;
         const fromBottom = box.scrollHeight - box.scrollTop - box.clientHeight;
-        if (!programmatic && st.follow && fromBottom > 40) {
+        if (byUser && st.follow && fromBottom > 40) {
           st.follow = false;
           followBox.checked = false;
           updateRange();
@@ -671,6 +771,8 @@ function init(root) {
           followBox.checked = true;
           updateRange();
         }
+        // A follower gets new lines from the socket, not by paging.
+        if (st.follow) return;
         if (box.scrollTop < EDGE && st.first > 1) loadEarlier();
         else if (fromBottom < EDGE && !atTail()) loadLater();
       });
