@@ -15,6 +15,9 @@ import (
 func (h *Handler) Register(e *echo.Echo) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
+	// Git smart HTTP for hosted repositories (git_http.go explains why it
+	// runs ahead of the UI's middleware).
+	e.Pre(h.gitPre)
 	e.Use(h.metrics.middleware)
 	e.Use(middleware.RequestID())
 	e.Use(h.recoverPanics)

@@ -21,6 +21,7 @@ func migrations() []*gormigrate.Migration {
 		migration0008BuildsExtra(),
 		migration0006Promotions(),
 		migration0007LoadTests(),
+		migration0009HostedRepos(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all
