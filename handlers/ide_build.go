@@ -16,6 +16,8 @@ type ideBuildResponse struct {
 	Status    string `json:"status"`
 	URL       string `json:"url"`
 	SocketURL string `json:"socket_url"`
+	// HasArtifact says the build made an artifact (only those deploy).
+	HasArtifact bool `json:"has_artifact"`
 	// Deploy is the release of this build in Env, once there is one.
 	Env     string      `json:"env,omitempty"`
 	Deploy  *ideRelease `json:"deploy,omitempty"`
@@ -43,7 +45,7 @@ func (h *Handler) ideBuild(c echo.Context) error {
 		return c.JSON(http.StatusNotFound, map[string]string{"error": "no such build"})
 	}
 	out := ideBuildResponse{ID: b.ID, Number: b.Number, Status: b.Status, URL: "/builds/" + strconv.FormatInt(b.ID, 10),
-		SocketURL: "/builds/" + strconv.FormatInt(b.ID, 10) + "/log/ws"}
+		SocketURL: "/builds/" + strconv.FormatInt(b.ID, 10) + "/log/ws", HasArtifact: b.ArtifactSHA256 != nil}
 	_, envs, err := h.store.ProjectEnvironments(ctx, p.Slug)
 	if err != nil {
 		return err

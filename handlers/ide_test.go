@@ -50,6 +50,19 @@ func TestIDECommit(t *testing.T) {
 		}
 	})
 
+	t.Run("the build panel reports the commit's build of this project only", func(t *testing.T) {
+		id := itoa(int64(first["build_id"].(float64)))
+		resp, body := ts.do("GET", "/projects/web/ide/builds/"+id, reqOpts{session: sess})
+		if resp.StatusCode != 200 || !strings.Contains(body, `"number":1`) || !strings.Contains(body, `"env":"dev"`) {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		ts.hostProject("other", devTok)
+		resp, _ = ts.do("GET", "/projects/other/ide/builds/"+id, reqOpts{session: sess})
+		if resp.StatusCode != 404 {
+			t.Fatalf("another project's build: %d", resp.StatusCode)
+		}
+	})
+
 	t.Run("an edit on a moved branch is rebased when its files did not change", func(t *testing.T) {
 		_, other := post(commitJSON("main", base, "other", writeAction("update", "app/main.go", "package main // 2\n")))
 		resp, m := post(commitJSON("main", base, "bump", writeAction("update", "VERSION", "2\n")))

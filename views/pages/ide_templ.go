@@ -173,7 +173,7 @@ func IDE(p IDEPage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\" class=\"flex items-center gap-1 text-sm\" data-testid=\"branch-form\"><label for=\"ide-branch\" class=\"text-slate-500\">Branch</label> <select id=\"ide-branch\" name=\"ref\" class=\"rounded-md border border-slate-300 px-2 py-1 font-mono text-xs\" data-testid=\"branch-switcher\" onchange=\"this.form.requestSubmit()\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\" class=\"flex items-center gap-1 text-sm\" data-testid=\"branch-form\"><label for=\"ide-branch\" class=\"text-slate-500\">Branch</label> <select id=\"ide-branch\" name=\"ref\" class=\"rounded-md border border-slate-300 px-2 py-1 font-mono text-xs\" data-testid=\"branch-switcher\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

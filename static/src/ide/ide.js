@@ -383,7 +383,8 @@ function followBuild(id) {
     if (info.env && ["succeeded"].includes(info.status)) {
       const d = info.deploy;
       const line = document.createElement("div");
-      line.textContent = d ? `${info.env}: deploy ${d.status}` : `${info.env}: waiting for the deploy…`;
+      line.textContent = d ? `${info.env}: deploy ${d.status}`
+        : info.has_artifact ? `${info.env}: waiting for the deploy…` : `${info.env}: nothing to deploy (the pipeline declares no artifact)`;
       deploy.appendChild(line);
       if (d && d.status === "live" && d.app_url) {
         const open = document.createElement("a");
@@ -422,7 +423,7 @@ function followBuild(id) {
   let polls = 0;
   const pollDeploy = async () => {
     const b = await refresh();
-    if (!b || !b.env || b.status !== "succeeded") return;
+    if (!b || !b.env || b.status !== "succeeded" || !b.has_artifact) return;
     if ((!b.deploy || !["live", "failed", "rolled_back", "canceled"].includes(b.deploy.status)) && polls++ < 90) setTimeout(pollDeploy, 1000);
   };
 }
@@ -431,3 +432,4 @@ renderChanges();
 if (ds.path) openFile(ds.path, false);
 const pending = sessionStorage.getItem(`slipway-ide-build:${slug}`);
 if (pending) { sessionStorage.removeItem(`slipway-ide-build:${slug}`); followBuild(pending); }
+$("ide-branch").addEventListener("change", (e) => e.target.form.requestSubmit());
