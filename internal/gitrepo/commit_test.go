@@ -1,6 +1,7 @@
 package gitrepo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -195,5 +196,40 @@ func TestCommitFilesConcurrent(t *testing.T) {
 	wg.Wait()
 	if wins != 1 || conflicts != 1 {
 		t.Fatalf("wins %d conflicts %d, want 1 and 1", wins, conflicts)
+	}
+}
+
+func TestReadBlobAndListTree(t *testing.T) {
+	dir := newBare(t)
+	commitOK(t, dir, CommitRequest{Changes: []Change{
+		{Action: ActionCreate, Path: "a/b.txt", Content: []byte("hello\n")},
+		{Action: ActionCreate, Path: "bin.dat", Content: []byte{0, 1, 2}},
+		{Action: ActionCreate, Path: "big.txt", Content: bytes.Repeat([]byte("x"), MaxEditSize+1)},
+	}})
+	b, err := ReadBlob(t.Context(), dir, "main", "a/b.txt")
+	if err != nil || string(b.Content) != "hello\n" || b.Size != 6 || b.Binary || b.TooLarge {
+		t.Fatalf("%+v %v", b, err)
+	}
+	if b, err := ReadBlob(t.Context(), dir, "main", "bin.dat"); err != nil || !b.Binary || len(b.Content) != 0 {
+		t.Fatalf("binary: %+v %v", b, err)
+	}
+	if b, err := ReadBlob(t.Context(), dir, "main", "big.txt"); err != nil || !b.TooLarge || len(b.Content) != 0 {
+		t.Fatalf("large: %v", err)
+	}
+	for _, p := range []string{"a", "nope", "../x", ".git/config"} {
+		if _, err := ReadBlob(t.Context(), dir, "main", p); err == nil {
+			t.Fatalf("read %q succeeded", p)
+		}
+	}
+	es, err := ListTree(t.Context(), dir, "main", "")
+	if err != nil || len(es) != 3 || es[0].Name != "a" || es[0].Type != "tree" {
+		t.Fatalf("%+v %v", es, err)
+	}
+	if _, err := ListTree(t.Context(), dir, "main", "bin.dat"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("listing a file: %v", err)
+	}
+	hits, err := FindPaths(t.Context(), dir, "main", "B TXT", 10)
+	if err != nil || len(hits) != 2 {
+		t.Fatalf("%v %v", hits, err)
 	}
 }

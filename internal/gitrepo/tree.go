@@ -108,19 +108,23 @@ func ReadBlob(ctx context.Context, dir, commit, name string) (Blob, error) {
 		return Blob{}, err
 	}
 	inv := readInv(dir)
-	es, err := treeEntries(ctx, inv, full, []string{name})
+	// One ls-tree gives mode, object and size.
+	out, err := inv.run(ctx, "ls-tree", "-z", "--long", "--full-tree", "--end-of-options", full, "--", name)
 	if err != nil {
 		return Blob{}, fmt.Errorf("gitrepo: read %s: %w", name, err)
 	}
-	e, ok := es[name]
-	if !ok || (e.mode != "100644" && e.mode != "100755" && e.mode != "120000") {
+	var e entry
+	var size int64 = -1
+	for _, rec := range bytes.Split(out, []byte{0}) {
+		meta, p, ok := strings.Cut(string(rec), "\t")
+		if f := strings.Fields(meta); ok && p == name && len(f) == 4 {
+			e = entry{mode: f[0], sha: f[2]}
+			size, _ = strconv.ParseInt(f[3], 10, 64)
+		}
+	}
+	if e.mode != "100644" && e.mode != "100755" && e.mode != "120000" {
 		return Blob{}, fmt.Errorf("gitrepo: read %s at %s: %w", name, shortSHA(full), ErrNotExist)
 	}
-	sizeOut, err := inv.run(ctx, "cat-file", "-s", e.sha)
-	if err != nil {
-		return Blob{}, fmt.Errorf("gitrepo: read %s: %w", name, err)
-	}
-	size, _ := strconv.ParseInt(strings.TrimSpace(string(sizeOut)), 10, 64)
 	b := Blob{Path: name, Mode: e.mode, Size: size, Symlink: e.mode == "120000"}
 	if size > MaxEditSize {
 		b.TooLarge = true
