@@ -141,6 +141,18 @@ func TestIDECommit(t *testing.T) {
 		if resp.StatusCode != http.StatusConflict {
 			t.Fatalf("%d", resp.StatusCode)
 		}
+		resp, body := ts.do("GET", "/projects/linked/ide", reqOpts{session: sess})
+		if resp.StatusCode != 200 || !strings.Contains(body, `data-testid="read-only"`) || strings.Contains(body, `data-testid="new-file"`) {
+			t.Fatalf("linked IDE page: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("a viewer sees a read-only IDE", func(t *testing.T) {
+		v := ts.session(ts.user("viewer2", auth.Viewer))
+		resp, body := ts.do("GET", "/projects/web/ide", reqOpts{session: v})
+		if resp.StatusCode != 200 || !strings.Contains(body, "your role cannot commit") || strings.Contains(body, `data-testid="review"`) {
+			t.Fatalf("viewer IDE page: %d", resp.StatusCode)
+		}
 	})
 
 	t.Run("the page, tree, file, search and validation answer", func(t *testing.T) {
