@@ -20,6 +20,8 @@ type createProjectRequest struct {
 	DeployKey     string `json:"deploy_key"`
 	// PollInterval in seconds; 0 or absent is off.
 	PollInterval int64 `json:"poll_interval"`
+	// Hosted asks Slipway to host the repository (repo_url stays empty).
+	Hosted bool `json:"hosted"`
 }
 
 // projectResponse is a project as the API shows it. The webhook secret is
@@ -35,6 +37,9 @@ type projectResponse struct {
 	WebhookSecret string    `json:"webhook_secret,omitempty"`
 	URL           string    `json:"url"`
 	CreatedAt     time.Time `json:"created_at"`
+	Hosted        bool      `json:"hosted"`
+	// CloneURL is the smart-HTTP URL of a hosted repository.
+	CloneURL string `json:"clone_url,omitempty"`
 }
 
 func (h *Handler) projectJSON(c echo.Context, p *models.Project) projectResponse {
@@ -42,6 +47,7 @@ func (h *Handler) projectJSON(c echo.Context, p *models.Project) projectResponse
 		Slug: p.Slug, Name: p.Name, RepoURL: gitrepo.RedactURL(p.RepoURL), DefaultBranch: p.DefaultBranch,
 		PollInterval: p.PollInterval, HasDeployKey: len(p.DeployKeySealed) > 0, WebhookURL: h.webhookURL(c, p),
 		URL: h.baseURL(c) + "/projects/" + p.Slug, CreatedAt: p.CreatedAt,
+		Hosted: p.Hosted, CloneURL: h.cloneURL(c, p),
 	}
 }
 
@@ -59,7 +65,7 @@ func (h *Handler) apiCreateProject(c echo.Context) error {
 	}
 	u := currentUser(c)
 	in := projectInput{Name: req.Name, Slug: req.Slug, RepoURL: req.RepoURL, DefaultBranch: req.DefaultBranch,
-		DeployKey: req.DeployKey, PollInterval: req.PollInterval}
+		DeployKey: req.DeployKey, PollInterval: req.PollInterval, Hosted: req.Hosted}
 	in.normalize()
 	var fe *fieldError
 	if err := in.validate(roleOf(u)); errors.As(err, &fe) {

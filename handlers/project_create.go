@@ -35,7 +35,8 @@ func (h *Handler) showNewProject(c echo.Context) error {
 // projectFormInput reads the new-project form.
 func projectFormInput(c echo.Context) (projectInput, error) {
 	in := projectInput{Name: c.FormValue("name"), Slug: c.FormValue("slug"), RepoURL: c.FormValue("repo_url"),
-		DefaultBranch: c.FormValue("default_branch"), DeployKey: c.FormValue("deploy_key")}
+		DefaultBranch: c.FormValue("default_branch"), DeployKey: c.FormValue("deploy_key"),
+		Hosted: c.FormValue("source") == "hosted"}
 	if v := c.FormValue("poll_interval"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -61,7 +62,7 @@ func (h *Handler) createProject(c echo.Context) error {
 	}
 	fail := func(status int, fe *fieldError) error {
 		p := h.newProjectPage(c, pages.ProjectForm{Name: in.Name, Slug: in.Slug, RepoURL: in.RepoURL,
-			DefaultBranch: in.DefaultBranch, PollInterval: in.PollInterval})
+			DefaultBranch: in.DefaultBranch, PollInterval: in.PollInterval, Hosted: in.Hosted})
 		p.Error, p.ErrorField, p.HadDeployKey = fe.sentence(fieldLabel(fe.Field)), fe.Field, in.DeployKey != ""
 		return h.renderStatus(c, status, "Link a repository", "projects", pages.NewProject(p))
 	}
@@ -82,6 +83,9 @@ func (h *Handler) createProject(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if pr.Hosted {
+		return h.redirectWith(c, "/projects/"+pr.Slug, "success", "Project "+pr.Name+" created with a hosted repository. Push to it, or open the IDE.")
 	}
 	return h.redirectWith(c, "/projects/"+pr.Slug, "success", "Project "+pr.Name+" linked. Add the webhook below to your forge, or run a build.")
 }

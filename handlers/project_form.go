@@ -27,6 +27,8 @@ type projectInput struct {
 	DeployKey     string
 	// PollInterval in seconds; 0 is off.
 	PollInterval int64
+	// Hosted asks Slipway to host the repository instead of linking one.
+	Hosted bool
 }
 
 // fieldError names the field a validation error is about (the API's
@@ -163,6 +165,8 @@ func (in *projectInput) validate(role auth.Role) error {
 		return &fieldError{Field: "slug", Msg: fmt.Sprintf("%q must be 1–%d lower-case letters, digits or dashes, not starting or ending with a dash", in.Slug, maxSlug)}
 	case reservedSlugs[in.Slug]:
 		return &fieldError{Field: "slug", Msg: fmt.Sprintf("%q is reserved; pick another", in.Slug)}
+	case in.Hosted:
+		return in.validateHosted()
 	case in.RepoURL == "":
 		return &fieldError{Field: "repo_url", Msg: "is required"}
 	}
@@ -206,6 +210,7 @@ func (h *Handler) newProject(in projectInput, createdBy int64) (*models.Project,
 		RepoURL:       in.RepoURL,
 		DefaultBranch: in.DefaultBranch,
 		PollInterval:  in.PollInterval,
+		Hosted:        in.Hosted,
 		CreatedByID:   &createdBy,
 	}
 	p.WebhookSecretSealed = h.secrets.Seal([]byte(secret), p.WebhookSecretAD())
@@ -231,7 +236,15 @@ func (h *Handler) webhookSecret(p *models.Project) ([]byte, error) {
 func (h *Handler) saveProject(c echo.Context, p *models.Project) error {
 	ctx := c.Request().Context()
 	return h.store.Tx(ctx, func(tx *models.Store) error {
-		return insertProject(c, tx, p)
+		if err := insertProject(c, tx, p); err != nil {
+			return err
+		}
+		if p.Hosted {
+			// In the transaction: a repository that cannot be made
+			// leaves no project behind.
+			return h.jobs.InitHostedRepo(ctx, p)
+		}
+		return nil
 	})
 }
 
@@ -249,6 +262,6 @@ func insertProject(c echo.Context, tx *models.Store, p *models.Project) error {
 	}
 	return tx.AppendAudit(ctx, auditBy(c, models.AuditProjectCreate, "project", p.Slug, map[string]any{
 		"name": p.Name, "repo_url": gitrepo.RedactURL(p.RepoURL), "default_branch": p.DefaultBranch,
-		"poll_interval": p.PollInterval, "with_deploy_key": len(p.DeployKeySealed) > 0,
+		"poll_interval": p.PollInterval, "with_deploy_key": len(p.DeployKeySealed) > 0, "hosted": p.Hosted,
 	}))
 }

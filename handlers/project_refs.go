@@ -97,6 +97,10 @@ func (rc *refCache) forget(p *models.Project) {
 
 // projectRefs lists a project's branches and tags through the cache.
 func (h *Handler) projectRefs(ctx context.Context, p *models.Project) (gitrepo.Refs, error) {
+	if p.Hosted {
+		// The hosted repository is on this disk: no cache, no network.
+		return gitrepo.LocalRefs(ctx, h.jobs.RepoDir(p))
+	}
 	remote, err := jobs.ProjectRemote(h.secrets, p)
 	if err != nil {
 		return gitrepo.Refs{}, err

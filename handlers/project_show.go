@@ -63,7 +63,7 @@ func (h *Handler) showProject(c echo.Context) error {
 	p := projectFrom(c)
 	role := roleOf(currentUser(c))
 	vm := pages.ProjectPage{
-		CSRF: csrfToken(c), Now: h.now(), Slug: p.Slug, Name: p.Name, RepoURL: gitrepo.RedactURL(p.RepoURL),
+		CSRF: csrfToken(c), Now: h.now(), Slug: p.Slug, Name: p.Name, RepoURL: gitrepo.RedactURL(p.RepoURL), Hosted: p.Hosted, CloneURL: h.cloneURL(c, p),
 		DefaultBranch: p.DefaultBranch, PollInterval: p.PollInterval, HasDeployKey: len(p.DeployKeySealed) > 0,
 		CreatedAt: p.CreatedAt, WebhookURL: h.webhookURL(c, p),
 		CanSeeSecret: auth.Can(role, auth.ViewWebhookSecret), CanRunBuild: auth.Can(role, auth.RunBuild),

@@ -150,6 +150,9 @@ func (h *Handler) promotionCommits(ctx context.Context, p *models.Promotion, liv
 		return nil, "The build that made this artifact is gone, so its commit is unknown."
 	}
 	dir := h.jobs.MirrorDir(p.ProjectID)
+	if p.Project.Hosted {
+		dir = h.jobs.RepoDir(&p.Project)
+	}
 	if _, err := os.Stat(dir); err != nil {
 		return nil, "There is no copy of the repository yet (it appears with the project's first build)."
 	}

@@ -16,6 +16,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
 	e.IPExtractor = h.ipExtractor()
+	// Git smart HTTP for hosted repositories (git_http.go explains why it
+	// runs ahead of the UI's middleware).
+	e.Pre(h.gitPre)
 	e.Use(h.metrics.middleware)
 	e.Use(middleware.RequestID())
 	e.Use(h.recoverPanics)
@@ -53,6 +56,16 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/projects/:slug", auth.ViewProjects, h.showProject, h.loadProject)
 	h.add(e, http.MethodGet, "/projects/:slug/branches", auth.ViewProjects, h.showProjectBranches, h.loadProject)
 	h.add(e, http.MethodPost, "/projects/:slug/builds", auth.RunBuild, h.runProjectBuild, h.loadProject)
+
+	// The web IDE (docs/ide.md).
+	ide := e.Group("/projects/:slug/ide")
+	h.add(ide, http.MethodGet, "", auth.ViewProjects, h.showIDE, h.loadProject)
+	h.add(ide, http.MethodGet, "/tree", auth.ViewProjects, h.ideTree, h.loadProject)
+	h.add(ide, http.MethodGet, "/file", auth.ViewProjects, h.ideFile, h.loadProject)
+	h.add(ide, http.MethodGet, "/search", auth.ViewProjects, h.ideSearch, h.loadProject)
+	h.add(ide, http.MethodPost, "/validate", auth.ViewProjects, h.ideValidate, h.loadProject)
+	h.add(ide, http.MethodPost, "/commit", auth.PushCode, h.ideCommit, h.loadProject)
+	h.add(ide, http.MethodGet, "/builds/:id", auth.ViewProjects, h.ideBuild, h.loadProject)
 	h.add(e, http.MethodGet, "/environments", auth.ViewProjects, h.showEnvironments)
 	h.add(e, http.MethodGet, "/approvals", auth.Authenticated, h.showApprovals)
 	h.add(e, http.MethodGet, "/approvals/count", auth.Authenticated, h.approvalsCount)
@@ -148,6 +161,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodGet, "/projects", auth.ViewProjects, h.apiProjects)
 	h.add(api, http.MethodPost, "/projects", auth.CreateProject, h.apiCreateProject)
 	h.add(api, http.MethodGet, "/projects/:slug", auth.ViewProjects, h.apiProject, h.loadProject)
+	h.add(api, http.MethodGet, "/projects/:slug/tree", auth.ViewProjects, h.apiTree, h.loadProject)
+	h.add(api, http.MethodGet, "/projects/:slug/files", auth.ViewProjects, h.apiFile, h.loadProject)
+	h.add(api, http.MethodPost, "/projects/:slug/commits", auth.PushCode, h.apiCommit, h.loadProject)
 	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)
 	h.add(api, http.MethodPost, "/users", auth.ManageUsers, h.apiCreateUser)
 	h.add(api, http.MethodPost, "/users/:name/password", auth.ManageUsers, h.apiResetPassword)

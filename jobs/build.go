@@ -259,7 +259,7 @@ func (r *buildRun) canceledReason() string {
 // checkout makes sure the mirror has the commit and exports it into a
 // fresh workspace outside the data dir.
 func (r *buildRun) checkout(ctx context.Context) error {
-	dir := r.j.MirrorDir(r.b.ProjectID)
+	dir := r.j.RepoDir(&r.b.Project)
 	root := r.j.deps.WorkspaceDir
 	if root == "" {
 		root = os.TempDir()

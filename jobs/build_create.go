@@ -21,6 +21,10 @@ const (
 	TriggerAPI     = "api"
 	TriggerWebhook = "webhook"
 	TriggerPoll    = "poll"
+	// TriggerPush is a git push to a repository Slipway hosts.
+	TriggerPush = "push"
+	// TriggerIDE is a commit made in the web IDE.
+	TriggerIDE = "ide"
 )
 
 // Ref types (models.Build.RefType).
@@ -83,6 +87,36 @@ func mirrorDir(deps Deps, projectID int64) string {
 	return filepath.Join(deps.DataDir, "repos", strconv.FormatInt(projectID, 10))
 }
 
+// RepoDir is the bare repository builds of p read from: the hosted
+// repository itself (<data>/repos/hosted/<id>.git) for a hosted project,
+// else the mirror of the linked one.
+func (j *Jobs) RepoDir(p *models.Project) string {
+	if p.Hosted {
+		return HostedRepoDir(j.deps.DataDir, p.ID)
+	}
+	return j.MirrorDir(p.ID)
+}
+
+// HostedRepoDir is where the repository of hosted project id lives under
+// dataDir. It is named by ID, not slug, so it never follows a rename.
+func HostedRepoDir(dataDir string, id int64) string {
+	return filepath.Join(dataDir, "repos", "hosted", strconv.FormatInt(id, 10)+".git")
+}
+
+// HooksDir holds the git hooks every hosted repository runs (the push
+// policy); see gitrepo.InstallHooks.
+func (j *Jobs) HooksDir() string {
+	return filepath.Join(j.deps.DataDir, "repos", "hooks")
+}
+
+// InitHostedRepo creates the empty bare repository of hosted project p.
+func (j *Jobs) InitHostedRepo(ctx context.Context, p *models.Project) error {
+	if j.deps.DataDir == "" {
+		return errors.New("jobs: init hosted repository: no data dir configured")
+	}
+	return gitrepo.InitBare(ctx, HostedRepoDir(j.deps.DataDir, p.ID), p.DefaultBranch)
+}
+
 // CreateBuild resolves req.Ref (or req.CommitSHA) to a commit in the
 // project's freshly updated mirror, reads the commit's author and message,
 // and creates the build — with the next build number of the project and
@@ -104,14 +138,14 @@ func (j *Jobs) CreateBuild(ctx context.Context, store *models.Store, req CreateB
 		return nil, errors.New("jobs: create build: no data dir configured")
 	}
 	switch req.Trigger {
-	case TriggerManual, TriggerAPI, TriggerWebhook, TriggerPoll:
+	case TriggerManual, TriggerAPI, TriggerWebhook, TriggerPoll, TriggerPush, TriggerIDE:
 	default:
 		return nil, fmt.Errorf("jobs: create build: trigger %q: %w", req.Trigger, ErrInvalidBuildRequest)
 	}
 	if ref == "" {
 		ref = sha
 	}
-	dir := j.MirrorDir(p.ID)
+	dir := j.RepoDir(p)
 	want := ref
 	if sha != "" {
 		want = sha
@@ -187,7 +221,11 @@ func (j *Jobs) CreateBuild(ctx context.Context, store *models.Store, req CreateB
 }
 
 // updateMirror fetches the project's repository into its bare mirror.
+// A hosted project has nothing to fetch: its repository is the source.
 func (j *Jobs) updateMirror(ctx context.Context, p *models.Project) error {
+	if p.Hosted {
+		return nil
+	}
 	remote := gitrepo.Remote{URL: p.RepoURL}
 	network, err := j.RemoteNetwork(ctx, p)
 	if err != nil {

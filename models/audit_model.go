@@ -39,6 +39,8 @@ const (
 	AuditEnvMove         = "environment.move"
 	AuditEnvDelete       = "environment.delete"
 	AuditFreezeOverride  = "freeze.override"
+	// AuditCommit is a commit made in the web IDE or through the API.
+	AuditCommit = "code.commit"
 	// AuditLoadTestLimits is an admin's change of the load-test caps
 	// (details: the caps before and after).
 	AuditLoadTestLimits = "loadtest.limits"

@@ -9,6 +9,10 @@ type Project struct {
 	Name          string
 	RepoURL       string
 	DefaultBranch string
+	// Hosted means Slipway hosts the repository itself (a bare repository
+	// under the data dir, served over smart HTTP at /git/<slug>.git);
+	// RepoURL is then empty and nothing is ever fetched.
+	Hosted bool
 	// WebhookSecretSealed and DeployKeySealed are encrypted with the
 	// portal's secret key; only internal/secretbox opens them.
 	WebhookSecretSealed []byte

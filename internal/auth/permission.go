@@ -18,6 +18,10 @@ const (
 	LinkLocalRepo     Permission = "projects.link_local"
 	ViewWebhookSecret Permission = "projects.webhook_secret"
 
+	// PushCode pushes to a hosted repository over smart HTTP and commits
+	// from the web IDE; reading it needs ViewProjects.
+	PushCode Permission = "code.push"
+
 	RunBuild    Permission = "builds.run"
 	CancelBuild Permission = "builds.cancel"
 
@@ -47,6 +51,8 @@ var table = map[Permission][]Role{
 	ManageProject:     {Admin, Lead},
 	LinkLocalRepo:     {Admin},
 	ViewWebhookSecret: {Admin, Lead},
+
+	PushCode: {Admin, Lead, Developer},
 
 	RunBuild:    {Admin, Lead, Developer},
 	CancelBuild: {Admin, Lead, Developer},

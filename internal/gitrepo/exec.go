@@ -48,6 +48,7 @@ type invocation struct {
 	env      []string // added to the clean base environment
 	config   []string // "key=value" pairs passed as -c
 	stdout   io.Writer
+	stdin    io.Reader
 	scrub    []string // secrets removed from stderr and arguments in errors
 }
 
@@ -98,6 +99,7 @@ func (inv invocation) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = waitDelay
+	cmd.Stdin = inv.stdin
 	var out bytes.Buffer
 	if inv.stdout != nil {
 		cmd.Stdout = inv.stdout

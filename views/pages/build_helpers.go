@@ -45,6 +45,10 @@ func triggerText(trigger, by string) string {
 		what = "Push webhook"
 	case "poll":
 		what = "Repository poll"
+	case "push":
+		what = "Push to the hosted repository"
+	case "ide":
+		what = "Commit from the web IDE"
 	default:
 		what = trigger
 	}

@@ -35,6 +35,8 @@ type ProjectsPage struct {
 type ProjectForm struct {
 	Name, Slug, RepoURL, DefaultBranch string
 	PollInterval                       int64
+	// Hosted is the "hosted by Slipway" choice.
+	Hosted bool
 }
 
 // PollOption is one choice of the poll interval select.
@@ -86,6 +88,9 @@ type ProjectPage struct {
 	// it; DemoVersion is what its repository has committed.
 	IsDemo      bool
 	DemoVersion string
+	// Hosted marks a repository Slipway hosts; CloneURL is its address.
+	Hosted   bool
+	CloneURL string
 }
 
 // BranchRow is one branch with its head and newest builds.

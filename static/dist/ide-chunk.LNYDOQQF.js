@@ -1,0 +1,1 @@
+import{a,b,c,d,e}from"./ide-chunk.RXGCQKJS.js";import"./ide-chunk.SW2BMECS.js";import"./ide-chunk.IYREUSJF.js";import"./ide-chunk.XTQVSO57.js";import"./ide-chunk.UX75PJA5.js";import"./ide-chunk.HGVL56TB.js";export{e as autoCloseTags,d as html,a as htmlCompletionSource,b as htmlCompletionSourceWith,c as htmlLanguage};
