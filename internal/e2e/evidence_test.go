@@ -111,6 +111,12 @@ func TestBrowserEvidenceAndGuardedDeploys(t *testing.T) {
 	if note != "Hotfix for INC-42: v1 fixes checkout" {
 		t.Errorf("the release page shows the reason as %q", note)
 	}
+	loc, err := Location(admin)
+	must(t, err)
 	waitStatus(t, admin, "live")
+	// The page reloads itself once the deploy ends; open it afresh so the
+	// screenshot does not race that reload.
+	must(t, Visit(admin, loc))
+	must(t, WaitTestID(admin, "release-note"))
 	Screenshot(t, admin, "release-with-reason")
 }
