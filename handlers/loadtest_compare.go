@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -41,8 +43,16 @@ func (h *Handler) compareLoadTests(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "both runs must have finished with a report")
 	}
 	p := pages.LoadTestComparePage{Plan: a.Plan.Name, A: runRow(a), B: runRow(b), ChecksA: checkRows(ra.Checks), ChecksB: checkRows(rb.Checks)}
+	p.LoadDiffers = loadDifferences(specFrom(a.Spec), specFrom(b.Spec))
 	for _, d := range loadtest.Compare(ra, rb) {
-		p.Deltas = append(p.Deltas, deltaRow(d))
+		r := deltaRow(d)
+		if len(p.LoadDiffers) > 0 {
+			// Under different load a higher throughput or a lower
+			// latency says nothing about the app: no winner.
+			r.Better, r.Worse, r.Neutral = false, false, false
+			r.Incomparable = true
+		}
+		p.Deltas = append(p.Deltas, r)
 	}
 	return h.render(c, "Compare "+a.Ref()+" and "+b.Ref(), "loadtests", pages.LoadTestCompare(p))
 }
@@ -99,3 +109,34 @@ func metricLabel(m string) string {
 	}
 	return m
 }
+
+// specFrom decodes a run's spec; a bad one compares as empty.
+func specFrom(raw string) loadtest.Spec {
+	var s loadtest.Spec
+	_ = json.Unmarshal([]byte(raw), &s)
+	return s
+}
+
+// loadDifferences lists how the load of two runs differed: pacer, rate,
+// duration and targets. Empty when they sent the same load.
+func loadDifferences(a, b loadtest.Spec) []string {
+	var out []string
+	rate := func(s loadtest.Spec) string {
+		if s.Pacer == "linear" || s.RateTo > 0 {
+			return fmt.Sprintf("%s → %s/s (ramp)", fmtRate(s.Rate), fmtRate(s.RateTo))
+		}
+		return fmtRate(s.Rate) + "/s"
+	}
+	if a.Pacer != b.Pacer || a.Rate != b.Rate || a.RateTo != b.RateTo {
+		out = append(out, "rate "+rate(a)+" in A, "+rate(b)+" in B")
+	}
+	if a.Duration != b.Duration {
+		out = append(out, fmt.Sprintf("duration %s in A, %s in B", a.Duration, b.Duration))
+	}
+	if strings.TrimSpace(a.Targets) != strings.TrimSpace(b.Targets) {
+		out = append(out, "different targets")
+	}
+	return out
+}
+
+func fmtRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }

@@ -150,6 +150,8 @@ type DeltaRow struct {
 	Label, A, B, Abs, Rel string
 	// Better and Worse say which way B moved against A; neither when equal.
 	Better, Worse bool
+	// Incomparable marks a delta between runs that sent different load.
+	Incomparable bool
 	// Neutral marks a metric that has no better direction (what was sent).
 	Neutral bool
 }
@@ -161,6 +163,9 @@ type LoadTestComparePage struct {
 	Deltas []DeltaRow
 	// ChecksA and ChecksB are each run's verdict checks.
 	ChecksA, ChecksB []CheckRow
+	// LoadDiffers lists how the two runs' load differed; when it is not
+	// empty no delta is called better or worse.
+	LoadDiffers []string
 }
 
 // LoadTestLimitsPage is the admin page of load-test caps.

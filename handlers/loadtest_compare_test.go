@@ -1,0 +1,54 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/loadtest"
+	"github.com/slipway-ci/slipway/models"
+)
+
+// TestCompareNeverCallsTheHeavierRunBetter: run B sent five times the
+// rate of run A, so its throughput is higher; the comparison must say the
+// load differed and call neither run better. Two runs at the same load
+// still get better and worse.
+func TestCompareNeverCallsTheHeavierRunBetter(t *testing.T) {
+	f := newPromoServer(t).project(t, "shop")
+	ctx := context.Background()
+	staging := f.envs["staging"]
+	plan := &models.LoadTestPlan{ProjectID: staging.ProjectID, EnvironmentID: staging.ID, Name: "checkout", Targets: "GET /", Pacer: "constant",
+		Rate: 10, Duration: 30 * time.Second, Timeout: time.Second}
+	must(t, f.ts.store.InsertFixture(ctx, plan))
+	run := func(rate, throughput float64, p95 time.Duration) int64 {
+		spec, err := json.Marshal(loadtest.Spec{Targets: "GET /", Pacer: "constant", Rate: rate, Duration: 30 * time.Second, Timeout: time.Second})
+		must(t, err)
+		rep, err := json.Marshal(loadtest.Report{Requests: uint64(rate * 30), Rate: rate, Throughput: throughput, Success: 1,
+			Latencies: loadtest.Latencies{P95: p95}, Checks: []loadtest.Check{}, Verdict: "pass"})
+		must(t, err)
+		now := time.Now().UTC()
+		l := &models.LoadTest{ProjectID: staging.ProjectID, PlanID: &plan.ID, EnvironmentID: staging.ID, Spec: string(spec), Report: string(rep),
+			Status: models.LoadTestPassed, Verdict: "pass", FinishedAt: &now}
+		must(t, f.ts.store.InsertFixture(ctx, l))
+		return l.ID
+	}
+	light, heavy := run(10, 10, 40*time.Millisecond), run(50, 50, 90*time.Millisecond)
+	doc := f.page(t, "quinn", "/loadtests/"+itoa(light)+"/compare?with="+itoa(heavy))
+	if got := testID(doc, "load-differs"); !strings.Contains(got, "rate 10/s in A, 50/s in B") || !strings.Contains(got, "neither run is better") {
+		t.Errorf("the comparison does not say the load differed: %q", got)
+	}
+	if deltas := testID(doc, "deltas"); strings.Contains(deltas, "better") || strings.Contains(deltas, "worse") {
+		t.Errorf("runs under different load are ranked: %q", deltas)
+	}
+
+	same := run(10, 9, 60*time.Millisecond)
+	doc = f.page(t, "quinn", "/loadtests/"+itoa(light)+"/compare?with="+itoa(same))
+	if has(doc, "load-differs") {
+		t.Error("runs at the same load are said to differ")
+	}
+	if deltas := testID(doc, "deltas"); !strings.Contains(deltas, "worse") {
+		t.Errorf("the same load: a slower run is not called worse: %q", deltas)
+	}
+}
