@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,11 +194,17 @@ func TestGitConnectsOnlyToTheCheckedAddress(t *testing.T) {
 	t.Run("http: curl uses the address Go checked, not its own lookup", func(t *testing.T) {
 		// The system resolver knows no such name: git can only succeed by
 		// connecting where the check pinned it.
-		url := "http://git.pinned.invalid:" + port + "/upstream"
-		r := Remote{URL: url, Network: loopbackOK, AllowHTTP: true, Resolve: fakeDNS(map[string]string{"git.pinned.invalid": "127.0.0.1"})}
-		refs, err := LsRemote(t.Context(), r)
-		if err != nil || refs.Branches["main"] != sha {
-			t.Fatalf("LsRemote = %v, %v", refs, err)
+		for _, host := range []string{"git.pinned.invalid", "Git.PINNED.invalid"} {
+			url := "http://" + host + ":" + port + "/upstream"
+			r := Remote{URL: url, Network: loopbackOK, AllowHTTP: true, Resolve: fakeDNS(map[string]string{host: "127.0.0.1"})}
+			refs, err := LsRemote(t.Context(), r)
+			if err != nil || refs.Branches["main"] != sha {
+				t.Fatalf("LsRemote(%s) = %v, %v", url, refs, err)
+			}
+			dir := filepath.Join(t.TempDir(), "m")
+			if err := Mirror(t.Context(), dir, r); err != nil {
+				t.Fatalf("Mirror(%s) = %v", url, err)
+			}
 		}
 	})
 	t.Run("ssh: ssh connects to the checked IP", func(t *testing.T) {
