@@ -51,7 +51,7 @@ func newPortalLayout(t *testing.T) portalLayout {
 
 // release unpacks a release holding bin/app (the test app) and
 // static/index.html under the layout's releases dir.
-func (l portalLayout) release(t *testing.T, digest string) string {
+func (l portalLayout) release(t testing.TB, digest string) string {
 	t.Helper()
 	dir := filepath.Join(l.releases, digest)
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {

@@ -282,3 +282,37 @@ func TestAppOutputThroughTheAPIIsMaskedAndNothingOutlivesAKilledPortal(t *testin
 		})
 	}
 }
+
+// TestBrowserShowsTheAppOutputLive opens the environment page of a live
+// app and watches a line the app prints after the page loaded arrive in
+// the output viewer, without a reload, with the secret masked.
+func TestBrowserShowsTheAppOutputLive(t *testing.T) {
+	key := secretbox.NewKey()
+	p := StartPortal(t, Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key}})
+	id := seedApp(t, p, key, `echo "token $TOKEN"; exec ./bin/app`)
+	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
+	if res.ExitCode != 0 {
+		t.Fatalf("token create:\n%s", res)
+	}
+	deployLive(t, p, strings.TrimSpace(res.Stdout), id)
+
+	ctx := NewBrowser(t)
+	must(t, Login(ctx, p, "admin", p.AdminPassword))
+	must(t, Visit(ctx, p.URL+"/projects/shop/environments/dev"))
+	must(t, WaitTestID(ctx, "app-output"))
+	text, err := TextOf(ctx, "app-output")
+	must(t, err)
+	if !strings.Contains(text, "token ********") || strings.Contains(text, appSecret) {
+		t.Fatalf("the output viewer shows:\n%s", text)
+	}
+	url, err := TextOf(ctx, "env-url")
+	must(t, err)
+	resp, err := http.Get(url + "/say?msg=hello-from-the-live-app")
+	must(t, err)
+	resp.Body.Close()
+	waitUntil(t, "the new line in the viewer", func() bool {
+		text, _ = TextOf(ctx, "app-output")
+		return strings.Contains(text, "hello-from-the-live-app")
+	})
+	Screenshot(t, ctx, "env-app-output-live")
+}

@@ -6,6 +6,7 @@
 // milliseconds. With --exit it prints a message and exits with status 3
 // before listening; with --start-delay=D it waits D before listening. It
 // listens on $HOST:$PORT, or on every interface with --listen-all.
+// "/say?msg=M" prints M on stdout.
 package main
 
 import (
@@ -44,6 +45,10 @@ func main() {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprint(w, version)
+	})
+	mux.HandleFunc("/say", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.URL.Query().Get("msg"))
+		fmt.Fprint(w, "said")
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if *failHealth {
