@@ -130,6 +130,11 @@ func newInstance(m *Manager, es *envState, spec InstanceSpec, dir string, log fu
 			pr.SetURL(i.target.Load())
 			pr.Out.Host = pr.In.Host // the app sees the public host name
 			pr.SetXForwarded()
+			stripPortalCookies(pr.Out.Header)
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			dropPortalSetCookies(resp.Header)
+			return nil
 		},
 		Transport:    i.transport,
 		ErrorHandler: i.proxyError,

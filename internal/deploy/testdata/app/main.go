@@ -49,6 +49,12 @@ func main() {
 			fmt.Fprintf(w, "%s=%s\n", h, r.Header.Get(h))
 		}
 	})
+	mux.HandleFunc("/cookies", func(w http.ResponseWriter, r *http.Request) {
+		// A hostile app tries to plant a portal session in the browser.
+		http.SetCookie(w, &http.Cookie{Name: "slipway_session", Value: "planted", Path: "/"})
+		http.SetCookie(w, &http.Cookie{Name: "app_pref", Value: "dark", Path: "/"})
+		fmt.Fprintf(w, "Cookie=%s\n", r.Header.Get("Cookie"))
+	})
 	upgrader := websocket.Upgrader{}
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		c, err := upgrader.Upgrade(w, r, nil)
