@@ -40,11 +40,23 @@ func (ts *testServer) passwordEvents() []models.AuditEvent {
 	return out
 }
 
+// passwordEventsOf returns the user.password events by actor name.
+func (ts *testServer) passwordEventsOf(name string) []models.AuditEvent {
+	var out []models.AuditEvent
+	for _, e := range ts.passwordEvents() {
+		if e.ActorName == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func TestChangeOwnPassword(t *testing.T) {
+	ts := newTestServer(t)
 	for _, role := range auth.Roles {
 		t.Run("a "+string(role)+" changes their own password with the current one", func(t *testing.T) {
-			ts := newTestServer(t)
-			u := ts.user("pat", role)
+			name := "pat-" + string(role)
+			u := ts.user(name, role)
 			here, elsewhere := ts.session(u), ts.session(u)
 			change := func(current, next, confirm string) (int, string) {
 				resp, body := ts.do(http.MethodPost, "/profile/password", reqOpts{session: here, csrf: true,
@@ -53,9 +65,9 @@ func TestChangeOwnPassword(t *testing.T) {
 			}
 			for _, tc := range []struct{ current, next, confirm, want string }{
 				{"wrong-password", "brand-new-pass-1", "brand-new-pass-1", "The current password is wrong."},
-				{"password-pat", "brand-new-pass-1", "brand-new-pass-2", "The new password and its confirmation differ."},
-				{"password-pat", "short", "short", "The new password must be between 10 and 72 bytes."},
-				{"password-pat", "password-pat", "password-pat", "the same as the current one"},
+				{"password-" + name, "brand-new-pass-1", "brand-new-pass-2", "The new password and its confirmation differ."},
+				{"password-" + name, "short", "short", "The new password must be between 10 and 72 bytes."},
+				{"password-" + name, "password-" + name, "password-" + name, "the same as the current one"},
 			} {
 				code, body := change(tc.current, tc.next, tc.confirm)
 				wantStatus(t, code, body, http.StatusUnprocessableEntity, `data-testid="password-error"`)
@@ -63,25 +75,24 @@ func TestChangeOwnPassword(t *testing.T) {
 					t.Fatalf("the profile must come back with %q:\n%s", tc.want, body)
 				}
 			}
-			if !ts.passwordIs("pat", "password-pat") || !ts.signedIn(elsewhere) || len(ts.passwordEvents()) != 0 {
+			if !ts.passwordIs(name, "password-"+name) || !ts.signedIn(elsewhere) || len(ts.passwordEventsOf(name)) != 0 {
 				t.Fatal("refused changes must change nothing")
 			}
-			code, body := change("password-pat", "brand-new-pass-1", "brand-new-pass-1")
+			code, body := change("password-"+name, "brand-new-pass-1", "brand-new-pass-1")
 			wantStatus(t, code, body, http.StatusSeeOther, "")
-			if !ts.passwordIs("pat", "brand-new-pass-1") {
+			if !ts.passwordIs(name, "brand-new-pass-1") {
 				t.Fatal("the password did not change")
 			}
 			if !ts.signedIn(here) || ts.signedIn(elsewhere) {
 				t.Fatal("the session that changed it stays; the others end")
 			}
-			ev := ts.passwordEvents()
-			if len(ev) != 1 || ev[0].ActorName != "pat" || !strings.Contains(ev[0].Details, `"reset":false`) || strings.Contains(ev[0].Details, "brand-new") {
+			ev := ts.passwordEventsOf(name)
+			if len(ev) != 1 || ev[0].ActorName != name || !strings.Contains(ev[0].Details, `"reset":false`) || strings.Contains(ev[0].Details, "brand-new") {
 				t.Fatalf("audit: %+v", ev)
 			}
 		})
 	}
 	t.Run("an API token cannot change a password through the form", func(t *testing.T) {
-		ts := newTestServer(t)
 		u := ts.user("tok", auth.Developer)
 		tok, _ := ts.token(u)
 		resp, _ := ts.do(http.MethodPost, "/profile/password", reqOpts{token: tok,
