@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,10 @@ func BenchmarkRealAppRebuild(b *testing.B) {
 			}
 			done := buildtest.WaitBuild(b, e.store, bd.ID, 15*time.Minute)
 			if done.Status != models.BuildSucceeded {
-				b.Fatalf("build %s %q", done.Status, done.StatusReason)
+				b.Fatalf("build %s %q\n%s", done.Status, done.StatusReason, strings.Join(e.log(bd.ID), "\n"))
+			}
+			for _, st := range done.Steps {
+				b.Logf("build %d step %s: %s", done.Number, st.Name, time.Duration(st.DurationMS)*time.Millisecond)
 			}
 			return time.Since(t0)
 		}
