@@ -267,8 +267,8 @@ func TestReleasePagesEmbedTheLogViewer(t *testing.T) {
 	}{
 		{"a running deploy's page follows its log live", "/releases/" + itoa(running.ID),
 			[]string{viewer, `data-socket="/releases/` + itoa(running.ID) + `/log/ws"`, `data-lines="/releases/` + itoa(running.ID) + `/log/lines"`,
-				`data-live="true"`, `data-reload-on-end="true"`, "data-log-status-mirror", "term-fg31", escaped, `id="L3"`, `href="#L3"`, "logview."},
-			[]string{"<b>health", "every 2s", "poll=1"}},
+				`data-live="true"`, `data-live-region`, "data-log-status-mirror", "term-fg31", escaped, `id="L3"`, `href="#L3"`, "logview."},
+			[]string{"<b>health", "every 2s", "poll=1", `data-reload-on-end="true"`}},
 		{"a failed deploy's page shows its finished log without script, and the instance's output", "/releases/" + itoa(failed.ID),
 			[]string{viewer, `data-live="false"`, escaped, `data-testid="release-output"`, "fatal: &lt;told&gt; to exit",
 				`data-testid="release-error"`, "exit status 3", `href="/releases/` + itoa(failed.ID) + `/log.txt"`, "Lines 1–3 of 3"},
