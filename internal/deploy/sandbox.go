@@ -9,19 +9,15 @@ import (
 	"github.com/slipway-ci/slipway/internal/sandbox"
 )
 
-// SandboxMode says whether app instances run in bubblewrap; it has the
-// same values and meaning as the build sandbox setting (SLIPWAY_SANDBOX).
-type SandboxMode string
+// SandboxMode is the shared sandbox setting (SLIPWAY_SANDBOX); see
+// sandbox.Mode.
+type SandboxMode = sandbox.Mode
 
 // Sandbox modes.
 const (
-	// SandboxAuto sandboxes when bwrap works here, else runs the app
-	// unsandboxed and says so in the release log.
-	SandboxAuto SandboxMode = "auto"
-	// SandboxOff never sandboxes.
-	SandboxOff SandboxMode = "off"
-	// SandboxRequired refuses to start an app when bwrap does not work.
-	SandboxRequired SandboxMode = "required"
+	SandboxAuto     = sandbox.ModeAuto
+	SandboxOff      = sandbox.ModeOff
+	SandboxRequired = sandbox.ModeRequired
 )
 
 // AppDir is where an app finds itself inside the sandbox: its

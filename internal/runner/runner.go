@@ -24,18 +24,15 @@ import (
 	"github.com/slipway-ci/slipway/internal/sandbox"
 )
 
-// SandboxMode says whether steps run inside bubblewrap.
-type SandboxMode string
+// SandboxMode is the shared sandbox setting (SLIPWAY_SANDBOX); see
+// sandbox.Mode.
+type SandboxMode = sandbox.Mode
 
-// Sandbox modes (SLIPWAY_SANDBOX).
+// Sandbox modes.
 const (
-	// SandboxAuto uses bubblewrap when it is installed and works here, and
-	// says so in the log when it falls back to running unsandboxed.
-	SandboxAuto SandboxMode = "auto"
-	// SandboxOff never uses bubblewrap.
-	SandboxOff SandboxMode = "off"
-	// SandboxRequired refuses to run anything without a working sandbox.
-	SandboxRequired SandboxMode = "required"
+	SandboxAuto     = sandbox.ModeAuto
+	SandboxOff      = sandbox.ModeOff
+	SandboxRequired = sandbox.ModeRequired
 )
 
 // Step statuses, also used for the whole build in Result.Status.
