@@ -79,8 +79,12 @@ func TestVariablesAPI(t *testing.T) {
 			code       int
 			want       string
 		}{
-			{"PORT", `{"value":"1"}`, http.StatusUnprocessableEntity, `{"error":"PORT is set by Slipway itself."}`},
-			{"SLIPWAY_RELEASE", `{"value":"1"}`, http.StatusUnprocessableEntity, "set by Slipway itself"},
+			{"PORT", `{"value":"1"}`, http.StatusUnprocessableEntity, `{"error":"PORT is reserved: Slipway sets PORT to the port the app must listen on."}`},
+			{"SLIPWAY_RELEASE", `{"value":"1"}`, http.StatusUnprocessableEntity, "Slipway sets the SLIPWAY_* variables itself"},
+			// The same list as .slipway.yml: any SLIPWAY_ name, and the
+			// addresses the app must bind.
+			{"SLIPWAY_FOO", `{"value":"1"}`, http.StatusUnprocessableEntity, "Slipway sets the SLIPWAY_* variables itself"},
+			{"HOST", `{"value":"0.0.0.0"}`, http.StatusUnprocessableEntity, "HOST is reserved"},
 			{"1ABC", `{"value":"1"}`, http.StatusUnprocessableEntity, "letters, digits and underscores"},
 			{"A-B", `{"value":"1"}`, http.StatusUnprocessableEntity, "letters, digits and underscores"},
 			{"OK_NAME", `{}`, http.StatusUnprocessableEntity, "value is required"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/internal/pipeline"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -19,8 +20,6 @@ var (
 	varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
-// reservedVars are set by Slipway itself; the environment cannot set them.
-var reservedVars = map[string]bool{"PORT": true, "SLIPWAY_ENVIRONMENT": true, "SLIPWAY_RELEASE": true, "SLIPWAY_ARTIFACT": true}
 
 // showEnvironmentSettings is the admin's settings page of an environment.
 func (h *Handler) showEnvironmentSettings(c echo.Context) error {
@@ -142,8 +141,8 @@ func checkVariableName(name string) error {
 	if !varNameRE.MatchString(name) {
 		return &variableError{"A variable name is letters, digits and underscores, not starting with a digit."}
 	}
-	if reservedVars[name] {
-		return &variableError{name + " is set by Slipway itself."}
+	if why := pipeline.ReservedAppEnv(name); why != "" {
+		return &variableError{name + " is reserved: " + why + "."}
 	}
 	return nil
 }

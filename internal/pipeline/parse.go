@@ -394,9 +394,17 @@ func reservedStepEnv(name string) string {
 }
 
 // reservedAppEnv explains why the app may not set name, or returns "".
-func reservedAppEnv(name string) string {
-	if name == "PORT" {
+func reservedAppEnv(name string) string { return ReservedAppEnv(name) }
+
+// ReservedAppEnv explains why a deployed app's environment may not set
+// name — in .slipway.yml or as an environment's variable or secret — or
+// returns "". It is the one list both places check.
+func ReservedAppEnv(name string) string {
+	switch name {
+	case "PORT":
 		return "Slipway sets PORT to the port the app must listen on"
+	case "HOST", "BIND":
+		return "Slipway sets HOST and BIND to 127.0.0.1, the only address the edge reaches"
 	}
 	return reservedStepEnv(name)
 }

@@ -458,3 +458,14 @@ func readFixture(t testing.TB, file string) []byte {
 	}
 	return data
 }
+
+func TestReservedAppEnvIsOneListForPipelineAndVariables(t *testing.T) {
+	for name, reserved := range map[string]bool{
+		"PORT": true, "port": false, "HOST": true, "BIND": true, "SLIPWAY_FOO": true, "slipway_release": true,
+		"DATABASE_URL": false, "HOSTNAME": false, "PORTS": false,
+	} {
+		if got := ReservedAppEnv(name) != ""; got != reserved {
+			t.Errorf("ReservedAppEnv(%q) reserved = %v, want %v", name, got, reserved)
+		}
+	}
+}
