@@ -20,7 +20,6 @@ var (
 	varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
-
 // showEnvironmentSettings is the admin's settings page of an environment.
 func (h *Handler) showEnvironmentSettings(c echo.Context) error {
 	env, err := h.environmentParam(c)

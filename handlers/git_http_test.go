@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -276,5 +277,10 @@ func TestHostedBuildReadsTheHostedRepository(t *testing.T) {
 	done := buildtest.WaitBuild(t, ts.store, b.ID, time.Minute)
 	if done.Status != models.BuildSucceeded {
 		t.Fatalf("build %s: %s", done.Status, done.StatusReason)
+	}
+	// The checkout line names where the commit came from, not an empty URL.
+	_, log := ts.do(http.MethodGet, "/api/v1/builds/"+strconv.FormatInt(b.ID, 10)+"/log", reqOpts{token: devTok})
+	if !strings.Contains(log, "(branch main) of the repository hosted by this portal") {
+		t.Errorf("build log does not say the commit came from the hosted repository:\n%s", log)
 	}
 }

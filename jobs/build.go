@@ -150,7 +150,11 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 	}
 
 	r.startStep(checkout)
-	r.sys(fmt.Sprintf("commit %s (%s %s) of %s", r.b.CommitSHA, r.b.RefType, r.b.Ref, gitrepo.RedactURL(r.b.Project.RepoURL)))
+	source := gitrepo.RedactURL(r.b.Project.RepoURL)
+	if r.b.Project.Hosted {
+		source = "the repository hosted by this portal"
+	}
+	r.sys(fmt.Sprintf("commit %s (%s %s) of %s", r.b.CommitSHA, r.b.RefType, r.b.Ref, source))
 	if err := r.checkout(ctx); err != nil {
 		if ctx.Err() != nil {
 			return r.stopped(ctx, checkout)
