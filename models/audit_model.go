@@ -19,6 +19,7 @@ const (
 	AuditTokenCreate     = "token.create"
 	AuditTokenRevoke     = "token.revoke"
 	AuditProjectCreate   = "project.create"
+	AuditProjectProtect  = "project.branch_protection"
 	AuditDeploy          = "deploy"
 	AuditRollback        = "rollback"
 	AuditPromotionCreate = "promotion.create"

@@ -22,6 +22,7 @@ func migrations() []*gormigrate.Migration {
 		migration0006Promotions(),
 		migration0007LoadTests(),
 		migration0009HostedRepos(),
+		migration0010BranchProtection(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all
