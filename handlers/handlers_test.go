@@ -47,7 +47,7 @@ func newTestServer(t *testing.T) *testServer {
 
 // newTestServerWith also runs River workers (builds run, unsandboxed)
 // when work is set.
-func newTestServerWith(t *testing.T, work bool) *testServer {
+func newTestServerWith(t testing.TB, work bool) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})
