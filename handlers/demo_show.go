@@ -108,8 +108,7 @@ func (h *Handler) demoSteps(c echo.Context, p *models.Project) ([]pages.DemoStep
 		pages.DemoStep{TestID: "demo-step-production", Title: "Promote to production, with a lead's approval",
 			Text: "On staging's page, click “Promote to production”. Production is protected: the promotion waits until a lead approves it. Sign in as the lead in a private window, open Approvals, and approve.",
 			Href: base + "staging", LinkText: "Open staging", Done: liveIn("production") != nil},
-		pages.DemoStep{TestID: "demo-step-ship", Title: "Ship a change", Ship: true,
-			Text: "Commit the next version to the demo repository and build it, then take it through dev, staging and production the same way."},
+		demoShipStep(p),
 		pages.DemoStep{TestID: "demo-step-rollback", Title: "Roll back production",
 			Text: "With the new version live in production, click “Roll back” on production's page: the previous release serves again at once.",
 			Href: base + "production", LinkText: "Open production"},
@@ -126,4 +125,22 @@ func (h *Handler) demoSteps(c echo.Context, p *models.Project) ([]pages.DemoStep
 		}
 	}
 	return steps, nil
+}
+
+// demoShipStep is "Ship a change": the button commits the next VERSION.
+// A hosted demo repository can also be edited in the IDE (the commit
+// builds, and dev deploys it); a linked one opens there read-only, since
+// the IDE commits only to repositories Slipway hosts.
+func demoShipStep(p *models.Project) pages.DemoStep {
+	st := pages.DemoStep{TestID: "demo-step-ship", Title: "Ship a change", Ship: true,
+		Href: "/projects/" + p.Slug + "/ide?path=VERSION"}
+	if p.Hosted {
+		st.Text = "Edit VERSION in the IDE and commit, or let the button commit the next version; either way it builds, dev deploys it, and you take it through staging and production the same way."
+		st.LinkText = "Edit in the IDE"
+		return st
+	}
+	st.Text = "Commit the next version to the demo repository and build it, then take it through dev, staging and production the same way. " +
+		"The demo links a repository on this machine, so the IDE shows its code read-only; a project hosted by Slipway is edited and committed there."
+	st.LinkText = "Read the code in the IDE"
+	return st
 }

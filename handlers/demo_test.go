@@ -312,3 +312,26 @@ func between(s, start, end string) string {
 	}
 	return s
 }
+
+// TestDemoShipStepOffersTheIDE: the guide's "Ship a change" links to the
+// IDE with VERSION open — to edit it when the demo repository is hosted,
+// to read it when it is linked (the IDE cannot commit there).
+func TestDemoShipStepOffersTheIDE(t *testing.T) {
+	ts, admin := demoServer(t)
+	resp, _ := ts.do(http.MethodPost, "/demo", reqOpts{session: admin, csrf: true, form: url.Values{}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /demo = %d (%s)", resp.StatusCode, flashOf(resp))
+	}
+	_, body := ts.do(http.MethodGet, "/demo", reqOpts{session: admin})
+	step := between(body, `data-testid="demo-step-ship"`, `data-testid="demo-step-rollback"`)
+	if !strings.Contains(step, `href="/projects/hello/ide?path=VERSION"`) || !strings.Contains(step, "Read the code in the IDE") {
+		t.Fatalf("the linked demo's ship step does not open VERSION in the IDE:\n%s", step)
+	}
+	if strings.Contains(step, "Edit in the IDE") {
+		t.Fatal("the linked demo's ship step offers an edit the IDE refuses")
+	}
+	st := demoShipStep(&models.Project{Slug: "hello", Hosted: true})
+	if st.LinkText != "Edit in the IDE" || st.Href != "/projects/hello/ide?path=VERSION" || !st.Ship {
+		t.Fatalf("hosted demo ship step %+v", st)
+	}
+}

@@ -131,7 +131,8 @@ func (h *Handler) serveGit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	svc := gitrepo.Service{Dir: h.jobs.RepoDir(p), Name: g.service, Protocol: req.Header.Get("Git-Protocol"), DefaultBranch: p.DefaultBranch}
+	svc := gitrepo.Service{Dir: h.jobs.RepoDir(p), Name: g.service, Protocol: req.Header.Get("Git-Protocol"), DefaultBranch: p.DefaultBranch,
+		MayPushDefault: mayMoveDefaultBranch(roleOf(u), p), AllowForcePush: p.AllowForcePush}
 	if g.service == gitrepo.ReceivePack {
 		svc.HooksDir = h.jobs.HooksDir()
 		if err := gitrepo.InstallHooks(svc.HooksDir); err != nil {
@@ -177,6 +178,16 @@ func (h *Handler) serveGit(c echo.Context) error {
 		h.buildPushed(ctx, p, u, sniff.Updates())
 	}
 	return nil
+}
+
+// mayMoveDefaultBranch says whether role may move p's default branch, by
+// a push or a commit made in the portal: developers and up, or only leads
+// and admins when the project protects it.
+func mayMoveDefaultBranch(role auth.Role, p *models.Project) bool {
+	if !auth.Can(role, auth.PushCode) {
+		return false
+	}
+	return !p.ProtectDefaultBranch || auth.Can(role, auth.PushProtectedBranch)
 }
 
 // gitStreamErr logs a failure after the response has started: the status

@@ -47,13 +47,13 @@ func newTestServer(t *testing.T) *testServer {
 
 // newTestServerWith also runs River workers (builds run, unsandboxed)
 // when work is set.
-func newTestServerWith(t *testing.T, work bool) *testServer {
+func newTestServerWith(t testing.TB, work bool) *testServer {
 	t.Helper()
 	return newTestServerConfig(t, work, Config{})
 }
 
 // newTestServerConfig is newTestServerWith with handler settings.
-func newTestServerConfig(t *testing.T, work bool, cfg Config) *testServer {
+func newTestServerConfig(t testing.TB, work bool, cfg Config) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})

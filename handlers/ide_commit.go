@@ -103,6 +103,10 @@ func (h *Handler) commitFiles(c echo.Context, req commitRequest) error {
 	if err := validBranchName(creq.Branch); err != nil {
 		return c.JSON(http.StatusUnprocessableEntity, map[string]string{"error": "branch " + err.Error()})
 	}
+	if creq.Branch == p.DefaultBranch && !mayMoveDefaultBranch(roleOf(u), p) {
+		return c.JSON(http.StatusForbidden, map[string]string{"error": "commits to the default branch " + p.DefaultBranch +
+			" are limited to leads and admins in this project; commit to a new branch instead"})
+	}
 	for i, a := range req.Actions {
 		ch := gitrepo.Change{Action: a.Action, Path: a.Path, PreviousPath: a.PreviousPath}
 		switch a.Encoding {

@@ -67,6 +67,7 @@ func (h *Handler) showProject(c echo.Context) error {
 		DefaultBranch: p.DefaultBranch, PollInterval: p.PollInterval, HasDeployKey: len(p.DeployKeySealed) > 0,
 		CreatedAt: p.CreatedAt, WebhookURL: h.webhookURL(c, p),
 		CanSeeSecret: auth.Can(role, auth.ViewWebhookSecret), CanRunBuild: auth.Can(role, auth.RunBuild),
+		ProtectDefaultBranch: p.ProtectDefaultBranch, AllowForcePush: p.AllowForcePush, CanManage: auth.Can(role, auth.ManageProject),
 	}
 	if auth.Can(role, auth.ManageDemo) && h.isDemo(p) {
 		vm.IsDemo = true

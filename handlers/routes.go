@@ -56,6 +56,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/projects/:slug", auth.ViewProjects, h.showProject, h.loadProject)
 	h.add(e, http.MethodGet, "/projects/:slug/branches", auth.ViewProjects, h.showProjectBranches, h.loadProject)
 	h.add(e, http.MethodPost, "/projects/:slug/builds", auth.RunBuild, h.runProjectBuild, h.loadProject)
+	h.add(e, http.MethodPost, "/projects/:slug/branch-protection", auth.ManageProject, h.updateBranchProtection, h.loadProject)
 
 	// The web IDE (docs/ide.md).
 	ide := e.Group("/projects/:slug/ide")

@@ -18,11 +18,12 @@ const (
 	AuditUserEnable  = "user.enable"
 	// AuditUserPassword is a password change: a user's own (details:
 	// "reset": false) or an admin's reset of another's ("reset": true).
-	AuditUserPassword  = "user.password"
-	AuditTokenCreate   = "token.create"
-	AuditTokenRevoke   = "token.revoke"
-	AuditProjectCreate = "project.create"
-	AuditDeploy        = "deploy"
+	AuditUserPassword   = "user.password"
+	AuditTokenCreate    = "token.create"
+	AuditTokenRevoke    = "token.revoke"
+	AuditProjectCreate  = "project.create"
+	AuditProjectProtect = "project.branch_protection"
+	AuditDeploy         = "deploy"
 	// AuditDeploySkipped is an auto-deploy the portal declined (object: the
 	// build; details: the environment, what is live there, and why).
 	AuditDeploySkipped   = "deploy.skipped"

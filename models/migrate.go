@@ -23,6 +23,7 @@ func migrations() []*gormigrate.Migration {
 		migration0007LoadTests(),
 		migration0009Evidence(),
 		migration0009HostedRepos(),
+		migration0010BranchProtection(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all

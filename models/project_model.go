@@ -13,6 +13,13 @@ type Project struct {
 	// under the data dir, served over smart HTTP at /git/<slug>.git);
 	// RepoURL is then empty and nothing is ever fetched.
 	Hosted bool
+	// ProtectDefaultBranch limits moving the default branch (a push or a
+	// commit made in the portal) to leads and admins; otherwise developers
+	// and up may. AllowForcePush lets a push rewrite the default branch
+	// (non-fast-forward); it is refused by default. The default branch can
+	// never be deleted.
+	ProtectDefaultBranch bool
+	AllowForcePush       bool
 	// WebhookSecretSealed and DeployKeySealed are encrypted with the
 	// portal's secret key; only internal/secretbox opens them.
 	WebhookSecretSealed []byte

@@ -62,6 +62,23 @@ func (s *Store) UpdateProject(ctx context.Context, p *Project) error {
 	return nil
 }
 
+// SetBranchProtection saves a project's push policy for its default
+// branch (see Project.ProtectDefaultBranch).
+func (s *Store) SetBranchProtection(ctx context.Context, id int64, protect, allowForce bool) error {
+	res := s.db.WithContext(ctx).Model(&Project{}).Where("id = ?", id).Updates(map[string]any{
+		"protect_default_branch": protect,
+		"allow_force_push":       allowForce,
+		"updated_at":             time.Now().UTC(),
+	})
+	if res.Error != nil {
+		return wrap("branch protection", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return wrap("branch protection", gorm.ErrRecordNotFound)
+	}
+	return nil
+}
+
 // DeleteProject removes a project with its builds and webhook deliveries.
 func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 	res := s.db.WithContext(ctx).Delete(&Project{}, id)

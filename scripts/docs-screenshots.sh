@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # docs-screenshots.sh — refresh the screenshots in docs/img from the browser
-# suites in Chromium: the newcomer journey (internal/e2e TestJourney) and the
-# QA load-test walk, which save one PNG per step under e2e-screenshots/.
+# suites in Chromium: the newcomer journey (internal/e2e TestJourney), the
+# QA load-test walk and the IDE flow (TestBrowserIDE), which save one PNG per
+# step under e2e-screenshots/.
 # Run `go tool task docs:screenshots`; SKIP_RUN=1 only copies.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,7 +10,7 @@ SRC="$ROOT/e2e-screenshots"
 DST="$ROOT/docs/img"
 cd "$ROOT"
 if [ "${SKIP_RUN:-}" != 1 ]; then
-	go test -count=1 -timeout 15m -run '^(TestJourney|TestBrowserQALoadTestsStagingAndComparesRuns)$' ./internal/e2e
+	go test -count=1 -timeout 15m -run '^(TestJourney|TestBrowserQALoadTestsStagingAndComparesRuns|TestBrowserIDE)$' ./internal/e2e
 fi
 mkdir -p "$DST"
 # docs name ← screenshot under e2e-screenshots/
@@ -28,4 +29,8 @@ promotion.png TestJourney/11-production-waits-for-approval.png
 approvals.png TestJourney/12-lead-inbox.png
 release.png TestJourney/29-production-rolled-back.png
 loadtest-compare.png TestBrowserQALoadTestsStagingAndComparesRuns/07-compare.png
+ide-yaml-error.png TestBrowserIDE/01-yaml-error-inline.png
+ide-review.png TestBrowserIDE/02-review.png
+ide-after-commit.png TestBrowserIDE/03-after-commit.png
+ide-deploy-live.png TestBrowserIDE/04-deploy-live.png
 MAP

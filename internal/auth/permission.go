@@ -21,6 +21,9 @@ const (
 	// PushCode pushes to a hosted repository over smart HTTP and commits
 	// from the web IDE; reading it needs ViewProjects.
 	PushCode Permission = "code.push"
+	// PushProtectedBranch moves a default branch the project protects
+	// (Project.ProtectDefaultBranch).
+	PushProtectedBranch Permission = "code.push_protected"
 
 	RunBuild    Permission = "builds.run"
 	CancelBuild Permission = "builds.cancel"
@@ -52,7 +55,8 @@ var table = map[Permission][]Role{
 	LinkLocalRepo:     {Admin},
 	ViewWebhookSecret: {Admin, Lead},
 
-	PushCode: {Admin, Lead, Developer},
+	PushCode:            {Admin, Lead, Developer},
+	PushProtectedBranch: {Admin, Lead},
 
 	RunBuild:    {Admin, Lead, Developer},
 	CancelBuild: {Admin, Lead, Developer},

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +13,9 @@ import (
 
 // TestBrowserIDE creates a hosted project, writes .slipway.yml and VERSION
 // in the IDE (the YAML error shows inline as it is typed, then goes away
-// when fixed), reviews the diff, commits, and watches the build start in
-// the IDE's build panel.
+// when fixed), reviews the diff, commits, watches the build in the IDE's
+// build panel, then dev's auto-deploy of the commit go live there, and
+// fetches the app from dev's edge address to see the committed VERSION.
 func TestBrowserIDE(t *testing.T) {
 	p := StartPortal(t, Options{})
 	ctx := NewBrowserFor(t, 4*time.Minute)
@@ -49,14 +52,16 @@ func TestBrowserIDE(t *testing.T) {
 	}
 
 	newFile(".slipway.yml")
-	typeText("build: [{name: hello, run: cat VERSION}")
+	// One flow mapping, so the editor's auto-indent cannot change it: the
+	// artifact is VERSION and the app serves its own folder.
+	typeText("{build: [{name: hello, run: cat VERSION}")
 	Until(t, "the YAML error shows inline", 10*time.Second, 200*time.Millisecond, func() (bool, string, error) {
 		d := diagnostics()
 		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.cm-lintRange-error, .cm-lint-marker-error').length`))
 		return strings.Contains(d, ".slipway.yml:1:") && n > 0, d, err
 	})
 	Screenshot(t, ctx, "yaml-error-inline")
-	typeText("]")
+	typeText("], artifact: {paths: [VERSION]}, app: {run: python3 -m http.server $PORT --bind 127.0.0.1, health: /VERSION}}")
 	Until(t, "the YAML error goes away once fixed", 10*time.Second, 200*time.Millisecond, func() (bool, string, error) {
 		d := diagnostics()
 		return d == "", d, nil
@@ -97,6 +102,28 @@ func TestBrowserIDE(t *testing.T) {
 		return strings.Contains(s, "succeeded"), s, err
 	})
 	Screenshot(t, ctx, "after-commit")
+
+	// dev auto-deploys the commit; the panel follows the deploy until live.
+	Until(t, "the panel shows dev's deploy live", 120*time.Second, 500*time.Millisecond, func() (bool, string, error) {
+		s, err := TextOf(ctx, "deploy-status")
+		if strings.Contains(s, "deploy failed") {
+			return false, s, fmt.Errorf("the deploy failed: %s", s)
+		}
+		return strings.Contains(s, "dev: deploy live") && strings.Contains(s, "Open the app"), s, err
+	})
+	Screenshot(t, ctx, "deploy-live")
+	appURL, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="deploy-status"] a[target="_blank"]').href`))
+	must(t, err)
+	if !strings.HasPrefix(appURL, "http://127.0.0.1:") {
+		t.Fatalf("the app link is %q, want dev's edge address", appURL)
+	}
+	resp, err := http.Get(strings.TrimRight(appURL, "/") + "/VERSION")
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "1.0.0" {
+		t.Fatalf("dev's edge answers %d %q, want the committed VERSION 1.0.0", resp.StatusCode, body)
+	}
 	tree, err := TextOf(ctx, "file-tree")
 	must(t, err)
 	if !strings.Contains(tree, "VERSION") || !strings.Contains(tree, ".slipway.yml") {

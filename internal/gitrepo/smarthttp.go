@@ -42,8 +42,16 @@ type Service struct {
 	// ReceivePack.
 	HooksDir string
 	// DefaultBranch is the branch the pre-receive hook protects: no
-	// deletion, no non-fast-forward update.
+	// deletion, no non-fast-forward update unless AllowForcePush, no update
+	// at all unless MayPushDefault.
 	DefaultBranch string
+	// MayPushDefault says the pusher's role may move the default branch;
+	// AllowForcePush lets a push rewrite it. The caller decides both from
+	// the authenticated user and the project, and they reach the hook as
+	// environment variables set here, which nothing in a push can change
+	// (push options are not accepted).
+	MayPushDefault bool
+	AllowForcePush bool
 }
 
 func (s Service) invocation() (invocation, string, error) {
@@ -74,9 +82,17 @@ func (s Service) invocation() (invocation, string, error) {
 		inv.env = append(inv.env, "GIT_PROTOCOL="+s.Protocol)
 	}
 	if s.DefaultBranch != "" {
-		inv.env = append(inv.env, "SLIPWAY_DEFAULT_BRANCH="+s.DefaultBranch)
+		inv.env = append(inv.env, "SLIPWAY_DEFAULT_BRANCH="+s.DefaultBranch,
+			"SLIPWAY_PUSH_DEFAULT="+allowDeny(s.MayPushDefault), "SLIPWAY_FORCE_PUSH="+allowDeny(s.AllowForcePush))
 	}
 	return inv, sub, nil
+}
+
+func allowDeny(b bool) string {
+	if b {
+		return "allow"
+	}
+	return "deny"
 }
 
 // protocolV2 reports whether the client asked for protocol version 2.
@@ -125,8 +141,10 @@ func (s Service) RPC(ctx context.Context, body io.Reader, w io.Writer) error {
 }
 
 // preReceive refuses, for every push: refs outside refs/heads and
-// refs/tags, deleting the default branch, and non-fast-forward updates
-// of it. It reads the ref updates git gives it on stdin; nothing in a ref
+// refs/tags, deleting the default branch, any update of it unless
+// SLIPWAY_PUSH_DEFAULT is "allow", and non-fast-forward updates of it
+// unless SLIPWAY_FORCE_PUSH is "allow" (anything else, unset included,
+// refuses). It reads the ref updates git gives it on stdin; nothing in a ref
 // name or object ID is ever evaluated by the shell.
 const preReceive = `#!/bin/sh
 # Installed by Slipway. Refuses what its push policy forbids.
@@ -141,10 +159,16 @@ while read -r old new ref; do
 	*[!0]*) ;;
 	*) echo "slipway: the default branch $SLIPWAY_DEFAULT_BRANCH cannot be deleted"; status=1; continue ;;
 	esac
+	if [ "$SLIPWAY_PUSH_DEFAULT" != allow ]; then
+		echo "slipway: pushes to the default branch $SLIPWAY_DEFAULT_BRANCH are limited to leads and admins in this project; push another branch and ask a lead to merge it"
+		status=1
+		continue
+	fi
+	[ "$SLIPWAY_FORCE_PUSH" = allow ] && continue
 	case "$old" in
 	*[!0]*)
 		if ! git merge-base --is-ancestor "$old" "$new"; then
-			echo "slipway: force-push to the default branch $SLIPWAY_DEFAULT_BRANCH refused: $new does not contain $old (pull and merge or rebase first)"
+			echo "slipway: force-push to the default branch $SLIPWAY_DEFAULT_BRANCH refused: $new does not contain $old (pull and merge or rebase first; a lead can allow force-pushes in the project's settings)"
 			status=1
 		fi ;;
 	esac

@@ -91,6 +91,11 @@ type ProjectPage struct {
 	// Hosted marks a repository Slipway hosts; CloneURL is its address.
 	Hosted   bool
 	CloneURL string
+	// ProtectDefaultBranch and AllowForcePush are the hosted repository's
+	// push policy; CanManage may change them.
+	ProtectDefaultBranch bool
+	AllowForcePush       bool
+	CanManage            bool
 }
 
 // BranchRow is one branch with its head and newest builds.
