@@ -180,8 +180,9 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 		MaxProcs:     r.j.deps.MaxBuildProcs,
 	}
 	if r.cache = r.openCache(ctx); r.cache != nil {
-		spec.CacheDir = r.cache.dir
+		spec.CacheDir = r.cache.home
 	}
+	pc := r.restorePathCache(ctx, cfg.Cache)
 	for i, s := range cfg.Build {
 		rows[i] = r.addStep(s.Name)
 		spec.Steps = append(spec.Steps, runner.Step{Name: s.Name, Run: s.Run, Env: s.Env, Timeout: s.Timeout})
@@ -216,6 +217,7 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 	if len(cfg.Artifact.Paths) == 0 {
 		r.sys("no artifact declared (artifact.paths in " + pipeline.DefaultFile + "): nothing to keep")
 		r.endStep(art, runner.StatusSkipped, nil, "")
+		r.savePathCache(ctx, pc)
 		return models.BuildSucceeded, ""
 	}
 	info, err := r.packArtifact(ctx, cfg.Artifact.Paths)
@@ -229,6 +231,7 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 	r.artifactSHA = &info.SHA256
 	r.sys(fmt.Sprintf("artifact sha256:%s (%s)", info.SHA256, byteSize(info.Size)))
 	r.endStep(art, runner.StatusSucceeded, nil, "")
+	r.savePathCache(ctx, pc)
 	return models.BuildSucceeded, ""
 }
 
