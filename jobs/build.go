@@ -90,6 +90,8 @@ type buildRun struct {
 	// sourceDate is the commit's date, SOURCE_DATE_EPOCH of the steps.
 	sourceDate time.Time
 	cache      *buildCache
+	// trash holds replaced path caches, removed after the build ends.
+	trash []string
 }
 
 func (r *buildRun) run(ctx context.Context) {
@@ -473,6 +475,9 @@ func (r *buildRun) settleSteps(status string) {
 }
 
 func (r *buildRun) cleanup() {
+	for _, d := range r.trash {
+		removeTree(d)
+	}
 	r.cache.release()
 	if r.base != "" {
 		removeTree(r.base)

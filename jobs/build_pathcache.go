@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,11 @@ import (
 // in the checkout, before any step runs. After a successful build the paths
 // are copied into a fresh sibling directory that then takes the key's
 // place in one rename (RENAME_EXCHANGE), and the other keys are removed, so
-// a ref keeps one path cache. Everything is copied with cp -a: symbolic
+// a ref keeps one path cache. Saving moves the paths out of the workspace
+// (which is removed next anyway) when both are on one file system, and the
+// previous copy is removed after the build is finished, so a save costs
+// little more than a rename; a restore is a copy (a reflink where the file
+// system has them). Everything is copied with cp -a: symbolic
 // links inside a cached directory are kept as links and never followed on
 // the host, and a cached path whose parent directories or itself is a
 // symbolic link is refused, on restore and on save.
@@ -211,7 +216,11 @@ func (r *buildRun) savePathCache(ctx context.Context, pc *pathCacheRun) {
 		if err == nil {
 			var to string
 			if to, err = workspacePath(tmp, rel, true); err == nil {
-				err = copyTree(ctx, from, to)
+				// The workspace is removed after the build: move, and
+				// copy only across file systems.
+				if os.Rename(from, to) != nil {
+					err = copyTree(ctx, from, to)
+				}
 			}
 		}
 		if err != nil {
@@ -220,16 +229,21 @@ func (r *buildRun) savePathCache(ctx context.Context, pc *pathCacheRun) {
 		}
 		saved = append(saved, rel)
 	}
-	if err := replaceDir(tmp, filepath.Join(pc.root, pc.key)); err != nil {
+	old, err := replaceDir(tmp, filepath.Join(pc.root, pc.key))
+	if err != nil {
 		removeTree(tmp)
 		r.sys("cache: not saved: " + err.Error())
 		return
 	}
-	// One path cache per ref: older keys and half copies a crash left go.
+	if old != "" {
+		r.trash = append(r.trash, old) // removed after the build is finished
+	}
+	// One path cache per ref: older keys and half copies a crash left go,
+	// after the build is finished.
 	entries, _ := os.ReadDir(pc.root)
 	for _, e := range entries {
 		name := e.Name()
-		if name == pc.key {
+		if name == pc.key || slices.Contains(r.trash, filepath.Join(pc.root, name)) {
 			continue
 		}
 		if strings.HasPrefix(name, ".save-") {
@@ -237,22 +251,22 @@ func (r *buildRun) savePathCache(ctx context.Context, pc *pathCacheRun) {
 				continue // another build of this ref may be saving
 			}
 		}
-		removeTree(filepath.Join(pc.root, name))
+		r.trash = append(r.trash, filepath.Join(pc.root, name))
 	}
 	r.sys(fmt.Sprintf("cache: saved %s (key %s) in %s", listOrNone(saved), pc.key[:12], time.Since(t0).Round(time.Millisecond)))
 }
 
 // replaceDir puts the directory tmp at dst in one step: renamed there, or
-// exchanged with the directory already there, which is then removed.
-func replaceDir(tmp, dst string) error {
+// exchanged with the directory already there. It returns where the
+// previous copy now is (tmp), for the caller to remove, or "".
+func replaceDir(tmp, dst string) (old string, err error) {
 	if err := os.Rename(tmp, dst); err == nil {
-		return nil
+		return "", nil
 	}
 	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err != nil {
-		return fmt.Errorf("replace %s: %w", filepath.Base(dst), err)
+		return "", fmt.Errorf("replace %s: %w", filepath.Base(dst), err)
 	}
-	removeTree(tmp) // now the old copy
-	return nil
+	return tmp, nil
 }
 
 // copyTree copies the file or directory from to the path to (which must
