@@ -90,6 +90,8 @@ type buildRun struct {
 	// sourceDate is the commit's date, SOURCE_DATE_EPOCH of the steps.
 	sourceDate time.Time
 	cache      *buildCache
+	// trash holds replaced path caches, removed after the build ends.
+	trash []string
 }
 
 func (r *buildRun) run(ctx context.Context) {
@@ -184,8 +186,9 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 		MaxProcs:     r.j.deps.MaxBuildProcs,
 	}
 	if r.cache = r.openCache(ctx); r.cache != nil {
-		spec.CacheDir = r.cache.dir
+		spec.CacheDir = r.cache.home
 	}
+	pc := r.restorePathCache(ctx, cfg.Cache)
 	for i, s := range cfg.Build {
 		rows[i] = r.addStep(s.Name)
 		spec.Steps = append(spec.Steps, runner.Step{Name: s.Name, Run: s.Run, Env: s.Env, Timeout: s.Timeout})
@@ -220,6 +223,7 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 	if len(cfg.Artifact.Paths) == 0 {
 		r.sys("no artifact declared (artifact.paths in " + pipeline.DefaultFile + "): nothing to keep")
 		r.endStep(art, runner.StatusSkipped, nil, "")
+		r.savePathCache(ctx, pc)
 		return models.BuildSucceeded, ""
 	}
 	info, err := r.packArtifact(ctx, cfg.Artifact.Paths)
@@ -233,6 +237,7 @@ func (r *buildRun) execute(ctx context.Context) (status, reason string) {
 	r.artifactSHA = &info.SHA256
 	r.sys(fmt.Sprintf("artifact sha256:%s (%s)", info.SHA256, byteSize(info.Size)))
 	r.endStep(art, runner.StatusSucceeded, nil, "")
+	r.savePathCache(ctx, pc)
 	return models.BuildSucceeded, ""
 }
 
@@ -474,6 +479,9 @@ func (r *buildRun) settleSteps(status string) {
 }
 
 func (r *buildRun) cleanup() {
+	for _, d := range r.trash {
+		removeTree(d)
+	}
 	r.cache.release()
 	if r.base != "" {
 		removeTree(r.base)

@@ -19,11 +19,14 @@ import (
 )
 
 // Build caches. Each project keeps one cache directory per ref (branch or
-// tag), used as the steps' HOME, so Go's module and build caches, npm's,
+// tag), whose home folder is the steps' HOME, so Go's module and build caches, npm's,
 // pnpm's, Yarn's and pip's (runner.CacheEnv) survive from one build to the
 // next:
 //
 //	<workspace dir>/slipway-cache-<portal>/project-<id>/ref-<hash of ref>/
+//	    home/   the steps' HOME
+//	    paths/  the pipeline's cache.paths (build_pathcache.go), never
+//	            mounted into the sandbox
 //
 // The default branch's cache is written only by default-branch builds.
 // Another ref's cache starts as a copy of the default branch's (so its
@@ -37,6 +40,9 @@ import (
 // is the cache's last use.
 const cacheMetaFile = ".slipway-cache.json"
 
+// cacheHomeDir, inside each cache, is the steps' HOME.
+const cacheHomeDir = "home"
+
 // cacheMeta is the content of cacheMetaFile.
 type cacheMeta struct {
 	ProjectID int64  `json:"project_id"`
@@ -46,7 +52,8 @@ type cacheMeta struct {
 
 // buildCache is the cache one build uses; release it when the build ends.
 type buildCache struct {
-	dir  string
+	dir  string // the ref's cache
+	home string // dir/home, the steps' HOME
 	lock *os.File
 }
 
@@ -100,6 +107,12 @@ func (r *buildRun) openCache(ctx context.Context) *buildCache {
 	}
 	c, err := lockCache(dir)
 	if err != nil {
+		r.sys("no build cache: " + err.Error())
+		return nil
+	}
+	c.home = filepath.Join(dir, cacheHomeDir)
+	if err := privateDir(c.home); err != nil {
+		c.release()
 		r.sys("no build cache: " + err.Error())
 		return nil
 	}

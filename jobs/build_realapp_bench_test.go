@@ -60,6 +60,11 @@ func BenchmarkRealAppRebuild(b *testing.B) {
 			for _, st := range done.Steps {
 				b.Logf("build %d step %s: %s", done.Number, st.Name, time.Duration(st.DurationMS)*time.Millisecond)
 			}
+			for _, l := range e.log(bd.ID) {
+				if strings.Contains(l, "[slipway] cache:") || strings.Contains(l, "[slipway] build ") {
+					b.Logf("build %d: %s", done.Number, l)
+				}
+			}
 			return time.Since(t0)
 		}
 		first := timed()

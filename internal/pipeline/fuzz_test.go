@@ -75,6 +75,19 @@ func checkInvariants(t *testing.T, cfg *Config) {
 			t.Fatalf("artifact path %q kept (%s)", p, problem)
 		}
 	}
+	for _, p := range cfg.Cache.Paths {
+		if clean, problem := cleanPath(p, "cache"); problem != "" || clean != p {
+			t.Fatalf("cache path %q kept (%s)", p, problem)
+		}
+	}
+	for _, p := range cfg.Cache.KeyFiles {
+		if clean, problem := cleanPath(p, "cache key_files"); problem != "" || clean != p {
+			t.Fatalf("cache key file %q kept (%s)", p, problem)
+		}
+	}
+	if len(cfg.Cache.KeyFiles) > 0 && len(cfg.Cache.Paths) == 0 {
+		t.Fatal("cache key files without paths")
+	}
 	if cfg.App.Run == "" {
 		if cfg.App.Health != "" || cfg.App.Env != nil || cfg.App.HealthTimeout != 0 {
 			t.Fatalf("app without run has settings: %+v", cfg.App)

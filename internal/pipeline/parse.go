@@ -16,10 +16,11 @@ import (
 
 // Allowed keys of each mapping, in the order the docs list them.
 var (
-	topKeys      = []string{"build", "artifact", "app", "timeout"}
+	topKeys      = []string{"build", "artifact", "cache", "app", "timeout"}
 	stepKeys     = []string{"name", "run", "env", "timeout"}
 	artifactKeys = []string{"paths"}
 	appKeys      = []string{"run", "health", "health_timeout", "env"}
+	cacheKeys    = []string{"paths", "key_files"}
 )
 
 // parser holds the input of one Parse call.
@@ -208,6 +209,10 @@ func (p *parser) config(root *yaml.Node) (*Config, *Error) {
 		case "artifact":
 			artifactKey = f.key
 			if cfg.Artifact, err = p.artifact(f.val); err != nil {
+				return nil, err
+			}
+		case "cache":
+			if cfg.Cache, err = p.cache(f.val); err != nil {
 				return nil, err
 			}
 		case "app":
@@ -460,7 +465,7 @@ func (p *parser) artifact(n *yaml.Node) (Artifact, *Error) {
 	}
 	var a Artifact
 	for _, f := range fields {
-		if a.Paths, err = p.paths(f.val); err != nil {
+		if a.Paths, err = p.paths(f.val, "artifact", true); err != nil {
 			return Artifact{}, err
 		}
 	}
@@ -470,45 +475,84 @@ func (p *parser) artifact(n *yaml.Node) (Artifact, *Error) {
 	return a, nil
 }
 
-// paths walks artifact.paths. Overlaps are found through a map of every
+// cache walks the cache mapping.
+func (p *parser) cache(n *yaml.Node) (Cache, *Error) {
+	if n.Kind != yaml.MappingNode {
+		return Cache{}, p.errorAt(n, "cache must be a mapping with a paths list, got %s", describe(n))
+	}
+	fields, err := p.mapping(n, "in cache", cacheKeys)
+	if err != nil {
+		return Cache{}, err
+	}
+	var c Cache
+	for _, f := range fields {
+		switch f.name {
+		case "paths":
+			if c.Paths, err = p.paths(f.val, "cache", true); err != nil {
+				return Cache{}, err
+			}
+		case "key_files":
+			if c.KeyFiles, err = p.paths(f.val, "cache key_files", false); err != nil {
+				return Cache{}, err
+			}
+		}
+	}
+	if c.Paths == nil {
+		return Cache{}, p.errorAt(n, `cache has no "paths" key; list the files or directories to keep from one build to the next`)
+	}
+	return c, nil
+}
+
+// paths walks a list of workspace paths: artifact.paths, cache.paths or
+// cache.key_files (what names it in messages). When noOverlap is set, no
+// path may be inside another. Overlaps are found through a map of every
 // ancestor directory, so a hostile file with many paths stays linear.
-func (p *parser) paths(n *yaml.Node) ([]string, *Error) {
+func (p *parser) paths(n *yaml.Node, what string, noOverlap bool) ([]string, *Error) {
+	label := what + " path"
+	if what == "cache key_files" {
+		label = "cache key file"
+	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, p.errorAt(n, "artifact paths must be a list of files or directories, got %s", describe(n))
+		return nil, p.errorAt(n, "%s must be a list of files or directories, got %s", plural(what), describe(n))
 	}
 	if len(n.Content) == 0 {
-		return nil, p.errorAt(n, "artifact paths is empty; list the files or directories the build keeps, or remove the artifact section")
+		if what == "artifact" {
+			return nil, p.errorAt(n, "artifact paths is empty; list the files or directories the build keeps, or remove the artifact section")
+		}
+		return nil, p.errorAt(n, "%s is empty; list the files or directories, or remove the key", plural(what))
 	}
 	paths := make([]string, 0, len(n.Content))
 	nodeOf := make(map[string]*yaml.Node, len(n.Content)) // listed path → its node
 	ancestors := make(map[string]string, len(n.Content))  // directory → a listed path inside it
 	for _, item := range n.Content {
 		item = resolve(item)
-		raw, err := p.str(item, "artifact path")
+		raw, err := p.str(item, label)
 		if err != nil {
 			return nil, err
 		}
-		clean, problem := cleanArtifactPath(raw)
+		clean, problem := cleanPath(raw, what)
 		if problem != "" {
-			return nil, p.errorAt(item, "artifact path %q %s", clip(raw), problem)
+			return nil, p.errorAt(item, "%s %q %s", label, clip(raw), problem)
 		}
 		if first, ok := nodeOf[clean]; ok {
-			return nil, p.errorAt(item, "artifact path %q is listed twice (first at line %d, column %d)", raw, first.Line, first.Column)
+			return nil, p.errorAt(item, "%s %q is listed twice (first at line %d, column %d)", label, raw, first.Line, first.Column)
 		}
-		if inner, ok := ancestors[clean]; ok {
-			return nil, p.errorAt(item, "artifact path %q contains %q (line %d); keep only one of them", raw, inner, nodeOf[inner].Line)
-		}
-		for dir := clean; ; {
-			i := strings.LastIndexByte(dir, '/')
-			if i < 0 {
-				break
+		if noOverlap {
+			if inner, ok := ancestors[clean]; ok {
+				return nil, p.errorAt(item, "%s %q contains %q (line %d); keep only one of them", label, raw, inner, nodeOf[inner].Line)
 			}
-			dir = dir[:i]
-			if outer, ok := nodeOf[dir]; ok {
-				return nil, p.errorAt(item, "artifact path %q is inside %q (line %d), which is already kept", raw, dir, outer.Line)
-			}
-			if _, ok := ancestors[dir]; !ok {
-				ancestors[dir] = clean
+			for dir := clean; ; {
+				i := strings.LastIndexByte(dir, '/')
+				if i < 0 {
+					break
+				}
+				dir = dir[:i]
+				if outer, ok := nodeOf[dir]; ok {
+					return nil, p.errorAt(item, "%s %q is inside %q (line %d), which is already kept", label, raw, dir, outer.Line)
+				}
+				if _, ok := ancestors[dir]; !ok {
+					ancestors[dir] = clean
+				}
 			}
 		}
 		nodeOf[clean] = item
@@ -517,9 +561,22 @@ func (p *parser) paths(n *yaml.Node) ([]string, *Error) {
 	return paths, nil
 }
 
-// cleanArtifactPath returns the canonical form of an artifact path (one
-// trailing slash allowed and dropped), or why the path is refused.
-func cleanArtifactPath(raw string) (clean, problem string) {
+// plural names the list of what in messages: "artifact paths", "cache
+// paths", "cache key_files".
+func plural(what string) string {
+	if strings.HasSuffix(what, "key_files") {
+		return what
+	}
+	return what + " paths"
+}
+
+// cleanArtifactPath is cleanPath for artifact.paths.
+func cleanArtifactPath(raw string) (clean, problem string) { return cleanPath(raw, "artifact") }
+
+// cleanPath returns the canonical form of a workspace path (one trailing
+// slash allowed and dropped), or why the path is refused. what says whose
+// path it is (artifact, cache, cache key_files).
+func cleanPath(raw, what string) (clean, problem string) {
 	switch {
 	case raw == "":
 		return "", "is empty"
@@ -533,14 +590,23 @@ func cleanArtifactPath(raw string) (clean, problem string) {
 	q := strings.TrimSuffix(raw, "/")
 	for _, part := range strings.Split(q, "/") {
 		if part == ".." {
-			return "", `must not contain ".."; the artifact comes from inside the workspace`
+			if what == "artifact" {
+				return "", `must not contain ".."; the artifact comes from inside the workspace`
+			}
+			return "", `must not contain ".."; the cache holds only paths inside the workspace`
 		}
 	}
 	if q == "" || q == "." {
-		return "", "names the whole workspace; list the files or directories to keep"
+		if what == "artifact" {
+			return "", "names the whole workspace; list the files or directories to keep"
+		}
+		return "", "names the whole workspace; list the files or directories inside it"
 	}
 	if c := path.Clean(q); c != q {
 		return "", fmt.Sprintf("is not clean; write %q", c)
+	}
+	if what == "cache" && (q == ".git" || strings.HasPrefix(q, ".git/") || q == DefaultFile) {
+		return "", "is part of the checkout; the cache may not replace it"
 	}
 	return q, ""
 }

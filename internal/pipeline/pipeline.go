@@ -53,6 +53,9 @@ type Config struct {
 	// Artifact lists what the build keeps; Paths is empty when the file has
 	// no artifact section.
 	Artifact Artifact
+	// Cache lists workspace paths kept from one build of a ref to the next;
+	// Cache.Paths is empty when the file has no cache section.
+	Cache Cache
 	// App says how an environment runs the artifact; App.Run is empty when
 	// the file has no app section.
 	App App
@@ -81,6 +84,18 @@ type Artifact struct {
 	// Paths are files or directories relative to the workspace root, clean,
 	// without a trailing slash, never overlapping one another.
 	Paths []string
+}
+
+// Cache is the part of the workspace restored before the first step and
+// saved after a successful build, in the build's per-ref cache.
+type Cache struct {
+	// Paths are files or directories relative to the workspace root, clean,
+	// without a trailing slash, never overlapping one another, never the
+	// pipeline file or .git.
+	Paths []string
+	// KeyFiles are workspace files whose contents key the cache: a change
+	// to any of them starts from an empty cache. Nil when none are listed.
+	KeyFiles []string
 }
 
 // App describes how the process deploy target runs the artifact.
@@ -117,8 +132,12 @@ func (c *Config) Hash() string {
 		Env           map[string]string `json:"env"`
 		HealthTimeout time.Duration     `json:"health_timeout"`
 		Timeout       time.Duration     `json:"timeout"`
+		CachePaths    []string          `json:"cache_paths,omitempty"`
+		CacheKeys     []string          `json:"cache_key_files,omitempty"`
 	}
 	v := canonical{
+		CachePaths:    c.Cache.Paths,
+		CacheKeys:     c.Cache.KeyFiles,
 		Paths:         c.Artifact.Paths,
 		Run:           c.App.Run,
 		Health:        c.App.Health,
