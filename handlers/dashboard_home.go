@@ -21,6 +21,9 @@ const (
 func (h *Handler) dashboardHome(ctx context.Context, u *models.User) (pages.DashboardHome, error) {
 	var v pages.DashboardHome
 	role := roleOf(u)
+	if !auth.Can(role, auth.ViewProjects) {
+		return v, nil // every section shows project data
+	}
 	admin := role == auth.Admin
 	v.ShowApprovals = admin || role == auth.Lead
 	v.ShowLive = admin || role == auth.Lead || role == auth.Viewer
