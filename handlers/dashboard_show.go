@@ -25,6 +25,9 @@ func (h *Handler) showDashboard(c echo.Context) error {
 		Now: h.now(), Username: u.Username, Role: u.Role, UserCount: n, IsAdmin: u.Role == "admin",
 		CSRF: csrfToken(c), ProjectCount: len(ps),
 	}
+	if vm.Home, err = h.dashboardHome(ctx, u); err != nil {
+		return err
+	}
 	if dir, derr := h.demoRepoDir(); derr == nil && auth.Can(roleOf(u), auth.ManageDemo) {
 		if p, err := findDemo(ps, dir); err == nil {
 			vm.DemoName = p.Name

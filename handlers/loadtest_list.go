@@ -40,15 +40,20 @@ func (h *Handler) showLoadTests(c echo.Context) error {
 	for i := range runs {
 		p.Runs = append(p.Runs, runRow(&runs[i]))
 	}
-	for _, pl := range plans {
-		load := fmt.Sprintf("%s req/s for %s", fmtNum(pl.Rate), pl.Duration)
-		if pl.Pacer == "linear" {
-			load = fmt.Sprintf("%s → %s req/s over %s", fmtNum(pl.Rate), fmtNum(pl.RateTo), pl.Duration)
-		}
+	for i := range plans {
+		pl := &plans[i]
 		p.Plans = append(p.Plans, pages.LoadTestPlanRow{ID: pl.ID, Name: pl.Name, Project: pl.Project.Name,
-			Environment: pl.Environment.Name, Load: load, Deployed: deployed[pl.EnvironmentID]})
+			Environment: pl.Environment.Name, Load: planLoad(pl), Deployed: deployed[pl.EnvironmentID]})
 	}
 	return h.render(c, "Load tests", "loadtests", pages.LoadTests(p))
+}
+
+// planLoad summarizes a plan's load ("50 req/s for 30s").
+func planLoad(pl *models.LoadTestPlan) string {
+	if pl.Pacer == "linear" {
+		return fmt.Sprintf("%s → %s req/s over %s", fmtNum(pl.Rate), fmtNum(pl.RateTo), pl.Duration)
+	}
+	return fmt.Sprintf("%s req/s for %s", fmtNum(pl.Rate), pl.Duration)
 }
 
 // runRow is a run as lists show it.

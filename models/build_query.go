@@ -16,6 +16,13 @@ type BuildFilter struct {
 	ProjectID int64
 	Ref       string
 	Status    string
+	// Statuses matches any of these statuses.
+	Statuses []string
+	// ProjectIDs matches builds of any of these projects; a non-nil empty
+	// list matches nothing.
+	ProjectIDs []int64
+	// TriggeredByID matches the builds one user started.
+	TriggeredByID int64
 	// BeforeID pages back: only builds with a smaller ID.
 	BeforeID int64
 	// Limit caps the result (default 50, at most MaxBuildsPage).
@@ -111,11 +118,33 @@ func (s *Store) Builds(ctx context.Context, f BuildFilter) ([]Build, error) {
 	if f.Status != "" {
 		q = q.Where("status = ?", f.Status)
 	}
+	if len(f.Statuses) > 0 {
+		q = q.Where("status IN ?", f.Statuses)
+	}
+	if f.ProjectIDs != nil {
+		if len(f.ProjectIDs) == 0 {
+			return nil, nil
+		}
+		q = q.Where("project_id IN ?", f.ProjectIDs)
+	}
+	if f.TriggeredByID != 0 {
+		q = q.Where("triggered_by_id = ?", f.TriggeredByID)
+	}
 	if f.BeforeID > 0 {
 		q = q.Where("id < ?", f.BeforeID)
 	}
 	var bs []Build
 	return bs, wrap("builds", q.Find(&bs).Error)
+}
+
+// BuiltProjectIDs lists the projects in which userID started a build
+// since the given time, most recent first.
+func (s *Store) BuiltProjectIDs(ctx context.Context, userID int64, since time.Time) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&Build{}).
+		Where("triggered_by_id = ? AND created_at >= ?", userID, since).
+		Group("project_id").Order("MAX(id) DESC").Pluck("project_id", &ids).Error
+	return ids, wrap("built projects", err)
 }
 
 // ClaimBuild moves a queued build to running for workerID and reports

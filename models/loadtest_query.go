@@ -55,9 +55,21 @@ func (s *Store) LoadTestPlans(ctx context.Context) ([]LoadTestPlan, error) {
 	return ps, wrap("load test plans", err)
 }
 
+// UserLoadTestPlans lists the plans userID saved, most recently changed
+// first, at most limit of them.
+func (s *Store) UserLoadTestPlans(ctx context.Context, userID int64, limit int) ([]LoadTestPlan, error) {
+	var ps []LoadTestPlan
+	err := s.db.WithContext(ctx).Preload("Project").Preload("Environment").
+		Where("created_by_id = ?", userID).Order("updated_at DESC, id DESC").Limit(limit).Find(&ps).Error
+	return ps, wrap("user load test plans", err)
+}
+
 // LoadTestFilter narrows LoadTests; zero fields do not filter.
 type LoadTestFilter struct {
 	PlanID int64
+	// OwnerID matches the runs one user started and the runs of the plans
+	// that user saved.
+	OwnerID int64
 	// Limit is the most rows returned (default 50).
 	Limit int
 }
@@ -71,6 +83,10 @@ func (s *Store) LoadTests(ctx context.Context, f LoadTestFilter) ([]LoadTest, er
 	q := s.db.WithContext(ctx).Preload("Project").Preload("Environment").Preload("Plan").Preload("CreatedBy")
 	if f.PlanID != 0 {
 		q = q.Where("plan_id = ?", f.PlanID)
+	}
+	if f.OwnerID != 0 {
+		q = q.Where("created_by_id = ? OR plan_id IN (?)", f.OwnerID,
+			s.db.Model(&LoadTestPlan{}).Select("id").Where("created_by_id = ?", f.OwnerID))
 	}
 	var ls []LoadTest
 	err := q.Order("id DESC").Limit(f.Limit).Find(&ls).Error

@@ -30,6 +30,8 @@ type DashboardPage struct {
 	OfferDemo bool
 	// DemoName is the demo project's name once it exists (admins only).
 	DemoName string
+	// Home holds the role's sections; see DashboardHome.
+	Home DashboardHome
 }
 
 // UserRow is one line of the user administration table.
