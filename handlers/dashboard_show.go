@@ -25,8 +25,8 @@ func (h *Handler) showDashboard(c echo.Context) error {
 		Now: h.now(), Username: u.Username, Role: u.Role, UserCount: n, IsAdmin: u.Role == "admin",
 		CSRF: csrfToken(c), ProjectCount: len(ps),
 	}
-	if dir, derr := h.demoRepoDir(); derr == nil && auth.Can(roleOf(u), auth.ManageDemo) {
-		if p, err := findDemo(ps, dir); err == nil {
+	if m, derr := h.demoMarker(); derr == nil && auth.Can(roleOf(u), auth.ManageDemo) {
+		if p, err := findDemo(ps, m); err == nil {
 			vm.DemoName = p.Name
 		} else {
 			vm.OfferDemo = true
