@@ -28,8 +28,8 @@ func (h *Handler) showDashboard(c echo.Context) error {
 	if vm.Home, err = h.dashboardHome(ctx, u); err != nil {
 		return err
 	}
-	if dir, derr := h.demoRepoDir(); derr == nil && auth.Can(roleOf(u), auth.ManageDemo) {
-		if p, err := findDemo(ps, dir); err == nil {
+	if m, derr := h.demoMarker(); derr == nil && auth.Can(roleOf(u), auth.ManageDemo) {
+		if p, err := findDemo(ps, m); err == nil {
 			vm.DemoName = p.Name
 		} else {
 			vm.OfferDemo = true

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/slipway-ci/slipway/examples"
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/demo"
+	"github.com/slipway-ci/slipway/internal/gitrepo"
 	"github.com/slipway-ci/slipway/internal/loadtest"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
@@ -43,9 +45,10 @@ var demoPlanSpec = loadtest.Spec{
 	Thresholds: loadtest.Thresholds{P95: 500 * time.Millisecond, P99: time.Second, MinSuccessRatio: 0.99, MinThroughput: 10},
 }
 
-// createDemo is POST /demo: it writes the sample app into a repository
-// under the data dir, links it as a project through the same path as the
-// new-project form, configures the environments for the demo journey,
+// createDemo is POST /demo: it creates a project with a repository
+// Slipway hosts (the same path as the new-project form's "hosted"),
+// commits the sample app into it server-side, so the IDE edits and commits
+// it like any hosted project, marks it as the demo, configures the environments for the demo journey,
 // saves a staging load test, adds a lead user whose password the next
 // page shows once, and starts the first build. A second click finds the
 // project and creates nothing.
@@ -60,19 +63,18 @@ func (h *Handler) createDemo(c echo.Context) error {
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return err
 	}
-	dir, err := h.demoRepoDir()
-	if err != nil {
-		return fail(err.Error() + ".")
+	if h.cfg.DemoDir == "" {
+		return fail(errNoDemoDir.Error() + ".")
 	}
-	if _, err := demo.Create(ctx, dir, examples.HelloApp()); err != nil {
-		h.log.Warn("create the demo repository", "dir", dir, "err", err)
-		return fail("could not write its repository: " + strings.TrimPrefix(err.Error(), "demo: ") + ".")
+	files, err := demo.Files(examples.HelloApp())
+	if err != nil {
+		return fail(strings.TrimPrefix(err.Error(), "demo: ") + ".")
 	}
 	slug, err := h.freeSlug(ctx, demoSlug)
 	if err != nil {
 		return fail(err.Error() + ".")
 	}
-	in := projectInput{Name: demoName, Slug: slug, RepoURL: dir, DefaultBranch: demo.Branch}
+	in := projectInput{Name: demoName, Slug: slug, DefaultBranch: demo.Branch, Hosted: true}
 	in.normalize()
 	if err := in.validate(roleOf(u)); err != nil {
 		return fail(err.Error() + ".")
@@ -95,6 +97,14 @@ func (h *Handler) createDemo(c echo.Context) error {
 		if err := insertProject(c, tx, pr); err != nil {
 			return err
 		}
+		// In the transaction: a repository that cannot be made or
+		// filled leaves no project behind.
+		if err := h.jobs.InitHostedRepo(ctx, pr); err != nil {
+			return &demoRepoError{err}
+		}
+		if err := h.commitDemoApp(ctx, pr, files); err != nil {
+			return &demoRepoError{err}
+		}
 		if err := tx.CreateUser(ctx, leadUser); err != nil {
 			return err
 		}
@@ -102,7 +112,13 @@ func (h *Handler) createDemo(c echo.Context) error {
 			map[string]any{"username": lead, "role": auth.Lead, "generated_password": true, "via": "demo"})); err != nil {
 			return err
 		}
-		return h.configureDemo(c, tx, pr)
+		if err := h.configureDemo(c, tx, pr); err != nil {
+			return err
+		}
+		if err := h.writeDemoMarker(pr); err != nil {
+			return &demoRepoError{err}
+		}
+		return nil
 	})
 	if errors.Is(err, models.ErrConflict) {
 		// Another click won the race: its project stands.
@@ -110,6 +126,11 @@ func (h *Handler) createDemo(c echo.Context) error {
 			return h.redirectWith(c, "/demo", "info", "The demo project "+p.Name+" exists already; nothing new was created.")
 		}
 		return fail("a project or user of the same name appeared meanwhile; try again.")
+	}
+	var re *demoRepoError
+	if errors.As(err, &re) {
+		h.log.Warn("create the demo repository", "err", re.err)
+		return fail("could not write its repository: " + strings.TrimPrefix(strings.TrimPrefix(re.err.Error(), "handlers: "), "jobs: ") + ".")
 	}
 	var fe fieldErrors
 	if errors.As(err, &fe) {
@@ -131,6 +152,29 @@ func (h *Handler) createDemo(c echo.Context) error {
 		return err
 	}
 	return h.redirectWith(c, "/demo", "success", "Demo project "+pr.Name+" created; build #"+strconv.FormatInt(b.Number, 10)+" is running.")
+}
+
+// demoRepoError is a failure to make, fill or mark the demo repository;
+// the page names it instead of answering 500.
+type demoRepoError struct{ err error }
+
+func (e *demoRepoError) Error() string { return e.err.Error() }
+func (e *demoRepoError) Unwrap() error { return e.err }
+
+// commitDemoApp makes the first commit of the hosted demo repository: the
+// sample app's files, by the demo author, through the same server-side
+// commit as the IDE.
+func (h *Handler) commitDemoApp(ctx context.Context, p *models.Project, files map[string][]byte) error {
+	req := gitrepo.CommitRequest{Branch: p.DefaultBranch, Message: demo.FirstCommitMessage,
+		Author: gitrepo.Signature{Name: demo.AuthorName, Email: demo.AuthorEmail}}
+	for name, data := range files {
+		req.Changes = append(req.Changes, gitrepo.Change{Action: gitrepo.ActionCreate, Path: name, Content: data})
+	}
+	sort.Slice(req.Changes, func(i, j int) bool { return req.Changes[i].Path < req.Changes[j].Path })
+	if _, err := gitrepo.CommitFiles(ctx, h.jobs.RepoDir(p), req); err != nil {
+		return fmt.Errorf("handlers: commit the demo app: %w", err)
+	}
+	return nil
 }
 
 // configureDemo sets the demo's policies and load test in tx: production

@@ -34,8 +34,8 @@ func (h *Handler) showDemo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	vm.Exists, vm.Slug, vm.Name, vm.RepoDir = true, p.Slug, p.Name, p.RepoURL
-	if v, err := demo.Version(ctx, p.RepoURL); err == nil {
+	vm.Exists, vm.Slug, vm.Name, vm.RepoDir, vm.Hosted, vm.CloneURL = true, p.Slug, p.Name, p.RepoURL, p.Hosted, h.cloneURL(c, p)
+	if v, err := demo.Version(ctx, h.demoRepo(p)); err == nil {
 		vm.Version = v
 	} else {
 		vm.RepoProblem = strings.TrimPrefix(err.Error(), "demo: version: ")
@@ -128,9 +128,10 @@ func (h *Handler) demoSteps(c echo.Context, p *models.Project) ([]pages.DemoStep
 }
 
 // demoShipStep is "Ship a change": the button commits the next VERSION.
-// A hosted demo repository can also be edited in the IDE (the commit
-// builds, and dev deploys it); a linked one opens there read-only, since
-// the IDE commits only to repositories Slipway hosts.
+// The demo repository is hosted, so VERSION can also be edited in the IDE
+// (the commit builds, and dev deploys it); a demo made before the demo was
+// hosted links a repository on this machine, which opens there read-only,
+// since the IDE commits only to repositories Slipway hosts.
 func demoShipStep(p *models.Project) pages.DemoStep {
 	st := pages.DemoStep{TestID: "demo-step-ship", Title: "Ship a change", Ship: true,
 		Href: "/projects/" + p.Slug + "/ide?path=VERSION"}

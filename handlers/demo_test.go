@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/slipway-ci/slipway/examples"
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/demo"
+	"github.com/slipway-ci/slipway/internal/gitrepo"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -91,13 +94,18 @@ func TestCreateDemoProject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(ts.h.cfg.DemoDir, "hello")
-	t.Run("the project links the repository written under the demo dir", func(t *testing.T) {
-		if p.RepoURL != dir || p.DefaultBranch != "main" || p.Name != demoName {
+	t.Run("the project is hosted, its repository holds the sample app, and it is the demo", func(t *testing.T) {
+		if !p.Hosted || p.RepoURL != "" || p.DefaultBranch != "main" || p.Name != demoName {
 			t.Errorf("project %+v", p)
 		}
-		if v, err := demo.Version(ctx, dir); err != nil || v != "v1" {
-			t.Errorf("the repository's version is %q, %v", v, err)
+		if v, err := demo.Version(ctx, ts.h.jobs.RepoDir(p)); err != nil || v != "v1" {
+			t.Errorf("the hosted repository's version is %q, %v", v, err)
+		}
+		if _, err := os.Stat(filepath.Join(ts.h.cfg.DemoDir, "hello")); !os.IsNotExist(err) {
+			t.Errorf("a linked demo repository was written too: %v", err)
+		}
+		if !ts.h.isDemo(p) {
+			t.Error("the hosted project is not recognised as the demo")
 		}
 	})
 	t.Run("production needs a lead's approval and a passing staging load test; dev auto-deploys main", func(t *testing.T) {
@@ -133,7 +141,7 @@ func TestCreateDemoProject(t *testing.T) {
 			t.Fatalf("lead user %+v, %v", u, err)
 		}
 		bs, err := ts.store.Builds(ctx, models.BuildFilter{ProjectID: p.ID})
-		if err != nil || len(bs) != 1 || bs[0].Ref != "main" || bs[0].CommitAuthor != demo.AuthorName {
+		if err != nil || len(bs) != 1 || bs[0].Ref != "main" || bs[0].CommitAuthor != demo.AuthorName || bs[0].CommitMessage != demo.FirstCommitMessage {
 			t.Fatalf("builds %+v, %v", bs, err)
 		}
 	})
@@ -206,24 +214,124 @@ func TestShipADemoChange(t *testing.T) {
 	if f := flashOf(resp); !strings.Contains(f, "Ship v2") || !strings.Contains(f, "v1 → v2") {
 		t.Errorf("flash %q", f)
 	}
-	if v, _ := demo.Version(ctx, p.RepoURL); v != "v2" {
-		t.Errorf("the repository is at %q, want v2", v)
+	repo := ts.h.jobs.RepoDir(p)
+	if v, _ := demo.Version(ctx, repo); v != "v2" {
+		t.Errorf("the hosted repository is at %q, want v2", v)
 	}
 	bs, err := ts.store.Builds(ctx, models.BuildFilter{ProjectID: p.ID})
-	if err != nil || len(bs) != 2 || bs[0].CommitMessage != "Ship v2" || bs[0].Number != 2 {
+	if err != nil || len(bs) != 2 || bs[0].CommitMessage != "Ship v2" || bs[0].Number != 2 || bs[0].Trigger != "ide" || bs[0].CommitAuthor != "root" {
 		t.Fatalf("builds %+v, %v", bs, err)
 	}
+	if n := auditCount(t, ts.store, models.AuditCommit); n != 1 {
+		t.Errorf("%d commit audit events, want 1", n)
+	}
 
-	t.Run("a repository moved away gives a message, not a server error", func(t *testing.T) {
-		if err := os.Rename(p.RepoURL, p.RepoURL+".moved"); err != nil {
+	t.Run("the IDE commits to the demo, and the button ships on top of it", func(t *testing.T) {
+		head, err := gitrepo.ResolveRef(ctx, repo, "refs/heads/main")
+		if err != nil {
 			t.Fatal(err)
 		}
-		defer os.Rename(p.RepoURL+".moved", p.RepoURL)
+		resp, body := ts.do("POST", "/projects/hello/ide/commit", reqOpts{session: admin, csrf: true, ctype: "application/json",
+			body: commitJSON("main", head, "Ship v7 by hand", writeAction("update", "VERSION", "v7\n"))})
+		if resp.StatusCode != http.StatusCreated || !strings.Contains(body, `"build_id"`) {
+			t.Fatalf("IDE commit to the demo: %d %s", resp.StatusCode, body)
+		}
+		resp, _ = ts.do(http.MethodPost, "/demo/ship", reqOpts{session: admin, csrf: true, form: url.Values{}})
+		if f := flashOf(resp); !strings.Contains(f, "v7 → v8") {
+			t.Fatalf("ship after an IDE commit: flash %q", f)
+		}
+		if v, _ := demo.Version(ctx, repo); v != "v8" {
+			t.Errorf("the hosted repository is at %q, want v8", v)
+		}
+	})
+
+	t.Run("a repository moved away gives a message, not a server error", func(t *testing.T) {
+		if err := os.Rename(repo, repo+".moved"); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Rename(repo+".moved", repo)
 		resp, _ := ts.do(http.MethodPost, "/demo/ship", reqOpts{session: admin, csrf: true, form: url.Values{}})
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(flashOf(resp), "error: No change was shipped") {
 			t.Fatalf("POST /demo/ship = %d, flash %q", resp.StatusCode, flashOf(resp))
 		}
 	})
+}
+
+// auditCount counts the audit events of one action.
+func auditCount(t *testing.T, s *models.Store, action string) int {
+	t.Helper()
+	evs, err := s.AuditEvents(context.Background(), models.AuditFilter{Action: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
+}
+
+// TestDemoLinkedBeforeHosting: a demo project made before the demo was
+// hosted — linked to the repository written under the demo dir — is still
+// the demo: the guide reads its version, opens the IDE read-only, and
+// "Ship a change" commits in its work tree.
+func TestDemoLinkedBeforeHosting(t *testing.T) {
+	ts, admin := demoServer(t)
+	ctx := context.Background()
+	dir, err := ts.h.demoRepoDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demo.Create(ctx, dir, examples.HelloApp()); err != nil {
+		t.Fatal(err)
+	}
+	old := &models.Project{Slug: "hello", Name: demoName, RepoURL: dir, DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
+	if err := ts.store.InsertFixture(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := ts.do(http.MethodPost, "/demo", reqOpts{session: admin, csrf: true, form: url.Values{}})
+	if !strings.Contains(flashOf(resp), "exists already") {
+		t.Fatalf("POST /demo with a linked demo: flash %q", flashOf(resp))
+	}
+	_, body := ts.do(http.MethodGet, "/demo", reqOpts{session: admin})
+	step := between(body, `data-testid="demo-step-ship"`, `data-testid="demo-step-rollback"`)
+	if !strings.Contains(body, `data-testid="demo-version">v1<`) || !strings.Contains(step, "Read the code in the IDE") || strings.Contains(step, "Edit in the IDE") {
+		t.Fatalf("the guide of a linked demo:\n%s", body)
+	}
+	resp, _ = ts.do(http.MethodPost, "/demo/ship", reqOpts{session: admin, csrf: true, form: url.Values{}})
+	if f := flashOf(resp); !strings.Contains(f, "v1 → v2") {
+		t.Fatalf("ship to a linked demo: flash %q", f)
+	}
+	if v, _ := demo.Version(ctx, dir); v != "v2" {
+		t.Errorf("the linked repository is at %q, want v2", v)
+	}
+}
+
+// TestDemoMarkerNamesOneProject: a hosted project that merely reuses the
+// demo's ID (the demo was deleted) or its slug is not the demo.
+func TestDemoMarkerNamesOneProject(t *testing.T) {
+	ts, admin := demoServer(t)
+	if resp, _ := ts.do(http.MethodPost, "/demo", reqOpts{session: admin, csrf: true, form: url.Values{}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /demo = %d", resp.StatusCode)
+	}
+	p, err := ts.store.ProjectBySlug(context.Background(), "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ts.h.isDemo(p) {
+		t.Fatal("the demo is not recognised")
+	}
+	other := *p
+	other.CreatedAt = p.CreatedAt.Add(-time.Hour)
+	if ts.h.isDemo(&other) {
+		t.Error("a project with the demo's ID but another creation time passes for the demo")
+	}
+	other = *p
+	other.ID = p.ID + 1
+	if ts.h.isDemo(&other) {
+		t.Error("a hosted project with the demo's slug but another ID passes for the demo")
+	}
+	other = *p
+	other.Hosted = false
+	if ts.h.isDemo(&other) {
+		t.Error("a linked project with the demo's ID passes for the demo")
+	}
 }
 
 func TestDemoRefusals(t *testing.T) {
@@ -260,14 +368,21 @@ func TestDemoRefusals(t *testing.T) {
 			t.Errorf("%d projects created", np)
 		}
 	})
-	t.Run("a directory in the way gives a message, not a server error", func(t *testing.T) {
+	t.Run("a repository that cannot be made gives a message and leaves nothing behind", func(t *testing.T) {
 		ts, admin := demoServer(t)
-		if err := os.MkdirAll(filepath.Join(ts.h.cfg.DemoDir, "hello"), 0o755); err != nil {
+		hosted := filepath.Dir(ts.h.jobs.RepoDir(&models.Project{ID: 1, Hosted: true}))
+		if err := os.MkdirAll(filepath.Dir(hosted), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(hosted, []byte("in the way"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		resp, _ := ts.do(http.MethodPost, "/demo", reqOpts{session: admin, csrf: true, form: url.Values{}})
 		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(flashOf(resp), "could not write its repository") {
 			t.Fatalf("POST /demo = %d, flash %q", resp.StatusCode, flashOf(resp))
+		}
+		if np, nu, _ := counts(t, ts.store); np != 0 || nu != 1 {
+			t.Errorf("%d projects and %d users after the failure, want 0 and 1", np, nu)
 		}
 	})
 	t.Run("shipping without a demo project says so", func(t *testing.T) {
@@ -313,9 +428,9 @@ func between(s, start, end string) string {
 	return s
 }
 
-// TestDemoShipStepOffersTheIDE: the guide's "Ship a change" links to the
-// IDE with VERSION open — to edit it when the demo repository is hosted,
-// to read it when it is linked (the IDE cannot commit there).
+// TestDemoShipStepOffersTheIDE: the guide's "Ship a change" offers to
+// edit VERSION in the IDE, since the demo repository is hosted (a linked
+// demo's step only reads it; see TestDemoLinkedBeforeHosting).
 func TestDemoShipStepOffersTheIDE(t *testing.T) {
 	ts, admin := demoServer(t)
 	resp, _ := ts.do(http.MethodPost, "/demo", reqOpts{session: admin, csrf: true, form: url.Values{}})
@@ -324,14 +439,17 @@ func TestDemoShipStepOffersTheIDE(t *testing.T) {
 	}
 	_, body := ts.do(http.MethodGet, "/demo", reqOpts{session: admin})
 	step := between(body, `data-testid="demo-step-ship"`, `data-testid="demo-step-rollback"`)
-	if !strings.Contains(step, `href="/projects/hello/ide?path=VERSION"`) || !strings.Contains(step, "Read the code in the IDE") {
-		t.Fatalf("the linked demo's ship step does not open VERSION in the IDE:\n%s", step)
+	if !strings.Contains(step, `href="/projects/hello/ide?path=VERSION"`) || !strings.Contains(step, "Edit in the IDE") {
+		t.Fatalf("the demo's ship step does not offer to edit VERSION in the IDE:\n%s", step)
 	}
-	if strings.Contains(step, "Edit in the IDE") {
-		t.Fatal("the linked demo's ship step offers an edit the IDE refuses")
+	if strings.Contains(step, "Read the code") {
+		t.Fatal("the hosted demo's ship step says the IDE only reads it")
 	}
-	st := demoShipStep(&models.Project{Slug: "hello", Hosted: true})
-	if st.LinkText != "Edit in the IDE" || st.Href != "/projects/hello/ide?path=VERSION" || !st.Ship {
-		t.Fatalf("hosted demo ship step %+v", st)
+	if !strings.Contains(body, "git clone "+ts.srv.URL+"/git/hello.git") {
+		t.Errorf("the guide does not give the hosted repository's clone URL")
+	}
+	_, ide := ts.do(http.MethodGet, "/projects/hello/ide?path=VERSION", reqOpts{session: admin})
+	if strings.Contains(ide, `data-testid="read-only"`) || !strings.Contains(ide, "VERSION") {
+		t.Errorf("the IDE opens the demo read-only")
 	}
 }

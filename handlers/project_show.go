@@ -71,7 +71,7 @@ func (h *Handler) showProject(c echo.Context) error {
 	}
 	if auth.Can(role, auth.ManageDemo) && h.isDemo(p) {
 		vm.IsDemo = true
-		vm.DemoVersion, _ = demo.Version(c.Request().Context(), p.RepoURL)
+		vm.DemoVersion, _ = demo.Version(c.Request().Context(), h.demoRepo(p))
 	}
 	if vm.CanSeeSecret {
 		secret, err := h.webhookSecret(p)

@@ -1,7 +1,9 @@
-// Package demo owns the demo repository: it writes Slipway's sample app
-// into a git repository on this machine (so a newcomer can try the whole
-// delivery path without a forge) and commits version bumps to it ("Ship a
-// change"). It runs the real git CLI with no user or system configuration
+// Package demo owns the demo repository's content: Slipway's sample app
+// (Files, the first commit's tree, which the portal commits into a
+// repository it hosts) and the version bumps of "Ship a change" (Next).
+// For demo projects made before the demo was hosted, it also keeps the
+// older way: a git repository on this machine written by Create and
+// bumped by Ship. It runs the real git CLI with no user or system configuration
 // and a fixed author, and knows nothing of projects, users or builds.
 package demo
 
@@ -105,37 +107,56 @@ func Create(ctx context.Context, dir string, app fs.FS) (string, error) {
 
 // writeApp copies app into dir, renaming go.mod.txt to go.mod.
 func writeApp(dir string, app fs.FS) error {
+	files, err := Files(app)
+	if err != nil {
+		return err
+	}
+	for name, data := range files {
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return fmt.Errorf("demo: write the app: %w", err)
+		}
+		if err := os.WriteFile(target, data, 0o644); err != nil {
+			return fmt.Errorf("demo: write the app: %w", err)
+		}
+	}
+	return nil
+}
+
+// Files returns the sample app's files by slash-separated path, with
+// go.mod.txt renamed to go.mod: the tree of the demo's first commit,
+// whether written to a work tree (Create) or committed server-side into a
+// repository Slipway hosts.
+func Files(app fs.FS) (map[string][]byte, error) {
+	files := map[string][]byte{}
 	wrote := map[string]bool{}
 	err := fs.WalkDir(app, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if name == "." {
-			return nil
-		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
 		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
+			return nil
 		}
 		data, err := fs.ReadFile(app, name)
 		if err != nil {
 			return err
 		}
-		if path.Base(name) == goModTemplate {
-			target = filepath.Join(filepath.Dir(target), "go.mod")
-		}
 		wrote[name] = true
-		return os.WriteFile(target, data, 0o644)
+		if path.Base(name) == goModTemplate {
+			name = path.Join(path.Dir(name), "go.mod")
+		}
+		files[name] = data
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("demo: write the app: %w", err)
+		return nil, fmt.Errorf("demo: write the app: %w", err)
 	}
 	for _, need := range []string{VersionFile, goModTemplate, ".slipway.yml"} {
 		if !wrote[need] {
-			return fmt.Errorf("demo: write the app: no %s: %w", need, ErrNoApp)
+			return nil, fmt.Errorf("demo: write the app: no %s: %w", need, ErrNoApp)
 		}
 	}
-	return nil
+	return files, nil
 }
 
 // Change is one commit Ship made.
@@ -186,9 +207,7 @@ func Ship(ctx context.Context, dir string) (Change, error) {
 	if err != nil {
 		return Change{}, fmt.Errorf("demo: ship: %w", err)
 	}
-	n, _ := strconv.Atoi(versionRE.FindStringSubmatch(from)[1])
-	ch := Change{From: from, To: "v" + strconv.Itoa(n+1)}
-	ch.Message = "Ship " + ch.To
+	ch := Next(from)
 	if err := os.WriteFile(filepath.Join(dir, VersionFile), []byte(ch.To+"\n"), 0o644); err != nil {
 		return Change{}, fmt.Errorf("demo: ship: %w", err)
 	}
@@ -199,6 +218,18 @@ func Ship(ctx context.Context, dir string) (Change, error) {
 		return Change{}, fmt.Errorf("demo: ship: %w", err)
 	}
 	return ch, nil
+}
+
+// Next is the change Ship makes from version from ("v1" → "v2", "Ship
+// v2"), without its SHA. A from that is not v<number> counts as v0.
+func Next(from string) Change {
+	n := 0
+	if m := versionRE.FindStringSubmatch(from); m != nil {
+		n, _ = strconv.Atoi(m[1])
+	}
+	ch := Change{From: from, To: "v" + strconv.Itoa(n+1)}
+	ch.Message = "Ship " + ch.To
+	return ch
 }
 
 // head returns the commit Branch points at in the repository at dir.

@@ -238,3 +238,51 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestDemoFilesAreTheFirstCommitsTree: Files gives the sample app with
+// go.mod in place of go.mod.txt, the same tree Create commits, and refuses
+// an app without VERSION.
+func TestDemoFilesAreTheFirstCommitsTree(t *testing.T) {
+	files, err := Files(examples.HelloApp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := files["go.mod"]; !ok {
+		t.Error("no go.mod")
+	}
+	if _, ok := files[goModTemplate]; ok {
+		t.Error("go.mod.txt kept its name")
+	}
+	if v := strings.TrimSpace(string(files[VersionFile])); v != "v1" {
+		t.Errorf("VERSION is %q, want v1", v)
+	}
+	dir := filepath.Join(t.TempDir(), "hello")
+	if _, err := Create(context.Background(), dir, examples.HelloApp()); err != nil {
+		t.Fatal(err)
+	}
+	listed := strings.Split(gitOut(t, dir, "ls-tree", "-r", "--name-only", "-z", "HEAD"), "\x00")
+	n := 0
+	for _, name := range listed {
+		if name == "" {
+			continue
+		}
+		n++
+		if _, ok := files[name]; !ok {
+			t.Errorf("Create committed %s, Files lacks it", name)
+		}
+	}
+	if n != len(files) {
+		t.Errorf("Create committed %d files, Files gives %d", n, len(files))
+	}
+	if _, err := Files(fstest.MapFS{"go.mod.txt": {Data: []byte("module x\n")}, ".slipway.yml": {Data: []byte("x")}}); !errors.Is(err, ErrNoApp) {
+		t.Errorf("an app without VERSION: %v, want ErrNoApp", err)
+	}
+}
+
+func TestDemoNextVersion(t *testing.T) {
+	for from, want := range map[string]string{"v1": "v2", "v41": "v42", "junk": "v1"} {
+		if ch := Next(from); ch.From != from || ch.To != want || ch.Message != "Ship "+want || ch.SHA != "" {
+			t.Errorf("Next(%q) = %+v, want To %s", from, ch, want)
+		}
+	}
+}

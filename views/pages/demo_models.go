@@ -13,10 +13,14 @@ type DemoPage struct {
 	CanCreate bool
 	// Exists is true once the demo project is linked; the rest is empty
 	// until then.
-	Exists  bool
-	Slug    string
-	Name    string
-	RepoDir string
+	Exists bool
+	Slug   string
+	Name   string
+	// RepoDir is the linked repository of a demo made before the demo was
+	// hosted; Hosted and CloneURL describe a hosted one.
+	RepoDir  string
+	Hosted   bool
+	CloneURL string
 	// Version is what the demo repository has committed ("v1").
 	Version string
 	// RepoProblem says why the version cannot be read (the repository was
