@@ -76,15 +76,7 @@ func (h *Handler) homeApprovals(ctx context.Context, u *models.User, v *pages.Da
 // homeLive is the environments overview in brief: each project's
 // environments and the release live in each.
 func (h *Handler) homeLive(ctx context.Context, v *pages.DashboardHome) error {
-	envs, err := h.store.AllEnvironments(ctx)
-	if err != nil {
-		return err
-	}
-	ids := make([]int64, len(envs))
-	for i := range envs {
-		ids[i] = envs[i].ID
-	}
-	live, err := h.store.LiveReleases(ctx, ids)
+	envs, _, live, err := h.environmentsLive(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -15,15 +16,7 @@ import (
 // what is live in each.
 func (h *Handler) showEnvironments(c echo.Context) error {
 	ctx := c.Request().Context()
-	envs, err := h.store.AllEnvironments(ctx)
-	if err != nil {
-		return err
-	}
-	ids := make([]int64, len(envs))
-	for i := range envs {
-		ids[i] = envs[i].ID
-	}
-	live, err := h.store.LiveReleases(ctx, ids)
+	envs, ids, live, err := h.environmentsLive(ctx)
 	if err != nil {
 		return err
 	}
@@ -112,4 +105,23 @@ func (h *Handler) apiEnvironments(c echo.Context) error {
 		out = append(out, j)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// environmentsLive loads every project's environments, their IDs in the
+// same order, and the release live in each (the overview and the
+// dashboard's "what is live where").
+func (h *Handler) environmentsLive(ctx context.Context) ([]models.Environment, []int64, map[int64]*models.Release, error) {
+	envs, err := h.store.AllEnvironments(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ids := make([]int64, len(envs))
+	for i := range envs {
+		ids[i] = envs[i].ID
+	}
+	live, err := h.store.LiveReleases(ctx, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return envs, ids, live, nil
 }

@@ -85,19 +85,8 @@ func (j *Jobs) EnqueueDeploy(ctx context.Context, store *models.Store, req Deplo
 		if src := req.Source; src != nil {
 			r.ArtifactSHA256, r.BuildID, r.SourceReleaseID = src.ArtifactSHA256, src.BuildID, &src.ID
 			r.ConfigVersion, r.ConfigSealed, r.ConfigSummary = src.ConfigVersion, src.ConfigSealed, src.ConfigSummary
-		} else {
-			cur, err := tx.Environment(ctx, env.ID)
-			if err != nil {
-				return err
-			}
-			vars, err := tx.EnvironmentVariables(ctx, env.ID)
-			if err != nil {
-				return err
-			}
-			r.ConfigVersion = cur.ConfigVersion
-			if r.ConfigSummary, r.ConfigSealed, err = j.snapshotConfig(env.ID, vars); err != nil {
-				return err
-			}
+		} else if err := j.takeConfig(ctx, tx, env.ID, r); err != nil {
+			return err
 		}
 		if r.ArtifactSHA256 == "" {
 			return fmt.Errorf("jobs: enqueue deploy: %w: nothing to deploy", models.ErrNotDeployable)

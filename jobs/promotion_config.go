@@ -121,21 +121,27 @@ func (j *Jobs) releaseConfig(rel *models.Release) (map[string]configValue, error
 // comparing with CompareConfig.
 func (j *Jobs) ConfigCandidate(ctx context.Context, env *models.Environment) (*models.Release, error) {
 	r := &models.Release{EnvironmentID: env.ID}
-	err := j.deps.Store.Tx(ctx, func(tx *models.Store) error {
-		cur, err := tx.Environment(ctx, env.ID)
-		if err != nil {
-			return err
-		}
-		vars, err := tx.EnvironmentVariables(ctx, env.ID)
-		if err != nil {
-			return err
-		}
-		r.ConfigVersion = cur.ConfigVersion
-		r.ConfigSummary, r.ConfigSealed, err = j.snapshotConfig(env.ID, vars)
-		return err
-	})
+	err := j.deps.Store.Tx(ctx, func(tx *models.Store) error { return j.takeConfig(ctx, tx, env.ID, r) })
 	if err != nil {
 		return nil, fmt.Errorf("jobs: configuration candidate: %w", err)
 	}
 	return r, nil
+}
+
+// takeConfig sets r's configuration to environment envID's current one:
+// its version, and its variables and secrets sealed as a snapshot. A
+// deploy and the promotion page's candidate both take it here, so what the
+// page shows is what a deploy would run with.
+func (j *Jobs) takeConfig(ctx context.Context, tx *models.Store, envID int64, r *models.Release) error {
+	cur, err := tx.Environment(ctx, envID)
+	if err != nil {
+		return err
+	}
+	vars, err := tx.EnvironmentVariables(ctx, envID)
+	if err != nil {
+		return err
+	}
+	r.ConfigVersion = cur.ConfigVersion
+	r.ConfigSummary, r.ConfigSealed, err = j.snapshotConfig(envID, vars)
+	return err
 }
