@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/sandbox"
+	"github.com/slipway-ci/slipway/internal/testpg"
 )
 
 // requireSandbox skips when bubblewrap cannot run here.
 func requireSandbox(t *testing.T) {
 	t.Helper()
 	if err := sandbox.Available(t.Context()); err != nil {
-		t.Skipf("no sandbox here: %v", err)
+		testpg.SkipOrFail(t, "no sandbox here: %v", err)
 	}
 }
 
@@ -215,7 +216,7 @@ func TestAppForkBombIsBounded(t *testing.T) {
 	method := lim.Method()
 	lim.Close()
 	if method != sandbox.MethodCgroupV1 && method != sandbox.MethodCgroupV2 {
-		t.Skipf("no pids cgroup here (%s); RLIMIT_NPROC does not bound root", method)
+		testpg.SkipOrFail(t, "no pids cgroup here (%s); RLIMIT_NPROC does not bound root", method)
 	}
 	for _, mode := range []SandboxMode{SandboxAuto, SandboxOff} {
 		t.Run(string(mode), func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/secretbox"
+	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -165,7 +166,7 @@ func killPortal(t *testing.T, p *Portal) {
 // one the child survives until the restarted portal ends it.
 func TestAppOutputThroughTheAPIIsMaskedAndNothingOutlivesAKilledPortal(t *testing.T) {
 	if _, err := exec.LookPath("bwrap"); err != nil {
-		t.Skip("no bwrap here")
+		testpg.SkipOrFail(t, "no bwrap here")
 	}
 	for _, mode := range []string{"auto", "off"} {
 		t.Run("sandbox "+mode, func(t *testing.T) {

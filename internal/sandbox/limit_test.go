@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slipway-ci/slipway/internal/testpg"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -17,7 +19,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func requireCgroup(t *testing.T, l *Limit) {
 	t.Helper()
 	if l.Method() != MethodCgroupV1 && l.Method() != MethodCgroupV2 {
-		t.Skipf("no writable pids cgroup here (method %s)", l.Method())
+		testpg.SkipOrFail(t, "no writable pids cgroup here (method %s)", l.Method())
 	}
 }
 

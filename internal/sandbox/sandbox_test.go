@@ -7,13 +7,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/slipway-ci/slipway/internal/testpg"
 )
 
 // requireBwrap skips when bubblewrap cannot run here.
 func requireBwrap(t *testing.T) {
 	t.Helper()
 	if err := Available(t.Context()); err != nil {
-		t.Skipf("no sandbox here: %v", err)
+		testpg.SkipOrFail(t, "no sandbox here: %v", err)
 	}
 }
 
