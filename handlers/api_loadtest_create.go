@@ -134,5 +134,5 @@ func (h *Handler) fieldErrorsJSON(c echo.Context, fe fieldErrors) error {
 	for k, v := range fe {
 		api[apiFieldName(k)] = v
 	}
-	return c.JSON(http.StatusUnprocessableEntity, map[string]any{"error": "invalid load test: " + api.String(), "fields": api})
+	return apiError(c, http.StatusUnprocessableEntity, "invalid load test: "+api.String(), "", api)
 }

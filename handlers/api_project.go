@@ -53,7 +53,7 @@ func (h *Handler) projectJSON(c echo.Context, p *models.Project) projectResponse
 
 // apiFieldError answers a validation error naming the field.
 func apiFieldError(c echo.Context, status int, fe *fieldError) error {
-	return c.JSON(status, map[string]string{"error": fe.Error(), "field": fe.Field})
+	return apiError(c, status, fe.Error(), fe.Field, nil)
 }
 
 // apiCreateProject links a repository for automation; the answer holds

@@ -7,7 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/internal/auth"
-	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/layout"
 	"github.com/slipway-ci/slipway/views/pages"
@@ -33,17 +33,17 @@ func (h *Handler) waitingFor(ctx context.Context, u *models.User) ([]int64, erro
 		return nil, err
 	}
 	var out []int64
-	who := jobs.PersonOf(u)
+	who := delivery.PersonOf(u)
 	for i := range pending {
 		p := &pending[i]
-		pol, err := jobs.PolicyOf(&p.ToEnvironment)
+		pol, err := delivery.PolicyOf(&p.ToEnvironment)
 		if err != nil {
 			return nil, err
 		}
 		if pol.Required() == 0 {
 			continue // it waits for something else, not for anyone's approval
 		}
-		cand := jobs.CandidateOf(p, p.ToEnvironment.ConfigVersion)
+		cand := delivery.CandidateOf(p, p.ToEnvironment.ConfigVersion)
 		if pol.MayApprove(who, cand) != nil {
 			continue
 		}

@@ -94,11 +94,12 @@ func (h *Handler) deployButtons(c echo.Context, b *models.Build) (*pages.DeployB
 		}
 	}
 	v := &pages.DeployButtonsView{Now: h.now(), CSRF: csrfToken(c), Project: b.Project.Slug, BuildID: b.ID, ArtifactSHA256: *b.ArtifactSHA256}
-	u := currentUser(c)
 	for i := range envs {
 		env := &envs[i]
 		t := pages.DeployTarget{Name: env.Name, Protected: env.Protected}
-		t.Refusal, t.NeedsReason = h.deployGate(u, env)
+		if t.Refusal, t.NeedsReason, err = h.deployGate(c, env); err != nil {
+			return nil, err
+		}
 		if r := live[env.ID]; r != nil {
 			t.LiveSHA = r.ArtifactSHA256
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-ci/slipway/examples"
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/demo"
 	"github.com/slipway-ci/slipway/internal/gitrepo"
 	"github.com/slipway-ci/slipway/internal/loadtest"
@@ -195,7 +196,7 @@ func (h *Handler) configureDemo(c echo.Context, tx *models.Store, pr *models.Pro
 		case "staging":
 			staging = env
 		case "production":
-			old, err := jobs.PolicyOf(env)
+			old, err := delivery.PolicyOf(env)
 			if err != nil {
 				return err
 			}

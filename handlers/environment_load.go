@@ -8,7 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -34,20 +33,6 @@ func (h *Handler) releaseParam(c echo.Context) (*models.Release, error) {
 		return nil, echo.NewHTTPError(http.StatusNotFound, "no such release")
 	}
 	return r, err
-}
-
-// mayDeploy refuses a deploy or rollback into a protected environment to
-// users below lead (routes already require auth.DeployUnprotected).
-func mayDeploy(u *models.User, env *models.Environment) error {
-	if env.Protected && !auth.Can(roleOf(u), auth.DeployProtected) {
-		return echo.NewHTTPError(http.StatusForbidden, env.Name+" is protected: deploying and rolling back there needs the lead or admin role")
-	}
-	return nil
-}
-
-// canDeploy reports whether u may deploy into env.
-func canDeploy(u *models.User, env *models.Environment) bool {
-	return auth.Can(roleOf(u), auth.DeployUnprotected) && mayDeploy(u, env) == nil
 }
 
 // releaseView maps a release for the pages.

@@ -7,9 +7,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/policy"
-	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -26,7 +26,7 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	p := pages.EnvironmentPage{Now: h.now(), CSRF: csrfToken(c), Project: env.Project.Slug, ProjectName: env.Project.Name,
 		Name: env.Name, URL: env.URL(), Target: env.Target, AutoDeployBranch: env.AutoDeployBranch, Protected: env.Protected,
 		Paused: env.AutoDeployPaused, PausedReason: env.AutoDeployPausedReason, ConfigVersion: env.ConfigVersion,
-		CanDeploy: canDeploy(u, env), CanManage: auth.Can(roleOf(u), auth.ManageEnvironments)}
+		CanDeploy: delivery.MayDeploy(u, env) == nil, CanManage: auth.Can(roleOf(u), auth.ManageEnvironments)}
 
 	rels, err := h.store.Releases(ctx, env.ID, 50)
 	if err != nil {
@@ -48,13 +48,13 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	for i := range p.Releases {
 		v := &p.Releases[i]
 		r := &rels[i]
-		v.Candidate = live != nil && rollbackRefusal(r, live) == ""
+		v.Candidate = live != nil && delivery.RollbackRefusal(r, live) == ""
 	}
 	if live != nil {
 		v := releaseView(live, env.Project.Slug, env.Name)
 		p.Live = &v
 	}
-	if pol, err := jobs.PolicyOf(env); err == nil {
+	if pol, err := delivery.PolicyOf(env); err == nil {
 		if f, ok := policy.ActiveFreeze(pol.Freeze, h.now()); ok {
 			p.Frozen = f.Describe()
 		}
@@ -117,7 +117,9 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))
 	}
 	if p.CanDeploy {
-		p.DeployRefusal, p.DeployNeedsReason = h.deployGate(u, env)
+		if p.DeployRefusal, p.DeployNeedsReason, err = h.deployGate(c, env); err != nil {
+			return err
+		}
 		bs, err := h.store.DeployableBuilds(ctx, env.ProjectID, 20)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -20,7 +21,12 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		return
 	}
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. The error was logged."
-	var he *echo.HTTPError
+	var (
+		he     *echo.HTTPError
+		de     *delivery.Error
+		ve     *delivery.ValidationError
+		fields map[string]string
+	)
 	switch {
 	case errors.As(err, &he):
 		status = he.Code
@@ -32,6 +38,10 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		if status == http.StatusRequestEntityTooLarge && msg == http.StatusText(status) {
 			msg = "request body too large"
 		}
+	case errors.As(err, &ve):
+		status, msg, fields = http.StatusBadRequest, ve.Error(), ve.Fields
+	case errors.As(err, &de):
+		status, msg = deliveryStatus(de.Kind), de.Message
 	case errors.Is(err, models.ErrNotFound):
 		status, msg = http.StatusNotFound, "That does not exist, or you cannot see it."
 	}
@@ -41,7 +51,11 @@ func (h *Handler) handleError(err error, c echo.Context) {
 			slog.String("request_id", reqID), slog.Any("err", err))
 	}
 	if isAPI(c) || isHook(c) || c.Request().URL.Path == "/healthz" {
-		_ = c.JSON(status, map[string]string{"error": msg})
+		field := ""
+		if ve != nil && len(fields) == 1 {
+			field, fields = ve.Field(), nil
+		}
+		_ = apiError(c, status, msg, field, fields)
 		return
 	}
 	if c.Request().Method == http.MethodHead {
@@ -60,6 +74,32 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		h.log.Error("render error page", slog.Any("err", rerr))
 		_ = c.String(status, msg)
 	}
+}
+
+// deliveryStatus is the HTTP status of a delivery refusal's kind.
+func deliveryStatus(kind error) int {
+	switch kind {
+	case delivery.ErrForbidden, delivery.ErrFrozen:
+		return http.StatusForbidden
+	case delivery.ErrConflict:
+		return http.StatusConflict
+	case delivery.ErrNotFound:
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+// apiError is the one shape of an API error: {"error": msg}, plus
+// "field" naming the one input field at fault, or "fields" (field →
+// message) for a request checked as a whole.
+func apiError(c echo.Context, status int, msg, field string, fields map[string]string) error {
+	switch {
+	case field != "":
+		return c.JSON(status, map[string]string{"error": msg, "field": field})
+	case len(fields) > 0:
+		return c.JSON(status, map[string]any{"error": msg, "fields": fields})
+	}
+	return c.JSON(status, map[string]string{"error": msg})
 }
 
 func errorTitle(status int) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/jobs"
@@ -68,19 +69,24 @@ type Deps struct {
 	Secrets jobs.SecretBox
 	// Artifacts serves artifact downloads.
 	Artifacts *artifact.Store
+	// Delivery runs deploys, rollbacks and promotions and answers the
+	// gate; nil means the one Jobs built.
+	Delivery *delivery.Service
 }
 
 // Handler is the only way into the HTTP layer.
 type Handler struct {
-	store   *models.Store
-	jobs    *jobs.Jobs
-	logs    *logs.Service
-	engine  deploy.Engine
-	secrets jobs.SecretBox
-	assets  *static.Assets
-	log     *slog.Logger
-	cfg     Config
-	limiter *loginLimiter
+	store *models.Store
+	jobs  *jobs.Jobs
+	// delivery owns the delivery actions and the gate.
+	delivery *delivery.Service
+	logs     *logs.Service
+	engine   deploy.Engine
+	secrets  jobs.SecretBox
+	assets   *static.Assets
+	log      *slog.Logger
+	cfg      Config
+	limiter  *loginLimiter
 	// passwords bounds concurrent bcrypt work.
 	passwords passwordGate
 	metrics   *httpMetrics
@@ -124,7 +130,11 @@ func New(d Deps, cfg Config) *Handler {
 		d.Logger.Warn("public URL not usable as a trusted origin for forms", "err", err)
 		cop = http.NewCrossOriginProtection()
 	}
+	if d.Delivery == nil && d.Jobs != nil {
+		d.Delivery = d.Jobs.Delivery()
+	}
 	return &Handler{
+		delivery:    d.Delivery,
 		csrfKey:     key,
 		crossOrigin: cop,
 		store:       d.Store,

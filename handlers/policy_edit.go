@@ -9,8 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/policy"
-	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -47,7 +47,7 @@ func (h *Handler) showPolicy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pol, err := jobs.PolicyOf(env)
+	pol, err := delivery.PolicyOf(env)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func (h *Handler) savePolicy(c echo.Context, env *models.Environment, pol policy
 		return badRequest(err.Error())
 	}
 	ctx := c.Request().Context()
-	old, err := jobs.PolicyOf(env)
+	old, err := delivery.PolicyOf(env)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (h *Handler) savePolicy(c echo.Context, env *models.Environment, pol policy
 		return err
 	}
 	// A looser policy may let waiting promotions through now.
-	if _, err := h.jobs.SweepPromotions(ctx); err != nil {
+	if _, err := h.delivery.Sweep(ctx); err != nil {
 		h.log.Warn("promotion sweep after a policy change", "err", err)
 	}
 	return nil
@@ -149,7 +149,7 @@ func (h *Handler) apiPolicy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pol, err := jobs.PolicyOf(env)
+	pol, err := delivery.PolicyOf(env)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func (h *Handler) apiUpdatePolicy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cur, err := jobs.PolicyOf(env)
+	cur, err := delivery.PolicyOf(env)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,8 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/slipway-ci/slipway/internal/policy"
-	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -32,31 +30,12 @@ func (h *Handler) promotionParam(c echo.Context) (*models.Promotion, error) {
 }
 
 // evaluate weighs a promotion against its target's policy now.
-func (h *Handler) evaluate(ctx context.Context, p *models.Promotion) (*jobs.PromotionState, error) {
-	return h.jobs.EvaluatePromotion(ctx, p, h.now())
-}
-
-// refusal turns a policy refusal into a 403 with its message; anything
-// else passes through.
-func refusal(err error) error {
-	var de *policy.DeniedError
-	if errors.As(err, &de) {
-		return echo.NewHTTPError(http.StatusForbidden, de.Message).WithInternal(err)
-	}
-	return err
-}
-
-// notPending is the 409 for a decision on a promotion that is over.
-func notPending(p *models.Promotion) error {
-	msg := fmt.Sprintf("promotion #%d is %s: there is nothing left to decide", p.ID, p.Status)
-	if p.Status == models.PromotionSuperseded && p.SupersededByID != nil {
-		msg = fmt.Sprintf("promotion #%d was superseded by promotion #%d: decide on that one", p.ID, *p.SupersededByID)
-	}
-	return echo.NewHTTPError(http.StatusConflict, msg)
+func (h *Handler) evaluate(ctx context.Context, p *models.Promotion) (*delivery.PromotionState, error) {
+	return h.delivery.Evaluate(ctx, p, h.now())
 }
 
 // promotionSummary is a promotion as lists show it.
-func promotionSummary(p *models.Promotion, st *jobs.PromotionState) pages.PromotionSummary {
+func promotionSummary(p *models.Promotion, st *delivery.PromotionState) pages.PromotionSummary {
 	v := pages.PromotionSummary{ID: p.ID, Project: p.Project.Slug, ProjectName: p.Project.Name, From: p.FromEnvironment.Name,
 		To: p.ToEnvironment.Name, Status: p.Status, ArtifactSHA256: p.ArtifactSHA256, CreatedAt: p.CreatedAt, RequestedBy: "(removed user)"}
 	if p.RequestedBy != nil {
@@ -101,7 +80,7 @@ type promotionJSON struct {
 	URL            string    `json:"url"`
 }
 
-func toPromotionJSON(p *models.Promotion, st *jobs.PromotionState) promotionJSON {
+func toPromotionJSON(p *models.Promotion, st *delivery.PromotionState) promotionJSON {
 	v := promotionSummary(p, st)
 	return promotionJSON{ID: p.ID, Project: p.Project.Slug, From: v.From, To: v.To, ArtifactSHA256: p.ArtifactSHA256, Status: p.Status,
 		StatusReason: p.StatusReason, RequestedBy: v.RequestedBy, BuildID: p.BuildID, SourceRelease: p.SourceReleaseID,

@@ -2,14 +2,11 @@ package handlers
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -18,50 +15,16 @@ type overrideRequest struct {
 	Reason string `json:"reason"`
 }
 
-// overrideFreeze lets an admin deploy the :id promotion during a freeze
-// of its target, with a reason (audited). Its approvals are still needed.
+// overrideFreeze lets someone allowed to (auth.OverrideFreeze) deploy
+// the :id promotion during a freeze of its target, with a reason
+// (delivery.Service.OverrideFreeze). Its approvals are still needed.
 func (h *Handler) overrideFreeze(c echo.Context, reason string) (*models.Promotion, *models.Release, error) {
-	ctx := c.Request().Context()
 	p, err := h.promotionParam(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.Status != models.PromotionPending {
-		return nil, nil, notPending(p)
-	}
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return nil, nil, badRequest("give a reason to override the freeze: it is kept in the audit trail")
-	}
-	if len(reason) > 1000 {
-		return nil, nil, badRequest("the reason is longer than 1000 characters")
-	}
-	pol, err := jobs.PolicyOf(&p.ToEnvironment)
-	if err != nil {
-		return nil, nil, err
-	}
-	u := currentUser(c)
-	override, err := pol.CheckDeploy(jobs.PersonOf(u), h.now(), reason)
-	if err != nil {
-		return nil, nil, refusal(err)
-	}
-	if !override {
-		return nil, nil, echo.NewHTTPError(http.StatusConflict, p.ToEnvironment.Name+" is not frozen now: there is nothing to override")
-	}
-	err = h.store.Tx(ctx, func(tx *models.Store) error {
-		if err := tx.SetPromotionFreezeOverride(ctx, p.ID, u.ID, reason); err != nil {
-			return err
-		}
-		return h.audit(ctx, tx, c, models.AuditFreezeOverride, "promotion", p.ID, map[string]any{"environment": p.ToEnvironment.Name, "reason": reason})
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	rel, err := h.jobs.AdvancePromotion(ctx, h.store, p.ID)
-	if err != nil {
-		h.log.Warn("advance promotion", slog.Int64("promotion", p.ID), slog.Any("err", err))
-	}
-	return p, rel, nil
+	rel, err := h.delivery.OverrideFreeze(c.Request().Context(), currentUser(c), p, reason)
+	return p, rel, err
 }
 
 func (h *Handler) apiOverrideFreeze(c echo.Context) error {

@@ -12,9 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/gitrepo"
-	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -94,18 +93,16 @@ func (h *Handler) promotionView(c echo.Context) (pages.PromotionPage, error) {
 
 	if v.Pending {
 		v.CanDecide, v.DecideRefusal = decideState(u, p, st)
-		v.CanCancel = mayCancel(u, p)
-		v.CanOverride = st.Result.Freeze != nil && p.FreezeOverrideByID == nil && auth.Can(roleOf(u), auth.OverrideFreeze)
+		v.CanCancel = delivery.MayCancel(u, p)
+		v.CanOverride = h.delivery.MayOverride(u, p, st)
 	}
 	return v, nil
 }
 
-// decideState says whether u may approve or reject p now, and why not.
-func decideState(u *models.User, p *models.Promotion, st *jobs.PromotionState) (bool, string) {
-	if !auth.Can(roleOf(u), auth.Approve) {
-		return false, fmt.Sprintf("Approvals for %s come from %s; your role is %s.", p.ToEnvironment.Name, st.Policy.RolesText(), u.Role)
-	}
-	if err := st.Policy.MayApprove(jobs.PersonOf(u), st.Candidate); err != nil {
+// decideState says whether u may approve or reject p now, and why not
+// (delivery.MayDecide, as the approve and reject actions enforce it).
+func decideState(u *models.User, p *models.Promotion, st *delivery.PromotionState) (bool, string) {
+	if err := delivery.MayDecide(u, p, st); err != nil {
 		msg := err.Error()
 		return false, strings.ToUpper(msg[:1]) + msg[1:] + "."
 	}
@@ -118,7 +115,7 @@ func decideState(u *models.User, p *models.Promotion, st *jobs.PromotionState) (
 }
 
 // decisionViews lists approvals and rejections, saying which count.
-func decisionViews(p *models.Promotion, st *jobs.PromotionState) []pages.ApprovalView {
+func decisionViews(p *models.Promotion, st *delivery.PromotionState) []pages.ApprovalView {
 	counted := map[int64]bool{}
 	for _, a := range st.Result.Counted {
 		counted[a.Approver.ID] = true

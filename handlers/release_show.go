@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/components"
 	"github.com/slipway-ci/slipway/views/pages"
@@ -36,9 +37,9 @@ func (h *Handler) showRelease(c echo.Context) error {
 			p.Config = append(p.Config, pages.ConfigEntryView{Name: e.Name, Value: e.Value, Secret: e.Secret})
 		}
 	}
-	if canDeploy(currentUser(c), env) {
+	if delivery.MayDeploy(currentUser(c), env) == nil {
 		if live, err := h.store.LiveRelease(ctx, env.ID); err == nil {
-			p.CanRollBack = rollbackRefusal(r, live) == ""
+			p.CanRollBack = delivery.RollbackRefusal(r, live) == ""
 		}
 	}
 	return h.render(c, "Release #"+strconv.FormatInt(r.ID, 10), "environments", pages.Release(p))

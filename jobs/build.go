@@ -447,7 +447,7 @@ func (r *buildRun) finish(status, reason string, started time.Time) {
 		// Auto-deploy: environments following this branch get the artifact.
 		if b, err := r.store.Build(r.dbctx, r.b.ID); err != nil {
 			r.log.Error("reload build for auto-deploy", slog.Any("err", err))
-		} else if err := r.j.AfterBuildSucceeded(r.dbctx, r.store, b); err != nil {
+		} else if err := r.j.Delivery().AutoDeploy(r.dbctx, r.store, b); err != nil {
 			r.log.Error("auto-deploy", slog.Any("err", err))
 		}
 	}

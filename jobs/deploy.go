@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/pipeline"
@@ -26,7 +27,7 @@ type SecretBox interface {
 }
 
 // ErrNoSecretBox means secrets are involved but no key was configured.
-var ErrNoSecretBox = errors.New("jobs: secrets need the portal's secret key, and none is configured")
+var ErrNoSecretBox = delivery.ErrNoSecretKey
 
 // deploySnooze is how long a deploy waiting for its environment sleeps
 // before it looks again.
@@ -48,24 +49,7 @@ func (DeployArgs) InsertOpts() river.InsertOpts {
 }
 
 // DeployRequest says what to deploy where, for EnqueueDeploy.
-type DeployRequest struct {
-	Env *models.Environment
-	// Build (with its artifact) or ArtifactSHA256 names what to deploy.
-	Build          *models.Build
-	ArtifactSHA256 string
-	// Reason is models.ReasonDeploy, ReasonAuto, ReasonRollback or
-	// ReasonPromotion.
-	Reason string
-	By     *int64
-	// Source, for a rollback (or a promotion), is the release whose
-	// artifact and configuration are taken as they were.
-	Source *models.Release
-	// RollbackOf is the release a rollback replaces (rejected once the
-	// rollback is live).
-	RollbackOf *int64
-	// Note is the reason a person gave for the deploy.
-	Note string
-}
+type DeployRequest = delivery.DeployRequest
 
 // EnqueueDeploy creates a pending release and its deploy job in one
 // transaction of store (which may already be a transaction). The release
@@ -142,70 +126,12 @@ func (j *Jobs) snapshotConfig(envID int64, vars []models.EnvironmentVariable) (s
 	return string(raw), j.deps.Secrets.Seal(sec, models.ReleaseSecretsAD(envID)), nil
 }
 
-// AfterBuildSucceeded auto-deploys a succeeded build into every
-// environment of its project whose auto-deploy branch is the build's
-// branch, unless auto-deploy is paused there (after a rollback), the
-// environment is protected or frozen, or the build's commit does not move
-// the environment forward (autoDeploySkip; recorded as deploy.skipped).
-// store may be the build worker's transaction.
-func (j *Jobs) AfterBuildSucceeded(ctx context.Context, store *models.Store, b *models.Build) error {
-	if b.Status != models.BuildSucceeded || b.RefType != "branch" || b.ArtifactSHA256 == nil {
-		return nil
-	}
-	envs, err := store.AutoDeployEnvironments(ctx, b.ProjectID, b.Ref)
-	if err != nil {
-		return err
-	}
-	for i := range envs {
-		env := &envs[i]
-		switch {
-		case env.AutoDeployPaused:
-			j.log.Info("auto-deploy skipped: paused", slog.String("env", env.Name), slog.Int64("build", b.ID), slog.String("reason", env.AutoDeployPausedReason))
-			continue
-		case env.Protected:
-			j.log.Info("auto-deploy skipped: environment is protected", slog.String("env", env.Name), slog.Int64("build", b.ID))
-			continue
-		case frozen(env):
-			j.log.Info("auto-deploy skipped: frozen", slog.String("env", env.Name), slog.Int64("build", b.ID))
-			continue
-		}
-		err := store.Tx(ctx, func(tx *models.Store) error {
-			// Never put an older commit live: compare with what the
-			// environment runs or is about to (see autoDeploySkip).
-			head, err := tx.HeadRelease(ctx, env.ID)
-			switch {
-			case errors.Is(err, models.ErrNotFound):
-				head = nil
-			case err != nil:
-				return err
-			}
-			if head != nil {
-				if why := autoDeploySkip(ctx, j.deps, head, b); why != "" {
-					j.log.Info("auto-deploy skipped", slog.String("env", env.Name), slog.Int64("build", b.ID), slog.String("reason", why))
-					return recordSkip(ctx, tx, env, b, head, why)
-				}
-			}
-			r, err := j.EnqueueDeploy(ctx, tx, DeployRequest{Env: env, Build: b, Reason: models.ReasonAuto})
-			if err != nil {
-				return err
-			}
-			return tx.AppendAudit(ctx, models.NewAuditEvent(nil, models.AuditDeploy, "release", strconv.FormatInt(r.ID, 10), map[string]any{
-				"project": env.Project.Slug, "environment": env.Name, "build_id": b.ID, "build_number": b.Number,
-				"artifact_sha256": r.ArtifactSHA256, "config_version": r.ConfigVersion, "auto": true,
-			}))
-		})
-		if err != nil {
-			return fmt.Errorf("jobs: auto-deploy build %d to %s: %w", b.ID, env.Name, err)
-		}
-	}
-	return nil
-}
-
 // DeployWorker runs DeployArgs: one release into one environment, one
 // deploy at a time per environment.
 type DeployWorker struct {
 	river.WorkerDefaults[DeployArgs]
 	deps Deps
+	j    *Jobs
 }
 
 // Timeout bounds one deploy: the longest health timeout plus unpacking

@@ -53,7 +53,7 @@ func (f *autoOrderFixture) version() string {
 // finished runs the auto-deploy of a build that just succeeded.
 func (f *autoOrderFixture) finished(b *models.Build) {
 	f.t.Helper()
-	if err := f.jobs.AfterBuildSucceeded(context.Background(), f.store, b); err != nil {
+	if err := f.jobs.Delivery().AutoDeploy(context.Background(), f.store, b); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -605,7 +605,7 @@ func TestAutoDeployFollowsTheBranchUnlessPaused(t *testing.T) {
 	h := newDeployHarness(t)
 	ctx := context.Background()
 	b := h.build("v1", "./bin/app")
-	if err := h.jobs.AfterBuildSucceeded(ctx, h.store, b); err != nil {
+	if err := h.jobs.Delivery().AutoDeploy(ctx, h.store, b); err != nil {
 		t.Fatal(err)
 	}
 	rs, _ := h.store.Releases(ctx, h.envs["dev"].ID, 0)
@@ -619,7 +619,7 @@ func TestAutoDeployFollowsTheBranchUnlessPaused(t *testing.T) {
 	if err := h.store.PauseAutoDeploy(ctx, h.envs["dev"].ID, "rolled back"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.jobs.AfterBuildSucceeded(ctx, h.store, h.build("v2", "./bin/app")); err != nil {
+	if err := h.jobs.Delivery().AutoDeploy(ctx, h.store, h.build("v2", "./bin/app")); err != nil {
 		t.Fatal(err)
 	}
 	if rs, _ := h.store.Releases(ctx, h.envs["dev"].ID, 0); len(rs) != 1 {

@@ -24,6 +24,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/slipway-ci/slipway/internal/artifact"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/policy"
@@ -111,6 +112,9 @@ type Jobs struct {
 	work    bool
 	log     *slog.Logger
 	deps    Deps
+	// delivery runs the delivery actions the workers start (auto-deploy,
+	// the promotion sweep); see UseDelivery.
+	delivery *delivery.Service
 	// workerID names this process in builds it runs (host/pid/start), so
 	// a restarted process can tell which builds lost their worker.
 	workerID string
@@ -204,6 +208,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		deps.Artifacts = as
 	}
 	j := &Jobs{work: opts.Work, log: deps.Logger, deps: deps, workerID: newWorkerID()}
+	j.delivery = delivery.New(j.DeliveryDeps())
 	drv, db, pool, err := driverFor(ctx, deps.Store)
 	if err != nil {
 		return nil, err
@@ -252,7 +257,7 @@ func registerWorkers(w *river.Workers, j *Jobs) {
 	river.AddWorker(w, &BuildWorker{j: j})
 	river.AddWorker(w, &BuildReaperWorker{j: j})
 	if j.deps.Deploy != nil {
-		river.AddWorker(w, &DeployWorker{deps: j.deps})
+		river.AddWorker(w, &DeployWorker{deps: j.deps, j: j})
 	}
 	river.AddWorker(w, &LoadTestWorker{deps: j.deps, j: j})
 	river.AddWorker(w, &LoadTestReaperWorker{j: j})
@@ -271,6 +276,21 @@ func periodicJobs(opts Options) []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(PollEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return PollArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}),
 	}
+}
+
+// UseDelivery makes the workers call d (the service the handlers use)
+// instead of the one New built. Call it before Start.
+func (j *Jobs) UseDelivery(d *delivery.Service) { j.delivery = d }
+
+// Delivery is the delivery service the workers call.
+func (j *Jobs) Delivery() *delivery.Service { return j.delivery }
+
+// DeliveryDeps are the delivery service's dependencies as this process
+// has them, with j as its queue, for building the service in one place.
+func (j *Jobs) DeliveryDeps() delivery.Deps {
+	deps := j.deps
+	return delivery.Deps{Store: deps.Store, Queue: j, Logger: deps.Logger, LoadTestGate: deps.LoadTestGate,
+		MirrorDir: func(projectID int64) string { return mirrorDir(deps, projectID) }}
 }
 
 // Start starts working jobs (no-op for an insert-only client).

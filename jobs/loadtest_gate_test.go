@@ -29,7 +29,7 @@ func TestRequiredLoadTestGatesPromotion(t *testing.T) {
 
 	waiting := func() string {
 		t.Helper()
-		st, err := h.jobs.EvaluatePromotion(ctx, h.promotion(p.ID), time.Now().UTC())
+		st, err := h.jobs.Delivery().Evaluate(ctx, h.promotion(p.ID), time.Now().UTC())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,7 +45,7 @@ func (h *deployHarness) approve(p *models.Promotion, by *models.User) {
 
 func (h *deployHarness) advance(p *models.Promotion) *models.Release {
 	h.t.Helper()
-	r, err := h.jobs.AdvancePromotion(context.Background(), h.store, p.ID)
+	r, err := h.jobs.Delivery().Advance(context.Background(), h.store, p.ID)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestPromotionWaitsForTheLoadTestGateAndTheFreeze(t *testing.T) {
 	h.live("dev", h.build("v2", "./bin/app"))
 	p := h.promote("dev", h.user)
 
-	st, err := h.jobs.EvaluatePromotion(ctx, h.promotion(p.ID), time.Now().UTC())
+	st, err := h.jobs.Delivery().Evaluate(ctx, h.promotion(p.ID), time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestPromotionWaitsForTheLoadTestGateAndTheFreeze(t *testing.T) {
 	if got := h.wait(rel.ID); got.Status != models.ReleaseLive {
 		t.Fatalf("release %s: %s", got.Status, got.Error)
 	}
-	n, err := h.jobs.SweepPromotions(ctx)
+	n, err := h.jobs.Delivery().Sweep(ctx)
 	if err != nil || n != 0 {
 		t.Fatalf("sweep = %d, %v", n, err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-ci/slipway/handlers"
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/pipeline"
 	"github.com/slipway-ci/slipway/jobs"
@@ -109,6 +110,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// One delivery service: the handlers' actions and gate, and the
+	// workers' auto-deploy and promotion sweep.
+	dlv := delivery.New(j.DeliveryDeps())
+	j.UseDelivery(dlv)
 	if mgr != nil {
 		if err := j.RecoverDeploys(ctx); err != nil {
 			return err
@@ -119,7 +124,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
-		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts, Secrets: secrets},
+		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts, Secrets: secrets, Delivery: dlv},
 		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString(), PublicURL: c.PublicURL,
 			DemoDir: filepath.Join(c.DataDir, "demo"), CSRFKey: secrets.DeriveKey("csrf"),
 			TrustedProxies: proxies, HookReadTimeout: c.HookReadTimeout})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/secretbox"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
@@ -57,6 +58,7 @@ func worker(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	j.UseDelivery(delivery.New(j.DeliveryDeps()))
 	if err := j.Start(ctx); err != nil {
 		return err
 	}
