@@ -288,9 +288,15 @@ func (j *Jobs) Delivery() *delivery.Service { return j.delivery }
 // DeliveryDeps are the delivery service's dependencies as this process
 // has them, with j as its queue, for building the service in one place.
 func (j *Jobs) DeliveryDeps() delivery.Deps {
-	deps := j.deps
-	return delivery.Deps{Store: deps.Store, Queue: j, Logger: deps.Logger, LoadTestGate: deps.LoadTestGate,
-		MirrorDir: func(projectID int64) string { return mirrorDir(deps, projectID) }}
+	return delivery.Deps{Store: j.deps.Store, Queue: j, Logger: j.deps.Logger,
+		// Asked through j, so a gate set on the deps later is the one used.
+		LoadTestGate: func(ctx context.Context, envID int64, sha string) (bool, string, error) {
+			if j.deps.LoadTestGate == nil {
+				return policy.NoLoadTestGate(ctx, envID, sha)
+			}
+			return j.deps.LoadTestGate(ctx, envID, sha)
+		},
+		MirrorDir: func(projectID int64) string { return mirrorDir(j.deps, projectID) }}
 }
 
 // Start starts working jobs (no-op for an insert-only client).

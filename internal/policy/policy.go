@@ -29,10 +29,6 @@ var (
 	// ErrSelfApproval: the requester or the commit author tried to approve
 	// and the policy does not allow it.
 	ErrSelfApproval = errors.New("policy: self-approval not allowed")
-	// ErrFrozen: a freeze window is active and the user may not override it.
-	ErrFrozen = errors.New("policy: environment frozen")
-	// ErrOverrideReason: an admin overriding a freeze gave no reason.
-	ErrOverrideReason = errors.New("policy: freeze override needs a reason")
 )
 
 // DeniedError is a refusal with a message fit to show the user as is.
@@ -43,7 +39,7 @@ type DeniedError struct {
 
 func (e *DeniedError) Error() string { return e.Message }
 
-// Unwrap returns the sentinel (ErrRole, ErrSelfApproval, ErrFrozen, …).
+// Unwrap returns the sentinel (ErrRole or ErrSelfApproval).
 func (e *DeniedError) Unwrap() error { return e.Cause }
 
 func denied(cause error, format string, args ...any) error {
@@ -305,25 +301,6 @@ func (p Policy) Evaluate(in Input) Result {
 	}
 	r.Ready = len(r.Waiting) == 0
 	return r
-}
-
-// CheckDeploy decides whether who may deploy into the environment at now
-// as far as freeze windows go (direct deploys, rollbacks and a freeze
-// override on a promotion all ask this). During a freeze only an admin
-// passes, and only with a reason; override is then true and the caller
-// records the override in the audit trail.
-func (p Policy) CheckDeploy(who Person, now time.Time, reason string) (override bool, err error) {
-	f, frozen := ActiveFreeze(p.Freeze, now)
-	if !frozen {
-		return false, nil
-	}
-	if who.Role != RoleAdmin {
-		return false, denied(ErrFrozen, "%s is %s: only an admin can deploy during a freeze, with a reason", p.Env, f.Describe())
-	}
-	if strings.TrimSpace(reason) == "" {
-		return false, denied(ErrOverrideReason, "%s is %s: give a reason to override the freeze", p.Env, f.Describe())
-	}
-	return true, nil
 }
 
 // MaxApprovals bounds ApprovalsRequired.

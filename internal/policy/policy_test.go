@@ -135,37 +135,6 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-func TestCheckDeploy(t *testing.T) {
-	now := time.Date(2026, 12, 25, 10, 0, 0, 0, time.UTC)
-	p := production()
-	p.Freeze = []Window{{Kind: KindOnce, Start: time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 27, 0, 0, 0, 0, time.UTC), Reason: "Christmas"}}
-	tests := []struct {
-		name     string
-		who      Person
-		reason   string
-		at       time.Time
-		override bool
-		expect   error
-	}{
-		{name: "a lead cannot deploy during a freeze", who: lena, at: now, expect: ErrFrozen},
-		{name: "a lead with a reason still cannot", who: lena, reason: "hotfix", at: now, expect: ErrFrozen},
-		{name: "an admin without a reason is asked for one", who: root, at: now, expect: ErrOverrideReason},
-		{name: "an admin with a reason overrides", who: root, reason: "security fix", at: now, override: true},
-		{name: "anyone deploys outside the window", who: ada, at: now.AddDate(0, 0, 3)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			override, err := p.CheckDeploy(tt.who, tt.at, tt.reason)
-			if !errors.Is(err, tt.expect) || override != tt.override {
-				t.Fatalf("CheckDeploy = %v, %v; want %v, %v", override, err, tt.override, tt.expect)
-			}
-			if err != nil && !strings.Contains(err.Error(), "Christmas") {
-				t.Fatalf("message %q should say why the environment is frozen", err)
-			}
-		})
-	}
-}
-
 func TestSettingsRoundTrip(t *testing.T) {
 	p := production()
 	p.RequireLoadTest = true
