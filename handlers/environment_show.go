@@ -9,7 +9,6 @@ import (
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
-	"github.com/slipway-ci/slipway/internal/policy"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
@@ -23,10 +22,15 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 		return err
 	}
 	u := currentUser(c)
+	// The gate says what the deploy form offers, and why not.
+	gate, err := h.delivery.Gate(ctx, u, env, nil)
+	if err != nil {
+		return err
+	}
 	p := pages.EnvironmentPage{Now: h.now(), CSRF: csrfToken(c), Project: env.Project.Slug, ProjectName: env.Project.Name,
 		Name: env.Name, URL: env.URL(), Target: env.Target, AutoDeployBranch: env.AutoDeployBranch, Protected: env.Protected,
 		Paused: env.AutoDeployPaused, PausedReason: env.AutoDeployPausedReason, ConfigVersion: env.ConfigVersion,
-		CanDeploy: delivery.MayDeploy(u, env) == nil, CanManage: auth.Can(roleOf(u), auth.ManageEnvironments)}
+		CanDeploy: delivery.MayDeploy(u, env) == nil, Frozen: gate.Frozen, CanManage: auth.Can(roleOf(u), auth.ManageEnvironments)}
 
 	rels, err := h.store.Releases(ctx, env.ID, 50)
 	if err != nil {
@@ -53,11 +57,6 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	if live != nil {
 		v := releaseView(live, env.Project.Slug, env.Name)
 		p.Live = &v
-	}
-	if pol, err := delivery.PolicyOf(env); err == nil {
-		if f, ok := policy.ActiveFreeze(pol.Freeze, h.now()); ok {
-			p.Frozen = f.Describe()
-		}
 	}
 	if live != nil && auth.Can(roleOf(u), auth.Promote) {
 		if p.Promote, err = h.promoteView(ctx, env); err != nil {
@@ -117,9 +116,7 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))
 	}
 	if p.CanDeploy {
-		if p.DeployRefusal, p.DeployNeedsReason, err = h.deployGate(c, env); err != nil {
-			return err
-		}
+		p.DeployRefusal, p.DeployNeedsReason = gate.Refusal, gate.FreezeOverridable
 		bs, err := h.store.DeployableBuilds(ctx, env.ProjectID, 20)
 		if err != nil {
 			return err
