@@ -133,6 +133,11 @@ func New(d Deps, cfg Config) *Handler {
 	if d.Delivery == nil && d.Jobs != nil {
 		d.Delivery = d.Jobs.Delivery()
 	}
+	if d.Delivery == nil {
+		// No job queue: the pages still answer the gate; deploys are
+		// refused with an error.
+		d.Delivery = delivery.New(delivery.Deps{Store: d.Store, Logger: d.Logger})
+	}
 	return &Handler{
 		delivery:    d.Delivery,
 		csrfKey:     key,

@@ -9,6 +9,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -82,6 +83,9 @@ func New(d Deps) *Service {
 	if s.ltGate == nil {
 		s.ltGate = policy.NoLoadTestGate
 	}
+	if s.queue == nil {
+		s.queue = noQueue{}
+	}
 	if s.now == nil {
 		s.now = func() time.Time { return time.Now().UTC() }
 	}
@@ -89,6 +93,14 @@ func New(d Deps) *Service {
 		s.mirror = func(int64) string { return "" }
 	}
 	return s
+}
+
+// noQueue is the queue of a service built without one (a read-only
+// portal process): every deploy is refused with a clear error.
+type noQueue struct{}
+
+func (noQueue) EnqueueDeploy(context.Context, *models.Store, DeployRequest) (*models.Release, error) {
+	return nil, errors.New("delivery: this process has no job queue to deploy with")
 }
 
 // PolicyOf reads an environment's stored policy.
