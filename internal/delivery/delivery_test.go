@@ -288,8 +288,8 @@ func TestFrozenDeploy(t *testing.T) {
 		if !errors.Is(err, delivery.ErrNotFound) {
 			t.Fatalf("unknown build during a freeze: %v", err)
 		}
-		if _, err := f.svc.Deploy(ctx, delivery.DeployInput{Actor: f.users["developer"], Env: dev, BuildID: b.ID, FreezeReason: "please"}); !errors.Is(err, delivery.ErrFrozen) {
-			t.Fatalf("a developer during a freeze: %v, want ErrFrozen", err)
+		if _, err := f.svc.Deploy(ctx, delivery.DeployInput{Actor: f.users["developer"], Env: dev, BuildID: b.ID, FreezeReason: "please"}); !errors.Is(err, delivery.ErrFrozen) || !strings.Contains(err.Error(), "launch") {
+			t.Fatalf("a developer during a freeze: %v, want ErrFrozen saying why it is frozen", err)
 		}
 		var ve *delivery.ValidationError
 		if _, err := f.svc.Deploy(ctx, delivery.DeployInput{Actor: f.users["admin"], Env: dev, BuildID: b.ID}); !errors.As(err, &ve) || ve.Field() != "freeze_override_reason" {
@@ -500,6 +500,53 @@ func TestAutoDeployNeverQueuesAnOlderCommit(t *testing.T) {
 		}
 		if rs2, _ := f.store.Releases(ctx, f.envs["dev"].ID, 0); len(rs2) != 2 {
 			t.Fatalf("a frozen dev took an auto-deploy: %d releases", len(rs2))
+		}
+	})
+}
+
+func TestRejectAndCancelWriteTheirOwnEvent(t *testing.T) {
+	eachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		dv, lead := f.users["developer"], f.users["lead"]
+		r, err := f.svc.Deploy(ctx, delivery.DeployInput{Actor: dv, Env: f.envs["staging"], BuildID: f.build("").ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.goLive(r)
+
+		p, _, err := f.svc.Promote(ctx, dv, f.envs["staging"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ = f.store.Promotion(ctx, p.ID)
+		before := f.auditCount()
+		if err := f.svc.Reject(ctx, lead, p, "not before the load test"); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.auditCount() - before; n != 1 || len(f.audit(models.AuditReject)) != 1 {
+			t.Fatalf("a rejection wrote %d events", n)
+		}
+		if got, _ := f.store.Promotion(ctx, p.ID); got.Status != models.PromotionRejected {
+			t.Fatalf("rejected promotion is %s", got.Status)
+		}
+		if err := f.svc.Cancel(ctx, dv, p); !errors.Is(err, delivery.ErrConflict) {
+			t.Fatalf("canceling a rejected promotion: %v", err)
+		}
+
+		p, _, err = f.svc.Promote(ctx, dv, f.envs["staging"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ = f.store.Promotion(ctx, p.ID)
+		before = f.auditCount()
+		if err := f.svc.Cancel(ctx, dv, p); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.auditCount() - before; n != 1 || len(f.audit(models.AuditPromotionCancel)) != 1 {
+			t.Fatalf("a cancel wrote %d events", n)
+		}
+		if len(f.audit(models.AuditDeploy)) != 1 {
+			t.Fatal("neither a rejection nor a cancel deploys")
 		}
 	})
 }
