@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// DefaultDrainTimeout is Options.DrainTimeout when not set: how long
+// in-flight requests may take to finish on an instance that leaves.
+const DefaultDrainTimeout = 30 * time.Second
+
 // Options configures a Manager. Zero values take the documented defaults.
 type Options struct {
 	// ReleasesDir is where unpacked artifacts live; a relative
@@ -76,7 +80,7 @@ func (o Options) withDefaults() Options {
 			*d = v
 		}
 	}
-	def(&o.DrainTimeout, 30*time.Second)
+	def(&o.DrainTimeout, DefaultDrainTimeout)
 	if o.WarmFor == 0 {
 		o.WarmFor = 10 * time.Minute
 	}

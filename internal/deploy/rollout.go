@@ -106,6 +106,9 @@ func (m *Manager) Rollout(ctx context.Context, spec RolloutSpec, progress func(s
 	set := &releaseSet{spec: spec.InstanceSpec, output: spec.Output, stopped: spec.Stopped}
 	if old := e.sets[spec.ReleaseID]; old != nil && old.running > 0 {
 		set = old // instances of it still run (warm): new ones share their output
+		if spec.Stopped != nil {
+			go spec.Stopped() // spec.Output will never be called
+		}
 	} else {
 		e.sets[spec.ReleaseID] = set
 	}
