@@ -64,14 +64,14 @@ func (h *Handler) showEnvironments(c echo.Context) error {
 
 // environmentJSON is an environment in the API.
 type environmentJSON struct {
-	Name             string       `json:"name"`
-	Position         int          `json:"position"`
-	URL              string       `json:"url"`
-	Protected        bool         `json:"protected"`
-	Target           string       `json:"target"`
-	AutoDeployBranch string       `json:"auto_deploy_branch"`
-	AutoDeployPaused bool         `json:"auto_deploy_paused"`
-	ConfigVersion    int64        `json:"config_version"`
+	Name             string `json:"name"`
+	Position         int    `json:"position"`
+	URL              string `json:"url"`
+	Protected        bool   `json:"protected"`
+	Target           string `json:"target"`
+	AutoDeployBranch string `json:"auto_deploy_branch"`
+	AutoDeployPaused bool   `json:"auto_deploy_paused"`
+	ConfigVersion    int64  `json:"config_version"`
 	// Instances is the environment's setting (0: as .slipway.yml says);
 	// Running the instances the edge balances over now (null when this
 	// process does not run the environments).
