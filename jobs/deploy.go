@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -389,18 +390,28 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secr
 	}
 	n := instancesFor(env, app)
 	out := openAppOutput(ctx, d.w.deps.Logs, rel.ID, d.log)
+	// While the deploy runs, the app's output is also part of its log.
+	var deploying atomic.Bool
+	deploying.Store(true)
 	spec := deploy.RolloutSpec{
 		InstanceSpec: deploy.InstanceSpec{Env: key, ReleaseID: rel.ID, Dir: dir, Command: app.Run, Vars: vars,
 			HealthPath: app.Health, Lines: maskLines(secrets)},
 		Instances: n,
-		Output:    out.line,
-		Stopped:   func() { out.close(string(deploy.StateStopped)) },
+		Output: func(l string) {
+			out.line(l)
+			if deploying.Load() {
+				d.line("[app] " + l)
+			}
+		},
+		Stopped: func() { out.close(string(deploy.StateStopped)) },
 	}
 	// Each start is bounded by the health timeout; a rolling deploy starts
 	// batch after batch, and drains between them.
 	sctx, cancel := context.WithTimeout(ctx, time.Duration(n)*(app.HealthTimeout+deploy.DefaultDrainTimeout))
 	defer cancel()
+	d.line(fmt.Sprintf("%d instance(s)", n))
 	res, err := mgr.Rollout(sctx, spec, d.line)
+	deploying.Store(false)
 	if err != nil {
 		var se *deploy.StartError
 		if errors.As(err, &se) {
