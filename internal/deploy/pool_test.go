@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -403,4 +404,36 @@ func TestRetryOnAnotherInstance(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestRollingDeployClosesTheOldInstancesWebsockets(t *testing.T) {
+	m := newTestManager(t, testOptions())
+	addr, err := m.EnsureEdge("proj/dev", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollout(t, m, "proj/dev", 1, "v1", 1)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != "before" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	start := time.Now()
+	rollout(t, m, "proj/dev", 2, "v2", 1)
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("the rolling deploy took %s: the open websocket held the drain until its timeout", took)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := c.ReadMessage(); err == nil {
+		t.Fatal("the websocket through the replaced instance is still open")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the websocket through the replaced instance was not closed")
+	}
+	wantBody(t, "http://"+addr+"/", "v2")
 }
