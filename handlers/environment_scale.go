@@ -33,20 +33,21 @@ func parseInstances(s string, blankOK bool) (int, error) {
 	return n, nil
 }
 
-// saveInstances stores env's instances with an audit event and, when the
-// number changed, queues the scale of the live pool, in one transaction.
+// saveInstances stores env's instances (with an audit event when the
+// number changed) and queues the scale of the live pool, in one
+// transaction. The same number scales again: the live pool may differ
+// from the setting (after a rollback to a warm set of another size).
 func (h *Handler) saveInstances(ctx context.Context, c echo.Context, env *models.Environment, n int) error {
-	if n == env.Instances {
-		return nil
-	}
 	before := env.Instances
 	return h.store.Tx(ctx, func(tx *models.Store) error {
-		if err := tx.SetEnvironmentInstances(ctx, env.ID, n); err != nil {
-			return err
-		}
-		env.Instances = n
-		if err := h.auditEnvironment(ctx, tx, c, models.AuditEnvUpdate, env, map[string]any{"changes": map[string]any{"instances": []any{before, n}}}); err != nil {
-			return err
+		if n != before {
+			if err := tx.SetEnvironmentInstances(ctx, env.ID, n); err != nil {
+				return err
+			}
+			env.Instances = n
+			if err := h.auditEnvironment(ctx, tx, c, models.AuditEnvUpdate, env, map[string]any{"changes": map[string]any{"instances": []any{before, n}}}); err != nil {
+				return err
+			}
 		}
 		if n == 0 || env.Target != models.TargetProcess {
 			return nil // the next deploy decides

@@ -21,6 +21,10 @@ import (
 // Engine is the one narrow interface through which callers drive edges and
 // app instances. *Manager implements it in process; a client of a separate
 // `slipway edge` process can implement it later without changing callers.
+// Rollout, SwitchWarm and Scale name environments and releases by key and
+// ID and return plain values, so they cross a socket as they are; the
+// functions in a RolloutSpec (Output, Stopped, Lines) stand for the
+// release's output stream, which such a client feeds from its own side.
 type Engine interface {
 	EnsureEdge(env, addr string) (string, error)
 	StartInstance(ctx context.Context, spec InstanceSpec, log func(line string)) (*Instance, error)

@@ -290,7 +290,8 @@ func slotsFrom(first, n int) []int {
 	return s
 }
 
-// SwitchWarm puts the warm instances of releaseID back live, all at once,
+// SwitchWarm puts the warm instances of releaseID that are healthy and
+// pass their health checks back live, all at once,
 // and keeps the replaced pool warm in turn. It returns how many instances
 // serve, or ErrNotWarm when none of them is warm and healthy.
 func (m *Manager) SwitchWarm(env string, releaseID int64) (int, error) {
@@ -309,7 +310,7 @@ func (m *Manager) SwitchWarm(env string, releaseID int64) (int, error) {
 	}
 	var set []*Instance
 	for _, inst := range e.warm {
-		if inst.releaseID == releaseID && inst.State() == StateHealthy && !inst.retiring {
+		if inst.releaseID == releaseID && inst.routable.Load() && !inst.retiring {
 			set = append(set, inst)
 		}
 	}
