@@ -113,6 +113,9 @@ func TestScaleAnEnvironment(t *testing.T) {
 
 	t.Run("the settings form takes instances, empty meaning the pipeline's", func(t *testing.T) {
 		path := "/projects/shop/environments/staging/settings"
+		if _, body := ts.do(http.MethodGet, path, reqOpts{session: session}); !strings.Contains(body, `id="f-instances"`) || !strings.Contains(body, `value="2"`) {
+			t.Error("the settings page lacks the instances field with the current value")
+		}
 		form := url.Values{"name": {"staging"}, "target": {"process"}, "instances": {"20"}}
 		ts.do(http.MethodPost, path, reqOpts{session: session, csrf: true, form: form})
 		if n := instances(); n != 2 {
