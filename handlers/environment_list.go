@@ -64,15 +64,32 @@ func (h *Handler) showEnvironments(c echo.Context) error {
 
 // environmentJSON is an environment in the API.
 type environmentJSON struct {
-	Name             string       `json:"name"`
-	Position         int          `json:"position"`
-	URL              string       `json:"url"`
-	Protected        bool         `json:"protected"`
-	Target           string       `json:"target"`
-	AutoDeployBranch string       `json:"auto_deploy_branch"`
-	AutoDeployPaused bool         `json:"auto_deploy_paused"`
-	ConfigVersion    int64        `json:"config_version"`
-	LiveRelease      *releaseJSON `json:"live_release"`
+	Name             string `json:"name"`
+	Position         int    `json:"position"`
+	URL              string `json:"url"`
+	Protected        bool   `json:"protected"`
+	Target           string `json:"target"`
+	AutoDeployBranch string `json:"auto_deploy_branch"`
+	AutoDeployPaused bool   `json:"auto_deploy_paused"`
+	ConfigVersion    int64  `json:"config_version"`
+	// Instances is the environment's setting (0: as .slipway.yml says);
+	// Running the instances the edge balances over now (null when this
+	// process does not run the environments).
+	Instances   int          `json:"instances"`
+	Running     *int         `json:"running_instances"`
+	LiveRelease *releaseJSON `json:"live_release"`
+}
+
+// environmentJSON is env in the API, without its live release.
+func (h *Handler) environmentJSON(ctx context.Context, e *models.Environment) environmentJSON {
+	j := environmentJSON{Name: e.Name, Position: e.Position, URL: e.URL(), Protected: e.Protected, Target: e.Target,
+		AutoDeployBranch: e.AutoDeployBranch, AutoDeployPaused: e.AutoDeployPaused, ConfigVersion: e.ConfigVersion,
+		Instances: e.Instances}
+	if h.engine != nil {
+		n := len(h.engine.Status(e.EngineKey()).Pool)
+		j.Running = &n
+	}
+	return j
 }
 
 // apiEnvironments lists a project's environments in promotion order.
@@ -96,8 +113,7 @@ func (h *Handler) apiEnvironments(c echo.Context) error {
 	out := make([]environmentJSON, 0, len(envs))
 	for i := range envs {
 		e := &envs[i]
-		j := environmentJSON{Name: e.Name, Position: e.Position, URL: e.URL(), Protected: e.Protected, Target: e.Target,
-			AutoDeployBranch: e.AutoDeployBranch, AutoDeployPaused: e.AutoDeployPaused, ConfigVersion: e.ConfigVersion}
+		j := h.environmentJSON(ctx, e)
 		if r := live[e.ID]; r != nil {
 			rj := toReleaseJSON(r, e)
 			j.LiveRelease = &rj

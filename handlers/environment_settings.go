@@ -32,7 +32,8 @@ func (h *Handler) showEnvironmentSettings(c echo.Context) error {
 	}
 	p := pages.EnvironmentSettingsPage{Now: h.now(), CSRF: csrfToken(c), Project: env.Project.Slug, ProjectName: env.Project.Name,
 		Name: env.Name, Target: env.Target, ScriptCommand: env.ScriptCommand, EdgeAddr: env.EdgeAddr,
-		AutoDeployBranch: env.AutoDeployBranch, Protected: env.Protected, ConfigVersion: env.ConfigVersion, SecretsEnabled: h.secrets != nil}
+		AutoDeployBranch: env.AutoDeployBranch, Protected: env.Protected, ConfigVersion: env.ConfigVersion, SecretsEnabled: h.secrets != nil,
+		Instances: env.Instances, MaxInstances: models.MaxInstances}
 	for _, v := range vars {
 		vv := pages.VariableView{Name: v.Name, Secret: v.Secret, UpdatedAt: v.UpdatedAt}
 		if !v.Secret {
@@ -62,6 +63,10 @@ func (h *Handler) updateEnvironment(c echo.Context) error {
 	case target == models.TargetScript && script == "":
 		return h.redirectWith(c, back, "error", "The script target needs a deploy script.")
 	}
+	instances, err := parseInstances(c.FormValue("instances"), true)
+	if err != nil {
+		return h.redirectWith(c, back, "error", err.Error()+" Leave it empty to use app.instances of .slipway.yml.")
+	}
 	if addr != "" {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			return h.redirectWith(c, back, "error", "The edge address must be host:port, like 127.0.0.1:8081.")
@@ -72,11 +77,18 @@ func (h *Handler) updateEnvironment(c echo.Context) error {
 	env.Name, env.Target, env.ScriptCommand, env.EdgeAddr = name, target, script, addr
 	env.AutoDeployBranch = strings.TrimSpace(c.FormValue("auto_deploy_branch"))
 	env.Protected = c.FormValue("protected") == "true"
+	scale := instances != env.Instances && instances > 0 && target == models.TargetProcess
+	env.Instances = instances
 	changes := settingsChanges(before, environmentSettings(env))
 	ctx := c.Request().Context()
 	err = h.store.Tx(ctx, func(tx *models.Store) error {
 		if err := tx.UpdateEnvironment(ctx, env, configChanged); err != nil {
 			return err
+		}
+		if scale {
+			if err := h.jobs.EnqueueScale(ctx, tx, env.ID); err != nil {
+				return err
+			}
 		}
 		if len(changes) == 0 {
 			return nil
@@ -216,6 +228,7 @@ func environmentSettings(env *models.Environment) map[string]any {
 	return map[string]any{
 		"name": env.Name, "target": env.Target, "script_command": env.ScriptCommand,
 		"edge_addr": env.EdgeAddr, "auto_deploy_branch": env.AutoDeployBranch, "protected": env.Protected,
+		"instances": env.Instances,
 	}
 }
 

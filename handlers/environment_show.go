@@ -111,10 +111,7 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	if p.State, err = h.deployState(ctx, env.ID); err != nil {
 		return err
 	}
-	if h.engine != nil {
-		p.EngineKnown = true
-		p.Instances = instanceViews(h.engine.Status(env.EngineKey()))
-	}
+	p.Instances = h.instancesCard(c, env)
 	if p.CanDeploy {
 		p.DeployRefusal, p.DeployNeedsReason = gate.Refusal, gate.FreezeOverridable
 		bs, err := h.store.DeployableBuilds(ctx, env.ProjectID, 20)
@@ -137,12 +134,33 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 	return h.render(c, env.Project.Name+" / "+env.Name, "environments", pages.Environment(p))
 }
 
-// instanceViews maps the engine's status of an environment.
+// instancesCard is the environment page's instances card.
+func (h *Handler) instancesCard(c echo.Context, env *models.Environment) pages.InstancesPanel {
+	p := pages.InstancesPanel{Now: h.now(), Href: envPath(env) + "/instances", CSRF: csrfToken(c),
+		Process: env.Target == models.TargetProcess, Setting: env.Instances, Max: models.MaxInstances}
+	if auth.Can(roleOf(currentUser(c)), auth.ManageEnvironments) {
+		p.ScaleHref = envPath(env) + "/scale"
+	}
+	if h.engine != nil {
+		p.EngineKnown = true
+		st := h.engine.Status(env.EngineKey())
+		p.Desired = st.Desired
+		p.Instances = instanceViews(st)
+	}
+	if p.Desired == 0 {
+		p.Desired = env.Instances
+	}
+	return p
+}
+
+// instanceViews maps the engine's status of an environment: the live
+// pool by slot, then the warm instances, then the others.
 func instanceViews(st deploy.EnvStatus) []pages.InstanceView {
 	var out []pages.InstanceView
 	add := func(role string, s deploy.InstanceStatus) {
-		v := pages.InstanceView{Role: role, ReleaseID: s.ReleaseID, State: string(s.State), PID: s.PID, Port: s.Port,
-			Restarts: s.Restarts, StartedAt: s.StartedAt, WarmUntil: s.WarmUntil}
+		v := pages.InstanceView{Role: role, ReleaseID: s.ReleaseID, Slot: s.Slot, State: string(s.State), Health: string(s.Health),
+			Routable: s.Routable, PID: s.PID, Port: s.Port, Restarts: s.Restarts, RPS: s.RPS, Requests: s.Requests, Errors: s.Errors,
+			InFlight: s.InFlight, StartedAt: s.StartedAt, WarmUntil: s.WarmUntil}
 		if e := s.LastExit; e != nil {
 			if e.Signal != "" {
 				v.LastExit = "killed by " + e.Signal
@@ -152,8 +170,8 @@ func instanceViews(st deploy.EnvStatus) []pages.InstanceView {
 		}
 		out = append(out, v)
 	}
-	if st.Live != nil {
-		add("live", *st.Live)
+	for _, s := range st.Pool {
+		add("live", s)
 	}
 	for _, s := range st.Warm {
 		add("warm", s)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -275,13 +276,13 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secr
 			return deployResult{}, err
 		}
 		if src.InstanceReleaseID != nil {
-			if inst := mgr.Warm(key, *src.InstanceReleaseID); inst != nil {
-				if _, err := mgr.Switch(key, inst); err == nil {
-					d.line(fmt.Sprintf("switched the edge back to the warm instance of release #%d (pid %d)", src.ID, inst.PID()))
-					return deployResult{instance: *src.InstanceReleaseID}, nil
-				} else {
-					d.line("the warm instance could not take traffic (" + err.Error() + "); starting a new one")
-				}
+			n, err := mgr.SwitchWarm(key, *src.InstanceReleaseID)
+			switch {
+			case err == nil:
+				d.line(fmt.Sprintf("switched the edge back to the %d warm instance(s) of release #%d, all at once", n, src.ID))
+				return deployResult{instance: *src.InstanceReleaseID}, nil
+			case !errors.Is(err, deploy.ErrNotWarm):
+				d.line("the warm instances could not take traffic (" + err.Error() + "); starting new ones")
 			}
 		}
 		d.line(fmt.Sprintf("no warm instance of release #%d: starting it again", src.ID))
@@ -313,42 +314,59 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secr
 			d.line("WARNING: " + notice)
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
-	defer cancel()
+	n := instancesFor(env, app)
 	out := openAppOutput(ctx, d.w.deps.Logs, rel.ID, d.log)
-	inst, err := mgr.StartInstance(sctx, deploy.InstanceSpec{Env: key, ReleaseID: rel.ID, Dir: dir, Command: app.Run, Vars: vars,
-		HealthPath: app.Health, Lines: maskLines(secrets)},
-		func(l string) {
+	// While the deploy runs, the app's output is also part of its log.
+	var deploying atomic.Bool
+	deploying.Store(true)
+	spec := deploy.RolloutSpec{
+		InstanceSpec: deploy.InstanceSpec{Env: key, ReleaseID: rel.ID, Dir: dir, Command: app.Run, Vars: vars,
+			HealthPath: app.Health, Lines: maskLines(secrets)},
+		Instances: n,
+		Output: func(l string) {
 			out.line(l)
-			d.line("[app] " + l)
-		})
+			if deploying.Load() {
+				d.line("[app] " + l)
+			}
+		},
+		Stopped: func() { out.close(string(deploy.StateStopped)) },
+	}
+	// Each start is bounded by the health timeout; a rolling deploy starts
+	// batch after batch, and drains between them.
+	sctx, cancel := context.WithTimeout(ctx, time.Duration(n)*(app.HealthTimeout+deploy.DefaultDrainTimeout))
+	defer cancel()
+	d.line(fmt.Sprintf("%d instance(s)", n))
+	res, err := mgr.Rollout(sctx, spec, d.line)
+	deploying.Store(false)
 	if err != nil {
-		out.close(string(deploy.StateStopped))
 		var se *deploy.StartError
 		if errors.As(err, &se) {
 			return deployResult{output: strings.Join(se.Output, "\n")}, startFailure(se, app)
 		}
 		return deployResult{}, err
 	}
-	// From now on the app's own output goes to its output stream only, not
-	// to the finished deploy log.
-	inst.SetLog(out.line)
-	out.closeWhenDone(inst)
-	d.line(fmt.Sprintf("healthy: pid %d on port %d", inst.PID(), inst.Port()))
-	if deploy.ListensOnAllInterfaces(inst.Port()) {
-		d.line(listenAllWarning(inst.Port()))
+	for _, s := range mgr.Status(key).Pool {
+		if s.ReleaseID == rel.ID && deploy.ListensOnAllInterfaces(s.Port) {
+			d.line(listenAllWarning(s.Port))
+			break
+		}
 	}
-	prev, err := mgr.Switch(key, inst)
-	if err != nil {
-		_ = mgr.Stop(context.WithoutCancel(ctx), inst)
-		return deployResult{output: strings.Join(inst.Output(), "\n")}, err
-	}
-	if prev != nil {
-		d.line(fmt.Sprintf("edge switched; release #%d drains and stays warm for rollback", prev.ReleaseID()))
-	} else {
-		d.line("edge switched")
+	if res.Previous != 0 {
+		d.line(fmt.Sprintf("release #%d drained and stays warm for rollback", res.Previous))
 	}
 	return deployResult{instance: rel.ID}, nil
+}
+
+// instancesFor is how many instances env runs of a release whose
+// .slipway.yml says app: the environment's setting, else the file's, else 1.
+func instancesFor(env *models.Environment, app pipeline.App) int {
+	switch {
+	case env.Instances > 0:
+		return env.Instances
+	case app.Instances > 0:
+		return app.Instances
+	}
+	return 1
 }
 
 // listenAllWarning is the release log's warning for an app that listens on

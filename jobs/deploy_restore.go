@@ -78,17 +78,18 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 			vars[k] = v
 		}
 	}
+	n := instancesFor(env, app)
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()
 	out := openAppOutput(ctx, d.Logs, rel.ID, j.log)
-	inst, err := d.Deploy.StartInstance(sctx, deploy.InstanceSpec{Env: env.EngineKey(), ReleaseID: rel.ID, Dir: dir,
-		Command: app.Run, Vars: vars, HealthPath: app.Health, Lines: maskLines(secrets)}, out.line)
+	_, err = d.Deploy.Rollout(sctx, deploy.RolloutSpec{
+		InstanceSpec: deploy.InstanceSpec{Env: env.EngineKey(), ReleaseID: rel.ID, Dir: dir,
+			Command: app.Run, Vars: vars, HealthPath: app.Health, Lines: maskLines(secrets)},
+		Instances: n,
+		Output:    out.line,
+		Stopped:   func() { out.close(string(deploy.StateStopped)) },
+	}, nil)
 	if err != nil {
-		out.close(string(deploy.StateStopped))
-		return err
-	}
-	out.closeWhenDone(inst)
-	if _, err := d.Deploy.Switch(env.EngineKey(), inst); err != nil {
 		return err
 	}
 	if err := d.Store.SetReleaseInstance(ctx, rel.ID, rel.ID); err != nil {
@@ -96,8 +97,8 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	}
 	j.log.Info("environment restored", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
 		slog.Int64("release", rel.ID), slog.String("url", env.URL()))
-	j.recordEvent(ctx, &models.ReleaseEvent{EnvironmentID: env.ID, ReleaseID: rel.ID, Kind: models.EventRestored, PID: inst.PID(),
-		Message: "started again after Slipway restarted"})
+	j.recordEvent(ctx, &models.ReleaseEvent{EnvironmentID: env.ID, ReleaseID: rel.ID, Kind: models.EventRestored,
+		Message: fmt.Sprintf("started again after Slipway restarted (%d instance(s))", n)})
 	return nil
 }
 

@@ -258,6 +258,7 @@ func registerWorkers(w *river.Workers, j *Jobs) {
 	river.AddWorker(w, &BuildReaperWorker{j: j})
 	if j.deps.Deploy != nil {
 		river.AddWorker(w, &DeployWorker{deps: j.deps, j: j})
+		river.AddWorker(w, &ScaleWorker{deps: j.deps})
 	}
 	river.AddWorker(w, &LoadTestWorker{deps: j.deps, j: j})
 	river.AddWorker(w, &LoadTestReaperWorker{j: j})

@@ -48,6 +48,10 @@ type Environment struct {
 	AllowSelfApproval bool
 	RequireLoadTest   bool
 	FreezeWindows     string // JSON array of windows
+	// Instances is how many instances of the live release run behind the
+	// edge (process target), 1 to MaxInstances; 0 means what the release's
+	// .slipway.yml says (app.instances), else 1.
+	Instances int
 	// DeployLockReleaseID is the release whose deploy runs now: deploys to
 	// one environment run one at a time.
 	DeployLockReleaseID *int64

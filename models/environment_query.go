@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -117,6 +118,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, e *Environment, configCha
 		"edge_addr":          e.EdgeAddr,
 		"auto_deploy_branch": e.AutoDeployBranch,
 		"protected":          e.Protected,
+		"instances":          e.Instances,
 		"updated_at":         e.UpdatedAt,
 	}
 	if configChanged {
@@ -140,6 +142,26 @@ func (s *Store) UpdateEnvironment(ctx context.Context, e *Environment, configCha
 func (s *Store) SetEnvironmentEdgeAddr(ctx context.Context, id int64, addr string) error {
 	err := s.db.WithContext(ctx).Model(&Environment{}).Where("id = ?", id).Update("edge_addr", addr).Error
 	return wrap("set environment edge address", err)
+}
+
+// MaxInstances bounds an environment's instances (see Environment.Instances).
+const MaxInstances = 16
+
+// SetEnvironmentInstances sets how many instances the environment runs
+// (0 to MaxInstances; see Environment.Instances).
+func (s *Store) SetEnvironmentInstances(ctx context.Context, id int64, n int) error {
+	if n < 0 || n > MaxInstances {
+		return fmt.Errorf("models: set environment instances: %d is not between 1 and %d", n, MaxInstances)
+	}
+	res := s.db.WithContext(ctx).Model(&Environment{}).Where("id = ?", id).
+		Updates(map[string]any{"instances": n, "updated_at": time.Now().UTC()})
+	if res.Error != nil {
+		return wrap("set environment instances", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return wrap("set environment instances", gorm.ErrRecordNotFound)
+	}
+	return nil
 }
 
 // MoveEnvironment swaps the environment with its neighbour in the chain:

@@ -211,3 +211,35 @@ func TestReleaseLifecycle(t *testing.T) {
 		}
 	})
 }
+
+func TestEnvironmentInstances(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, envs, _ := seedProject(t, s, "shop")
+		if envs[1].Instances != 0 {
+			t.Fatalf("a new environment has %d instances set, want 0 (the release decides)", envs[1].Instances)
+		}
+		if err := s.SetEnvironmentInstances(ctx, envs[1].ID, 3); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Environment(ctx, envs[1].ID)
+		if err != nil || got.Instances != 3 {
+			t.Fatalf("Environment = %+v, %v; want 3 instances", got, err)
+		}
+		for _, n := range []int{-1, MaxInstances + 1} {
+			if err := s.SetEnvironmentInstances(ctx, envs[1].ID, n); err == nil {
+				t.Errorf("SetEnvironmentInstances(%d) = nil, want an error", n)
+			}
+		}
+		if err := s.SetEnvironmentInstances(ctx, 999999, 2); !errors.Is(err, ErrNotFound) {
+			t.Errorf("SetEnvironmentInstances of a missing environment = %v, want ErrNotFound", err)
+		}
+		got.Instances = 5
+		if err := s.UpdateEnvironment(ctx, got, false); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ = s.Environment(ctx, envs[1].ID); got.Instances != 5 {
+			t.Errorf("after UpdateEnvironment: %d instances, want 5", got.Instances)
+		}
+	})
+}

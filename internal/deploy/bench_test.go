@@ -5,7 +5,12 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // BenchmarkEdgeOverhead compares a request sent straight to an app with
@@ -78,5 +83,111 @@ func BenchmarkStartInstance(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkPoolCPUBound measures the throughput of a CPU-bound handler
+// (/cpu: 100,000 rounds of SHA-256, about 15 ms of one core) through the edge
+// with one and with two instances, each app limited to one core
+// (GOMAXPROCS=1, like a single-threaded runtime), driven by 8 closed-loop
+// clients for 3 s each. It reports both rates and their ratio; run it with
+// -benchtime=1x (go tool task bench:instances).
+func BenchmarkPoolCPUBound(b *testing.B) {
+	const clients, window = 8, 3 * time.Second
+	measure := func(n int) float64 {
+		m := newTestManager(b, testOptions())
+		addr, err := m.EnsureEdge("bench/dev", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Rollout(context.Background(), RolloutSpec{InstanceSpec: appSpec(b, "bench/dev", 1, "v1", "GOMAXPROCS=1"), Instances: n}, nil); err != nil {
+			b.Fatal(err)
+		}
+		url := "http://" + addr + "/cpu?n=100000"
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+		defer client.CloseIdleConnections()
+		var done atomic.Int64
+		var failed atomic.Int64
+		deadline := time.Now().Add(window)
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				for time.Now().Before(deadline) {
+					resp, err := client.Get(url)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						failed.Add(1)
+						continue
+					}
+					done.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%d requests failed with %d instance(s)", f, n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = m.Close(ctx)
+		return float64(done.Load()) / window.Seconds()
+	}
+	for b.Loop() {
+		one := measure(1)
+		two := measure(2)
+		b.ReportMetric(one, "req/s_n1")
+		b.ReportMetric(two, "req/s_n2")
+		b.ReportMetric(two/one, "ratio_n2/n1")
+	}
+}
+
+// BenchmarkRollingDeployUnderLoad rolls three instances of v2 over three
+// of v1 while Vegeta sends 200 requests per second (each held 20 ms by
+// the app), then rolls back to the warm set, and reports how long the
+// rolling deploy took, the failed requests (the bar is 0) and the latency
+// percentiles of the whole attack.
+func BenchmarkRollingDeployUnderLoad(b *testing.B) {
+	for b.Loop() {
+		m := newTestManager(b, testOptions())
+		addr, err := m.EnsureEdge("bench/dev", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Rollout(context.Background(), RolloutSpec{InstanceSpec: appSpec(b, "bench/dev", 1, "v1"), Instances: 3}, nil); err != nil {
+			b.Fatal(err)
+		}
+		attacker := vegeta.NewAttacker(vegeta.Timeout(20*time.Second), vegeta.KeepAlive(true), vegeta.MaxWorkers(256))
+		results := attacker.Attack(vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: "http://" + addr + "/?sleep=20"}),
+			vegeta.Rate{Freq: 200, Per: time.Second}, 4*time.Second, "rolling")
+		var metrics vegeta.Metrics
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for res := range results {
+				metrics.Add(res)
+			}
+		}()
+		time.Sleep(500 * time.Millisecond)
+		start := time.Now()
+		if _, err := m.Rollout(context.Background(), RolloutSpec{InstanceSpec: appSpec(b, "bench/dev", 2, "v2"), Instances: 3}, nil); err != nil {
+			b.Fatal(err)
+		}
+		rolled := time.Since(start)
+		time.Sleep(500 * time.Millisecond)
+		if _, err := m.SwitchWarm("bench/dev", 1); err != nil {
+			b.Fatal(err)
+		}
+		<-done
+		metrics.Close()
+		b.ReportMetric(rolled.Seconds()*1000, "rolling_ms")
+		b.ReportMetric(float64(metrics.Requests), "requests")
+		b.ReportMetric(float64(metrics.Requests)*(1-metrics.Success), "failed")
+		b.ReportMetric(float64(metrics.Latencies.P99.Microseconds())/1000, "p99_ms")
+		b.ReportMetric(float64(metrics.Latencies.Max.Microseconds())/1000, "max_ms")
 	}
 }

@@ -2,58 +2,36 @@ package deploy
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// envState is one environment: its edge listener, the live instance the
-// edge proxies to, the warm instances kept for rollback, and every instance
+// envState is one environment: its edge listener, the live pool of
+// instances the edge balances over, the warm instances kept for rollback, and every instance
 // started for it.
 type envState struct {
 	name string
 	m    *Manager
-	// live is read on every request without a lock; Switch stores it.
-	live atomic.Pointer[Instance]
+	// live is read on every request without a lock; Switch, Rollout,
+	// SwitchWarm and Scale store it.
+	live atomic.Pointer[pool]
+	rr   atomic.Uint64 // where the next pick starts
+
+	// op serializes Rollout, SwitchWarm and Scale of the environment.
+	op sync.Mutex
 
 	// Guarded by Manager.mu.
 	srv       *http.Server
 	addr      string
 	warm      []*Instance // oldest first
 	instances map[*Instance]struct{}
-}
-
-// ServeHTTP proxies one request to the live instance.
-//
-// The in-flight count is what makes draining safe: a request counts against
-// the instance it is sent to before it is sent. After counting, the live
-// pointer is read again; if a Switch happened in between, the request is
-// uncounted and retried against the new instance. So once Switch has stored
-// the new pointer, a drainer that sees a count of zero on the old instance
-// knows no request can still reach it.
-func (e *envState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for {
-		inst := e.live.Load()
-		if inst == nil {
-			writePlain(w, http.StatusBadGateway, fmt.Sprintf(
-				"502 Bad Gateway\n\nNo release is live in environment %s.\n", e.name))
-			return
-		}
-		inst.inflight.Add(1)
-		if e.live.Load() != inst {
-			inst.inflight.Add(-1)
-			continue
-		}
-		func() {
-			defer inst.inflight.Add(-1)
-			inst.proxy.ServeHTTP(w, r)
-		}()
-		return
-	}
+	sets      map[int64]*releaseSet
+	desired   int
 }
 
 // newServer returns the edge's HTTP server. There is no read or write

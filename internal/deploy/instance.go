@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -36,6 +37,9 @@ type InstanceSpec struct {
 	// Lines splits (and masks) the app's raw output into lines; nil splits
 	// it as it comes.
 	Lines LineSplitter
+	// Slot is the instance's number in its environment's pool, from 1; the
+	// app sees it as SLIPWAY_INSTANCE. Zero means 1.
+	Slot int
 	// HealthPath is requested with GET on the app's port until it answers
 	// 2xx (redirects are not followed); empty means "the port accepts
 	// connections".
@@ -64,11 +68,28 @@ type Instance struct {
 	lines     LineSplitter
 	workDir   string // the environment's work dir; "" runs in dir
 
+	slot int
+	set  *releaseSet // the release's shared spec and output; nil for StartInstance
+
 	target    atomic.Pointer[url.URL]
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
 	inflight  atomic.Int64
 	out       *ring
+
+	// Read by the edge on every request without a lock.
+	routable atomic.Bool // healthy and not down: the edge may pick it
+	down     atomic.Bool // taken out by health checks or ejection
+	requests atomic.Int64
+	errors   atomic.Int64
+	rps      atomic.Uint64 // float64 bits, requests per second over the last check interval
+
+	errMu    sync.Mutex
+	errTimes []time.Time // the last errors, for passive ejection
+
+	wsMu   sync.Mutex
+	ws     map[uint64]context.CancelFunc // open websockets, closed by a drain
+	wsNext uint64
 
 	logMu sync.Mutex
 	logFn func(string)
@@ -105,6 +126,7 @@ func newInstance(m *Manager, es *envState, spec InstanceSpec, dir string, log fu
 		health:    spec.HealthPath,
 		lines:     spec.Lines,
 		workDir:   m.WorkDir(spec.Env),
+		slot:      max(spec.Slot, 1),
 		out:       newRing(m.opts.OutputLines),
 		logFn:     log,
 		killCh:    make(chan struct{}),
@@ -134,6 +156,9 @@ func newInstance(m *Manager, es *envState, spec InstanceSpec, dir string, log fu
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			dropPortalSetCookies(resp.Header)
+			if resp.StatusCode >= 500 {
+				i.failed()
+			}
 			return nil
 		},
 		Transport:    i.transport,
@@ -148,6 +173,9 @@ func (i *Instance) Env() string { return i.env }
 
 // ReleaseID returns the release the instance runs.
 func (i *Instance) ReleaseID() int64 { return i.releaseID }
+
+// Slot returns the instance's number in its pool, from 1.
+func (i *Instance) Slot() int { return i.slot }
 
 // Port returns the loopback port of the current process (it changes when a
 // crashed process is restarted).
@@ -179,9 +207,19 @@ func (i *Instance) Output() []string { return i.out.snapshot() }
 func (i *Instance) Status() InstanceStatus {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	health := HealthUp
+	if i.down.Load() {
+		health = HealthDown
+	}
 	return InstanceStatus{
 		ReleaseID: i.releaseID,
+		Slot:      i.slot,
 		State:     i.state,
+		Health:    health,
+		Routable:  i.routable.Load(),
+		Requests:  i.requests.Load(),
+		Errors:    i.errors.Load(),
+		RPS:       math.Float64frombits(i.rps.Load()),
 		PID:       i.pid,
 		Port:      i.port,
 		Restarts:  i.restarts,
@@ -216,6 +254,10 @@ func (i *Instance) setState(s State) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.state = s
+	if s == StateHealthy {
+		i.down.Store(false) // it just passed its start health check
+	}
+	i.updateRoutableLocked()
 }
 
 // requestStop asks the supervisor to stop the instance for good.
@@ -239,6 +281,7 @@ func (i *Instance) stop(ctx context.Context) error {
 // DrainTimeout, and less if ctx ends, the manager closes or the instance
 // is stopped meanwhile.
 func (i *Instance) drain(ctx context.Context) {
+	i.closeSockets()
 	if i.inflight.Load() == 0 {
 		return
 	}
@@ -279,6 +322,7 @@ func (i *Instance) run(startCtx context.Context, ready chan<- error) {
 	}
 	i.setState(StateHealthy)
 	ready <- nil
+	go i.watch()
 	i.supervise(p)
 }
 
@@ -320,6 +364,7 @@ func (i *Instance) supervise(p *proc) {
 			i.mu.Lock()
 			i.restarts++
 			i.state = StateRestarting
+			i.updateRoutableLocked()
 			i.mu.Unlock()
 			np, err := i.startProcess(context.Background())
 			if err == nil {
@@ -348,6 +393,7 @@ func (i *Instance) supervise(p *proc) {
 func (i *Instance) crashed(pid int, exit *Exit, delay time.Duration, reason string) {
 	i.mu.Lock()
 	i.state = StateCrashed
+	i.updateRoutableLocked()
 	i.pid = 0
 	if exit != nil {
 		i.lastExit = exit
@@ -364,6 +410,7 @@ func (i *Instance) setStopped() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.state = StateStopped
+	i.updateRoutableLocked()
 	i.pid = 0
 }
 
@@ -421,7 +468,8 @@ func (i *Instance) spawn() (*proc, int, error) {
 	vars["PORT"] = strconv.Itoa(port)
 	vars["HOST"] = "127.0.0.1"
 	vars["BIND"] = "127.0.0.1"
-	argv, dir, limit, err := i.m.appCommand(limitName(i.env, i.releaseID), i.workDir, i.dir, i.command, vars)
+	vars["SLIPWAY_INSTANCE"] = strconv.Itoa(i.slot)
+	argv, dir, limit, err := i.m.appCommand(limitName(i.env, i.releaseID, i.slot), i.workDir, i.dir, i.command, vars)
 	if err != nil {
 		return nil, 0, fmt.Errorf("spawn: %w", err)
 	}
@@ -512,7 +560,12 @@ func (i *Instance) probe(ctx context.Context, port int) error {
 // proxyError answers a request the app did not answer.
 func (i *Instance) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
-		return // the client went away; nobody reads an answer
+		return // the client went away (or a drain closed its websocket); nobody reads an answer
+	}
+	i.failed()
+	if a, ok := r.Context().Value(attemptKey{}).(*attempt); ok && a.canRetry(r, err) {
+		a.retry = true // ServeHTTP sends it to another instance
+		return
 	}
 	i.m.log.Debug("edge: app did not answer", slog.String("env", i.env),
 		slog.Int64("release", i.releaseID), slog.Any("error", err))

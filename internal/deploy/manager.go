@@ -21,11 +21,24 @@ import (
 // Engine is the one narrow interface through which callers drive edges and
 // app instances. *Manager implements it in process; a client of a separate
 // `slipway edge` process can implement it later without changing callers.
+// Rollout, SwitchWarm and Scale name environments and releases by key and
+// ID and return plain values, so they cross a socket as they are; the
+// functions in a RolloutSpec (Output, Stopped, Lines) stand for the
+// release's output stream, which such a client feeds from its own side.
 type Engine interface {
 	EnsureEdge(env, addr string) (string, error)
 	StartInstance(ctx context.Context, spec InstanceSpec, log func(line string)) (*Instance, error)
 	Switch(env string, inst *Instance) (prev *Instance, err error)
 	Warm(env string, releaseID int64) *Instance
+	// Rollout takes a release live on a pool of instances: all at once
+	// when nothing (or the same release) is live, else rolling, batch by
+	// batch. A failure leaves (or puts back) the previous pool.
+	Rollout(ctx context.Context, spec RolloutSpec, progress func(line string)) (RolloutResult, error)
+	// SwitchWarm puts the warm pool of releaseID back live, the whole set
+	// at once, and returns its size; ErrNotWarm when none is warm.
+	SwitchWarm(env string, releaseID int64) (int, error)
+	// Scale changes the live pool of env to n instances without a deploy.
+	Scale(ctx context.Context, env string, n int) error
 	Stop(ctx context.Context, inst *Instance) error
 	Status(env string) EnvStatus
 	StopEnv(env string) error
@@ -96,7 +109,7 @@ func (m *Manager) ReleaseDir(digest string) (string, error) {
 func (m *Manager) envLocked(env string) *envState {
 	e := m.envs[env]
 	if e == nil {
-		e = &envState{name: env, m: m, instances: map[*Instance]struct{}{}}
+		e = &envState{name: env, m: m, instances: map[*Instance]struct{}{}, sets: map[int64]*releaseSet{}}
 		m.envs[env] = e
 	}
 	return e
@@ -250,33 +263,52 @@ func (m *Manager) Switch(env string, inst *Instance) (*Instance, error) {
 		return nil, fmt.Errorf("deploy: switch %s to release %d: %w (it is %s)", env, inst.releaseID, ErrNotHealthy, st)
 	}
 	prev := e.live.Load()
-	if prev == inst {
+	if prev != nil && len(prev.members) == 1 && prev.members[0] == inst {
 		return nil, nil
 	}
 	e.removeWarm(inst)
-	e.live.Store(inst)
+	e.live.Store(&pool{releaseID: inst.releaseID, members: []*Instance{inst}})
 	m.log.Info("edge switched", slog.String("env", env), slog.Int64("release", inst.releaseID))
-	if prev != nil {
-		m.keepWarmLocked(e, prev)
+	if prev == nil {
+		return nil, nil
 	}
-	return prev, nil
+	rest := prev.without(inst).members
+	m.keepWarmLocked(e, rest)
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	return rest[0], nil
 }
 
-// keepWarmLocked keeps a replaced instance running for the rollback
-// window, retiring the oldest warm instances beyond MaxWarm. The caller
-// holds m.mu.
-func (m *Manager) keepWarmLocked(e *envState, prev *Instance) {
-	if m.opts.WarmFor < 0 || prev.State() == StateStopped {
-		m.retireLocked(prev)
-		return
+// keepWarmLocked keeps replaced instances (one release's pool) running for
+// the rollback window, retiring the warm pools of the oldest releases
+// beyond MaxWarm. The caller holds m.mu.
+func (m *Manager) keepWarmLocked(e *envState, prev []*Instance) {
+	for _, inst := range prev {
+		if m.opts.WarmFor < 0 || inst.State() == StateStopped {
+			m.retireLocked(inst)
+			continue
+		}
+		inst.warmUntil = time.Now().Add(m.opts.WarmFor)
+		inst.warmTimer = time.AfterFunc(m.opts.WarmFor, func() { m.expire(e, inst) })
+		e.warm = append(e.warm, inst)
 	}
-	prev.warmUntil = time.Now().Add(m.opts.WarmFor)
-	prev.warmTimer = time.AfterFunc(m.opts.WarmFor, func() { m.expire(e, prev) })
-	e.warm = append(e.warm, prev)
-	for len(e.warm) > m.opts.MaxWarm {
-		oldest := e.warm[0]
-		e.removeWarm(oldest)
-		m.retireLocked(oldest)
+	for {
+		var releases []int64
+		for _, w := range e.warm {
+			if !slices.Contains(releases, w.releaseID) {
+				releases = append(releases, w.releaseID)
+			}
+		}
+		if len(releases) <= m.opts.MaxWarm {
+			return
+		}
+		for _, w := range slices.Clone(e.warm) {
+			if w.releaseID == releases[0] {
+				e.removeWarm(w)
+				m.retireLocked(w)
+			}
+		}
 	}
 }
 
@@ -330,7 +362,7 @@ func (m *Manager) Warm(env string, releaseID int64) *Instance {
 // StopEnv. Stopping a stopped instance does nothing.
 func (m *Manager) Stop(ctx context.Context, inst *Instance) error {
 	m.mu.Lock()
-	if e := inst.es; e.live.Load() == inst && m.envs[inst.env] == e && !m.closed {
+	if e := inst.es; e.live.Load().has(inst) && m.envs[inst.env] == e && !m.closed {
 		m.mu.Unlock()
 		return fmt.Errorf("deploy: stop release %d in %s: %w", inst.releaseID, inst.env, ErrLive)
 	}
@@ -353,21 +385,32 @@ func (m *Manager) Status(env string) EnvStatus {
 	if e.srv != nil {
 		st.EdgeAddr = e.addr
 	}
-	if live := e.live.Load(); live != nil {
-		s := live.Status()
-		st.Live, st.LiveReleaseID = &s, live.releaseID
+	live := e.live.Load()
+	if live != nil {
+		st.LiveReleaseID = live.releaseID
+		for _, inst := range live.members {
+			st.Pool = append(st.Pool, inst.Status())
+		}
+		slices.SortFunc(st.Pool, func(a, b InstanceStatus) int { return cmp.Compare(a.Slot, b.Slot) })
+		if len(st.Pool) > 0 {
+			s := live.members[0].Status()
+			st.Live = &s
+		}
 	}
+	st.Desired = e.desired
 	for _, inst := range slices.Backward(e.warm) {
 		s := inst.Status()
 		s.WarmUntil = inst.warmUntil
 		st.Warm = append(st.Warm, s)
 	}
 	for inst := range e.instances {
-		if inst != e.live.Load() && !slices.Contains(e.warm, inst) {
+		if !live.has(inst) && !slices.Contains(e.warm, inst) {
 			st.Other = append(st.Other, inst.Status())
 		}
 	}
-	slices.SortFunc(st.Other, func(a, b InstanceStatus) int { return cmp.Compare(a.ReleaseID, b.ReleaseID) })
+	slices.SortFunc(st.Other, func(a, b InstanceStatus) int {
+		return cmp.Or(cmp.Compare(a.ReleaseID, b.ReleaseID), cmp.Compare(a.Slot, b.Slot))
+	})
 	return st
 }
 
@@ -499,6 +542,17 @@ func (m *Manager) forget(inst *Instance) {
 	defer m.mu.Unlock()
 	delete(inst.es.instances, inst)
 	inst.es.removeWarm(inst)
+	if set := inst.set; set != nil {
+		set.running--
+		if set.running == 0 {
+			if inst.es.sets[inst.releaseID] == set {
+				delete(inst.es.sets, inst.releaseID)
+			}
+			if set.stopped != nil {
+				go set.stopped()
+			}
+		}
+	}
 	for p, owner := range m.ports {
 		if owner == inst {
 			delete(m.ports, p)

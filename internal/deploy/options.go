@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// DefaultDrainTimeout is Options.DrainTimeout when not set: how long
+// in-flight requests may take to finish on an instance that leaves.
+const DefaultDrainTimeout = 30 * time.Second
+
 // Options configures a Manager. Zero values take the documented defaults.
 type Options struct {
 	// ReleasesDir is where unpacked artifacts live; a relative
@@ -40,7 +44,7 @@ type Options struct {
 	// HealthTimeout bounds the wait for a new process to pass its health
 	// check. Default 30s.
 	HealthTimeout time.Duration
-	// StopTimeout is the grace between SIGTERM and SIGKILL. Default 10s.
+	// StopTimeout is the grace between SIGTERM and SIGKILL. Default 30s.
 	StopTimeout time.Duration
 	// RestartBackoffMin and RestartBackoffMax bound the exponential delay
 	// before a crashed instance is restarted. Defaults 1s and 30s. The delay
@@ -51,6 +55,13 @@ type Options struct {
 	// ResponseHeaderTimeout bounds how long the edge waits for an app's
 	// response headers. Default 60s.
 	ResponseHeaderTimeout time.Duration
+	// HealthInterval is how often a running instance's health is checked
+	// (each check bounded by 2s): healthDownAt failures in a row take it
+	// out of rotation, healthUpAfter passes bring it back. Default 1s.
+	HealthInterval time.Duration
+	// Balance is how the edge spreads requests over a pool. Default
+	// BalanceLeastOutstanding.
+	Balance Balance
 	// OutputLines is how many lines of an instance's output are kept for
 	// Status and errors. Default 200.
 	OutputLines int
@@ -69,7 +80,7 @@ func (o Options) withDefaults() Options {
 			*d = v
 		}
 	}
-	def(&o.DrainTimeout, 30*time.Second)
+	def(&o.DrainTimeout, DefaultDrainTimeout)
 	if o.WarmFor == 0 {
 		o.WarmFor = 10 * time.Minute
 	}
@@ -77,7 +88,11 @@ func (o Options) withDefaults() Options {
 		o.MaxWarm = 2
 	}
 	def(&o.HealthTimeout, 30*time.Second)
-	def(&o.StopTimeout, 10*time.Second)
+	def(&o.StopTimeout, 30*time.Second)
+	def(&o.HealthInterval, time.Second)
+	if o.Balance == "" {
+		o.Balance = BalanceLeastOutstanding
+	}
 	def(&o.RestartBackoffMin, time.Second)
 	def(&o.RestartBackoffMax, 30*time.Second)
 	if o.RestartBackoffMax < o.RestartBackoffMin {

@@ -130,7 +130,8 @@ func (m *Manager) maxProcs() int {
 	return DefaultMaxProcs
 }
 
-// limitName names a process's cgroup after its environment and release.
-func limitName(env string, release int64) string {
-	return "app-" + env + "-" + strconv.FormatInt(release, 10)
+// limitName names a process's cgroup after its environment, release and
+// instance number.
+func limitName(env string, release int64, slot int) string {
+	return "app-" + env + "-" + strconv.FormatInt(release, 10) + "-" + strconv.Itoa(slot)
 }

@@ -44,7 +44,20 @@ func (e *Exit) describe() string {
 // InstanceStatus is a snapshot of one app instance.
 type InstanceStatus struct {
 	ReleaseID int64
-	State     State
+	// Slot is the instance's number in its pool, from 1.
+	Slot  int
+	State State
+	// Health is what the active checks and passive ejection say; the edge
+	// sends requests only to a healthy instance whose Health is up
+	// (Routable).
+	Health   Health
+	Routable bool
+	// Requests and Errors count what the edge sent to the instance and
+	// what failed (no answer, or a 5xx); RPS is the request rate over the
+	// last health interval.
+	Requests int64
+	Errors   int64
+	RPS      float64
 	// PID and Port of the current process (0 when none runs).
 	PID  int
 	Port int
@@ -67,8 +80,14 @@ type EnvStatus struct {
 	EdgeAddr string
 	// LiveReleaseID is the release the edge serves, or 0 when none.
 	LiveReleaseID int64
-	// Live describes the live instance; nil when nothing is live.
+	// Live describes the first instance of the live pool; nil when nothing
+	// is live.
 	Live *InstanceStatus
+	// Pool lists the instances the edge balances over, by slot.
+	Pool []InstanceStatus
+	// Desired is the pool size the last Rollout or Scale asked for (0
+	// when neither ran).
+	Desired int
 	// Warm lists the instances kept for instant rollback, newest first.
 	Warm []InstanceStatus
 	// Other lists the remaining instances, ordered by release: those still

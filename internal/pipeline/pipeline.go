@@ -37,6 +37,8 @@ const (
 	MaxTimeout = 24 * time.Hour
 	// MaxHealthTimeout is the largest app.health_timeout accepted.
 	MaxHealthTimeout = 10 * time.Minute
+	// MaxInstances is the largest app.instances accepted.
+	MaxInstances = 16
 
 	// MaxFileSize is the largest pipeline file Parse accepts, in bytes.
 	MaxFileSize = 1 << 20
@@ -111,6 +113,10 @@ type App struct {
 	// HealthTimeout is how long a new release may take to become healthy
 	// (DefaultHealthTimeout if not set).
 	HealthTimeout time.Duration
+	// Instances is how many instances an environment runs by default, 1
+	// to MaxInstances; 0 when not set (one). An environment's own setting
+	// wins.
+	Instances int
 }
 
 // Hash returns a hex SHA-256 digest of everything that changes what the
@@ -131,6 +137,7 @@ func (c *Config) Hash() string {
 		Health        string            `json:"health"`
 		Env           map[string]string `json:"env"`
 		HealthTimeout time.Duration     `json:"health_timeout"`
+		Instances     int               `json:"instances,omitempty"`
 		Timeout       time.Duration     `json:"timeout"`
 		CachePaths    []string          `json:"cache_paths,omitempty"`
 		CacheKeys     []string          `json:"cache_key_files,omitempty"`
@@ -143,6 +150,7 @@ func (c *Config) Hash() string {
 		Health:        c.App.Health,
 		Env:           c.App.Env,
 		HealthTimeout: c.App.HealthTimeout,
+		Instances:     c.App.Instances,
 		Timeout:       c.Timeout,
 	}
 	for _, s := range c.Build {

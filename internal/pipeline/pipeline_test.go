@@ -208,7 +208,7 @@ var invalidFixtures = []struct {
 	{"an app without an artifact is refused", "app-without-artifact.yml",
 		"3:1: app needs an artifact to run from: add artifact.paths with the files the app needs"},
 	{"an unknown app key lists the allowed ones", "app-unknown-key.yml",
-		`7:3: unknown key "healthcheck" in app; allowed keys: run, health, health_timeout, env`},
+		`7:3: unknown key "healthcheck" in app; allowed keys: run, health, health_timeout, env, instances`},
 	{"a health timeout over its cap is refused", "app-health-timeout-too-long.yml",
 		`7:19: app health_timeout must be at most 10m, got "1h"`},
 	{"a cache path with .. is refused", "cache-dotdot.yml",
@@ -300,11 +300,16 @@ func TestEveryFixtureHasAnExpectation(t *testing.T) {
 
 func TestParseInline(t *testing.T) {
 	const steps = "build:\n  - run: make\n"
+	const app = steps + "artifact:\n  paths: [bin]\napp:\n  run: bin/app\n"
 	tests := []struct {
 		name string
 		in   string
 		want string // error after "x.yml:", or "" for success
 	}{
+		{"app instances within bounds are accepted", app + "  instances: 3\n", ""},
+		{"app instances of zero are refused", app + "  instances: 0\n", "7:14: app instances must be a whole number from 1 to 16, got 0"},
+		{"app instances over the cap are refused", app + "  instances: 17\n", "7:14: app instances must be a whole number from 1 to 16, got 17"},
+		{"app instances must be a number", app + "  instances: three\n", `7:14: app instances must be a whole number from 1 to 16, got the string "three"`},
 		{"a file over the size limit is refused before parsing",
 			steps + "# " + strings.Repeat("x", MaxFileSize) + "\n",
 			"1:1: the file is 1048600 bytes; the limit is 1048576 bytes"},
@@ -486,5 +491,33 @@ func TestReservedAppEnvIsOneListForPipelineAndVariables(t *testing.T) {
 		if got := ReservedAppEnv(name) != ""; got != reserved {
 			t.Errorf("ReservedAppEnv(%q) reserved = %v, want %v", name, got, reserved)
 		}
+	}
+}
+
+func TestAppInstances(t *testing.T) {
+	const base = "build:\n  - run: make\nartifact:\n  paths: [bin]\napp:\n  run: bin/app\n"
+	for _, tt := range []struct {
+		name string
+		in   string
+		want int
+	}{
+		{"not set means the default of one (0)", base, 0},
+		{"three", base + "  instances: 3\n", 3},
+		{"the maximum", base + "  instances: 16\n", 16},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("x.yml", []byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.App.Instances != tt.want {
+				t.Errorf("instances = %d, want %d", c.App.Instances, tt.want)
+			}
+		})
+	}
+	c1, _ := Parse("x.yml", []byte(base))
+	c2, _ := Parse("x.yml", []byte(base+"  instances: 2\n"))
+	if c1.Hash() == c2.Hash() {
+		t.Error("the hash ignores app.instances")
 	}
 }

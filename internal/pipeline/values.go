@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,12 +39,28 @@ func (p *parser) app(n *yaml.Node) (App, *Error) {
 			if a.Env, err = p.env(f.val, "app", reservedAppEnv); err != nil {
 				return App{}, err
 			}
+		case "instances":
+			if a.Instances, err = p.instances(f.val); err != nil {
+				return App{}, err
+			}
 		}
 	}
 	if a.Run == "" {
 		return App{}, p.errorAt(n, `app has no "run" key; say which command starts the app (it must listen on $PORT)`)
 	}
 	return a, nil
+}
+
+// instances checks app.instances: a whole number from 1 to MaxInstances.
+func (p *parser) instances(n *yaml.Node) (int, *Error) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return 0, p.errorAt(n, "app instances must be a whole number from 1 to %d, got %s", MaxInstances, describe(n))
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < 1 || v > MaxInstances {
+		return 0, p.errorAt(n, "app instances must be a whole number from 1 to %d, got %s", MaxInstances, clip(n.Value))
+	}
+	return v, nil
 }
 
 // health checks app.health: a path on the app itself, with an optional query.

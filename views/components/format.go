@@ -23,7 +23,7 @@ func StatusClass(s string) string {
 	switch s {
 	case "succeeded", "live", "deployed", "pass", "passed", "approved", "active", "healthy":
 		return "bg-emerald-50 text-emerald-800 ring-emerald-600/30"
-	case "failed", "rejected", "fail", "crashed", "disabled", "interrupted", "error":
+	case "failed", "rejected", "fail", "crashed", "disabled", "interrupted", "error", "down":
 		return "bg-red-50 text-red-800 ring-red-600/30"
 	case "running", "deploying", "starting", "restarting":
 		return "bg-sky-50 text-sky-800 ring-sky-600/30"
@@ -41,7 +41,7 @@ func StatusIcon(s string) string {
 	switch s {
 	case "succeeded", "live", "deployed", "pass", "passed", "approved", "active", "healthy":
 		return "✓"
-	case "failed", "rejected", "fail", "crashed", "interrupted", "error":
+	case "failed", "rejected", "fail", "crashed", "interrupted", "error", "down":
 		return "✗"
 	case "running", "deploying", "starting", "restarting":
 		return "◌"

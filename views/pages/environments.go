@@ -85,12 +85,50 @@ type EnvironmentsPage struct {
 type InstanceView struct {
 	Role      string // live, warm, other
 	ReleaseID int64
+	Slot      int
 	State     string
+	// Health is "up" or "down" (health checks or ejection); Routable says
+	// whether the edge sends it requests.
+	Health    string
+	Routable  bool
 	PID, Port int
 	Restarts  int
+	RPS       float64
+	Requests  int64
+	Errors    int64
+	InFlight  int64
 	StartedAt time.Time
 	WarmUntil time.Time
 	LastExit  string
+}
+
+// InstancesPanel is the environment page's instances card; the card
+// reloads itself from Href every second.
+type InstancesPanel struct {
+	Now  time.Time
+	Href string
+	CSRF string
+	// ScaleHref is where the scale form posts; "" when the user may not scale.
+	ScaleHref   string
+	EngineKnown bool
+	Process     bool // the process target; only it has instances
+	// Setting is the environment's instances (0: as .slipway.yml says);
+	// Desired what the engine was last asked for.
+	Setting   int
+	Desired   int
+	Max       int
+	Instances []InstanceView
+}
+
+// Serving counts the instances the edge sends requests to.
+func (p InstancesPanel) Serving() int {
+	n := 0
+	for _, in := range p.Instances {
+		if in.Role == "live" && in.Routable {
+			n++
+		}
+	}
+	return n
 }
 
 // EventView is one instance event.
@@ -133,8 +171,7 @@ type EnvironmentPage struct {
 	// stderr, masked); nil while a deploy shows its own log instead, or
 	// when nothing of the environment runs here.
 	OutputLog    *components.LogView
-	EngineKnown  bool
-	Instances    []InstanceView
+	Instances    InstancesPanel
 	Events       []EventView
 	Releases     []ReleaseView
 	PreviousGood *ReleaseView
@@ -212,6 +249,9 @@ type EnvironmentSettingsPage struct {
 	ConfigVersion    int64
 	Variables        []VariableView
 	SecretsEnabled   bool
+	// Instances is the environment's setting (0: as .slipway.yml says).
+	Instances    int
+	MaxInstances int
 }
 
 // Base is the environment's address in the portal.
