@@ -210,6 +210,8 @@ func TestBrowserQALoadTestsStagingAndComparesRuns(t *testing.T) {
 	if n, err := chromedp.Run(qa, chromedp.Evaluate[int64](`document.querySelectorAll("#lt-compare-chart .u-over").length`)); err != nil || n != 1 {
 		t.Errorf("the comparison has %d plot areas (%v), want one chart", n, err)
 	}
+	compareURL, err := Location(qa)
+	must(t, err)
 	Screenshot(t, qa, "compare")
 
 	// A run where one target fails (it answers after the timeout): the
@@ -277,6 +279,17 @@ func TestBrowserQALoadTestsStagingAndComparesRuns(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a developer's API run answered %d %s, want 403", resp.StatusCode, body)
+	}
+
+	// On a phone the per-target table and the overlaid chart stay inside
+	// the page (the table scrolls in its own box).
+	phone(t, qa)
+	for name, u := range map[string]string{"phone-per-target": p.URL + "/loadtests/" + failing, "phone-compare": compareURL} {
+		must(t, Visit(qa, u))
+		if fit := evalJS[string](t, qa, overflowJS); fit != "ok" {
+			t.Errorf("%s does not fit a phone: %s", name, fit)
+		}
+		Screenshot(t, qa, name)
 	}
 }
 
