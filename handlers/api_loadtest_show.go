@@ -49,6 +49,9 @@ type apiMetrics struct {
 	Histogram   []loadtest.Bucket  `json:"histogram"`
 	DurationMS  float64            `json:"duration_ms"`
 	Canceled    bool               `json:"canceled"`
+	// Targets breaks requests and errors down per target; empty for runs
+	// recorded before the breakdown existed.
+	Targets []loadtest.TargetStats `json:"targets"`
 }
 
 // apiShowLoadTest returns a run's status, verdict, metrics and threshold
@@ -64,7 +67,10 @@ func (h *Handler) apiShowLoadTest(c echo.Context) error {
 	if rep := reportOf(l); rep != nil {
 		out.Metrics = &apiMetrics{Requests: rep.Requests, Rate: rep.Rate, Throughput: rep.Throughput, Success: rep.Success,
 			Latencies: rep.Latencies, BytesIn: rep.BytesIn, BytesOut: rep.BytesOut, StatusCodes: rep.StatusCodes, Errors: rep.Errors,
-			Histogram: rep.Histogram, DurationMS: float64(rep.Duration) / float64(time.Millisecond), Canceled: rep.Canceled}
+			Histogram: rep.Histogram, DurationMS: float64(rep.Duration) / float64(time.Millisecond), Canceled: rep.Canceled, Targets: rep.Targets}
+		if out.Metrics.Targets == nil {
+			out.Metrics.Targets = []loadtest.TargetStats{}
+		}
 		out.Thresholds, out.Windows = rep.Checks, rep.Windows
 	} else if l.Windows != "" {
 		_ = json.Unmarshal([]byte(l.Windows), &out.Windows)

@@ -28,6 +28,9 @@ func (h *Handler) showDashboard(c echo.Context) error {
 	if vm.Home, err = h.dashboardHome(ctx, u); err != nil {
 		return err
 	}
+	if vm.HomeSignature, err = pages.HomeSignature(ctx, vm.Home, vm.Now); err != nil {
+		return err
+	}
 	if m, derr := h.demoMarker(); derr == nil && auth.Can(roleOf(u), auth.ManageDemo) {
 		if p, err := findDemo(ps, m); err == nil {
 			vm.DemoName = p.Name

@@ -86,13 +86,25 @@ func (h *Handler) showIDE(c echo.Context) error {
 		}
 		v.Root = ideEntries(es)
 	}
+	status := http.StatusOK
+	if sha == "" && branch != p.DefaultBranch && len(v.Root) == 0 && len(v.Branches) > 1 {
+		// A branch that does not exist (a mistyped or deleted one), in a
+		// repository that has others: say so rather than show it empty.
+		status, v.Problem = http.StatusNotFound, "There is no branch “"+branch+"” in this repository. Pick one above; a commit to it would start it from nothing."
+	}
 	if fp := c.QueryParam("path"); fp != "" {
-		if clean, err := gitrepo.CleanPath(fp); err == nil {
+		clean, pathStatus, problem, err := h.idePath(c, p, sha, fp)
+		if err != nil {
+			return err
+		}
+		if problem == "" {
 			v.Path = clean
 			parts := strings.Split(clean, "/")
 			for i := range parts {
 				v.Crumbs = append(v.Crumbs, pages.IDECrumb{Name: parts[i], Path: strings.Join(parts[:i+1], "/")})
 			}
+		} else if v.Problem == "" {
+			status, v.Problem = pathStatus, problem
 		}
 	}
 	if _, envs, err := h.store.ProjectEnvironments(ctx, p.Slug); err == nil {
@@ -103,7 +115,30 @@ func (h *Handler) showIDE(c echo.Context) error {
 			}
 		}
 	}
-	return h.render(c, p.Name+" · IDE", "projects", pages.IDE(v))
+	return h.renderStatus(c, status, p.Name+" · IDE", "projects", pages.IDE(v))
+}
+
+// idePath checks the IDE's ?path= at sha and returns it cleaned, or the
+// page's status and the problem in words: an invalid path is 400, a
+// missing file or a folder 404; the editor then opens nothing.
+func (h *Handler) idePath(c echo.Context, p *models.Project, sha, fp string) (clean string, status int, problem string, err error) {
+	clean, err = gitrepo.CleanPath(fp)
+	if err != nil {
+		return "", http.StatusBadRequest, "The path in the address is not valid: " + gitMessage(err) + ".", nil
+	}
+	if sha == "" {
+		return clean, http.StatusOK, "", nil
+	}
+	_, err = gitrepo.ReadBlob(c.Request().Context(), h.jobs.RepoDir(p), sha, clean)
+	switch {
+	case err == nil:
+		return clean, http.StatusOK, "", nil
+	case errors.Is(err, gitrepo.ErrIsFolder):
+		return "", http.StatusNotFound, "“" + clean + "” is a folder, not a file: open it in the tree on the left.", nil
+	case errors.Is(err, gitrepo.ErrNotExist):
+		return "", http.StatusNotFound, "There is no file “" + clean + "” on this branch.", nil
+	}
+	return "", 0, "", err
 }
 
 // ideTree answers one folder of the tree (an htmx fragment).
@@ -123,15 +158,27 @@ func (h *Handler) ideTree(c echo.Context) error {
 	return h.renderComponent(c, http.StatusOK, pages.IDETreeFragment(pages.IDETree{Slug: p.Slug, Branch: branch, Entries: ideEntries(es)}))
 }
 
-// gitReadError turns a read of a path into 404 or 400.
+// gitReadError turns a read of a path into 404 or 400, with the message
+// of the path's problem alone: CleanPath's errors also wrap
+// ErrInvalidChange for commits, whose text means nothing on a read.
 func gitReadError(err error) error {
+	msg := gitMessage(err)
 	switch {
+	case errors.Is(err, gitrepo.ErrIsFolder):
+		return echo.NewHTTPError(http.StatusBadRequest, msg+": list a folder with the tree").WithInternal(err)
 	case errors.Is(err, gitrepo.ErrNotExist), errors.Is(err, gitrepo.ErrUnknownRef):
-		return echo.NewHTTPError(http.StatusNotFound, strings.TrimPrefix(err.Error(), "gitrepo: ")).WithInternal(err)
+		return echo.NewHTTPError(http.StatusNotFound, msg).WithInternal(err)
 	case errors.Is(err, gitrepo.ErrInvalidChange):
-		return echo.NewHTTPError(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "gitrepo: ")).WithInternal(err)
+		return echo.NewHTTPError(http.StatusBadRequest, msg).WithInternal(err)
 	}
 	return err
+}
+
+// gitMessage is a read error's text for people: without the package
+// prefix, and without the "invalid change" that CleanPath's errors carry
+// for commits.
+func gitMessage(err error) string {
+	return strings.TrimSuffix(strings.TrimPrefix(err.Error(), "gitrepo: "), ": "+gitrepo.ErrInvalidChange.Error())
 }
 
 // ideFileResponse is one file for the editor.

@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/PuerkitoBio/goquery"
 	"net/http"
 	"strings"
 	"sync"
@@ -182,6 +183,71 @@ func TestIDECommit(t *testing.T) {
 			body: `{"path":".slipway.yml","content":"build:\n  - name: x\n    runn: y\n"}`})
 		if resp.StatusCode != 200 || !strings.Contains(body, `"line":3`) {
 			t.Fatalf("validate %d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("the page says what is wrong with its address", func(t *testing.T) {
+		for _, c := range []struct {
+			name, query string
+			status      int
+			want        string
+		}{
+			{"a path with a .. part", "?path=../etc/passwd", 400, "The path in the address is not valid"},
+			{"an absolute path", "?path=/etc/passwd", 400, "is absolute"},
+			{"a missing file", "?path=nope.txt", 404, "There is no file “nope.txt” on this branch."},
+			{"a folder", "?path=app", 404, "“app” is a folder, not a file"},
+			{"a branch that does not exist", "?ref=mian", 404, "There is no branch “mian”"},
+		} {
+			resp, body := ts.do("GET", "/projects/web/ide"+c.query, reqOpts{session: sess})
+			doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+			must(t, err)
+			problem := doc.Find(`[data-testid="ide-problem"]`).Text()
+			if resp.StatusCode != c.status || !strings.Contains(problem, c.want) || strings.Contains(problem, "invalid change") {
+				t.Errorf("%s: %d %q, want %d %q", c.name, resp.StatusCode, problem, c.status, c.want)
+			}
+			if f := doc.Find(`[data-testid="editor-file"]`).Text(); f != "" {
+				t.Errorf("%s: the editor opens %q", c.name, f)
+			}
+		}
+		resp, body := ts.do("GET", "/projects/web/ide?path=app/main.go", reqOpts{session: sess})
+		if resp.StatusCode != 200 || strings.Contains(body, `data-testid="ide-problem"`) {
+			t.Errorf("a good path: %d, problem shown: %v", resp.StatusCode, strings.Contains(body, "ide-problem"))
+		}
+	})
+
+	t.Run("read errors name the problem without a stray suffix", func(t *testing.T) {
+		for _, u := range []string{"/projects/web/ide/file?ref=main&path=../x", "/projects/web/ide/tree?ref=main&path=a/../b"} {
+			resp, body := ts.do("GET", u, reqOpts{session: sess})
+			if resp.StatusCode != 400 || !strings.Contains(body, ".. part") || strings.Contains(body, "invalid change") {
+				t.Errorf("%s: %d %s", u, resp.StatusCode, body)
+			}
+		}
+		resp, body := ts.do("GET", "/api/v1/projects/web/files?ref=main&path=/abs", reqOpts{token: devTok})
+		if resp.StatusCode != 400 || strings.Contains(body, "invalid change") || !strings.Contains(body, "absolute") {
+			t.Errorf("API absolute path: %d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("asking for a folder as a file says it is a folder", func(t *testing.T) {
+		for _, c := range []struct{ url, auth string }{
+			{"/api/v1/projects/web/files?ref=main&path=app", "token"},
+			{"/projects/web/ide/file?ref=main&path=app", "session"},
+		} {
+			o := reqOpts{session: sess}
+			if c.auth == "token" {
+				o = reqOpts{token: devTok}
+			}
+			resp, body := ts.do("GET", c.url, o)
+			if resp.StatusCode != 400 || !strings.Contains(body, "app is a folder, not a file") || strings.Contains(body, "regular file") {
+				t.Errorf("%s: %d %s", c.url, resp.StatusCode, body)
+			}
+		}
+		// A file still reads, and a missing one is still 404.
+		if resp, body := ts.do("GET", "/api/v1/projects/web/files?ref=main&path=app/main.go", reqOpts{token: devTok}); resp.StatusCode != 200 || !strings.HasPrefix(body, "package main") {
+			t.Errorf("a file: %d %q", resp.StatusCode, body)
+		}
+		if resp, _ := ts.do("GET", "/api/v1/projects/web/files?ref=main&path=app/none.go", reqOpts{token: devTok}); resp.StatusCode != 404 {
+			t.Errorf("a missing file: %d", resp.StatusCode)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -44,6 +45,9 @@ func (h *Handler) compareLoadTests(c echo.Context) error {
 	}
 	p := pages.LoadTestComparePage{Plan: a.Plan.Name, A: runRow(a), B: runRow(b), ChecksA: checkRows(ra.Checks), ChecksB: checkRows(rb.Checks)}
 	p.LoadDiffers = loadDifferences(specFrom(a.Spec), specFrom(b.Spec))
+	p.AWindowsJSON, p.BWindowsJSON = windowsJSON(ra.Windows), windowsJSON(rb.Windows)
+	p.ADurationSeconds, p.BDurationSeconds = int(a.Duration/time.Second), int(b.Duration/time.Second)
+	p.ChartJS, p.ChartCSS = h.assets.URL("loadtest.js"), h.assets.URL("uplot.css")
 	for _, d := range loadtest.Compare(ra, rb) {
 		r := deltaRow(d)
 		if len(p.LoadDiffers) > 0 {
@@ -55,6 +59,18 @@ func (h *Handler) compareLoadTests(c echo.Context) error {
 		p.Deltas = append(p.Deltas, r)
 	}
 	return h.render(c, "Compare "+a.Ref()+" and "+b.Ref(), "loadtests", pages.LoadTestCompare(p))
+}
+
+// windowsJSON encodes a report's per-second series for a chart.
+func windowsJSON(ws []loadtest.Window) string {
+	if ws == nil {
+		ws = []loadtest.Window{}
+	}
+	b, err := json.Marshal(ws)
+	if err != nil {
+		return "[]"
+	}
+	return string(b)
 }
 
 // deltaRow formats one delta; "better" follows the metric's direction.

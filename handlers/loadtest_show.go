@@ -3,8 +3,10 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -49,6 +51,7 @@ func (h *Handler) showLoadTest(c echo.Context) error {
 		p.FinishedAt = *l.FinishedAt
 	}
 	p.Spec = specRows(spec)
+	p.ThresholdsJSON = thresholdsJSON(spec.Thresholds)
 	if rep := reportOf(l); rep == nil && !p.Running {
 		// Interrupted (or failed before a report): show what was measured
 		// until it stopped, from the windows the run kept.
@@ -138,6 +141,7 @@ func fillReport(p *pages.LoadTestRunPage, rep *loadtest.Report) {
 		p.StatusCodes = append(p.StatusCodes, pages.CountRow{Key: k, Count: rep.StatusCodes[k]})
 	}
 	p.Errors = rep.Errors
+	p.PerTarget = targetRows(rep.Targets, p.BaseURL)
 	p.Checks = checkRows(rep.Checks)
 	var total uint64
 	for _, b := range rep.Histogram {
@@ -159,6 +163,64 @@ func fillReport(p *pages.LoadTestRunPage, rep *loadtest.Report) {
 		w = []byte("[]")
 	}
 	p.WindowsJSON = string(w)
+}
+
+// chartThresholds are the thresholds a run's chart draws as horizontal
+// lines: latencies in ms, the error rate in percent.
+type chartThresholds struct {
+	P95           float64 `json:"p95,omitempty"`
+	P99           float64 `json:"p99,omitempty"`
+	MaxErrorPct   float64 `json:"max_error_pct,omitempty"`
+	MinThroughput float64 `json:"min_throughput,omitempty"`
+	// HasErrorPct is set when a success ratio is required, so that a
+	// required 100 % (a 0 % error line) is still drawn.
+	HasErrorPct bool `json:"has_error_pct,omitempty"`
+}
+
+// thresholdsJSON encodes a spec's thresholds for the chart.
+func thresholdsJSON(t loadtest.Thresholds) string {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	c := chartThresholds{P95: ms(t.P95), P99: ms(t.P99), MinThroughput: t.MinThroughput}
+	if t.MinSuccessRatio > 0 {
+		// Rounded: 1 - 0.99 is 0.010000000000000009 in floating point.
+		c.HasErrorPct, c.MaxErrorPct = true, math.Round((1-t.MinSuccessRatio)*100*1e6)/1e6
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// targetRows maps a report's per-target breakdown for display, naming each
+// target by its method and its URL relative to the run's base URL.
+func targetRows(ts []loadtest.TargetStats, base string) []pages.TargetRow {
+	out := make([]pages.TargetRow, 0, len(ts))
+	base = strings.TrimSuffix(base, "/")
+	for _, t := range ts {
+		u := t.URL
+		if base != "" && strings.HasPrefix(u, base+"/") {
+			u = strings.TrimPrefix(u, base)
+		}
+		r := pages.TargetRow{Target: t.Method + " " + u, Requests: t.Requests, Errors: t.Errors, ErrorPercent: "–"}
+		if t.Requests > 0 {
+			r.ErrorPercent = fmt.Sprintf("%.1f %%", float64(t.Errors)*100/float64(t.Requests))
+		}
+		for _, e := range t.TopErrors {
+			r.TopErrors = append(r.TopErrors, pages.CountRow{Key: e.Message, Count: int(e.Count)})
+		}
+		for k, n := range t.StatusCodes {
+			r.Codes = append(r.Codes, pages.CountRow{Key: k, Count: n})
+		}
+		sort.Slice(r.Codes, func(i, j int) bool {
+			if r.Codes[i].Count != r.Codes[j].Count {
+				return r.Codes[i].Count > r.Codes[j].Count
+			}
+			return r.Codes[i].Key < r.Codes[j].Key
+		})
+		out = append(out, r)
+	}
+	return out
 }
 
 // partialWindows puts the windows of a run that has no report on the page,

@@ -317,6 +317,11 @@ func TestLoadTestRunsEndToEnd(t *testing.T) {
 			Requests  uint64
 			Success   float64
 			Latencies struct{ P50, P95 float64 }
+			Targets   []struct {
+				Method, URL      string
+				Requests, Errors uint64
+				StatusCodes      map[string]int `json:"status_codes"`
+			}
 		}
 		Thresholds []struct {
 			Name string
@@ -329,19 +334,26 @@ func TestLoadTestRunsEndToEnd(t *testing.T) {
 	if got.Status != "passed" || got.Verdict != "pass" || got.Metrics.Requests < 20 || got.Metrics.Success != 1 || got.Metrics.Latencies.P50 <= 0 || len(got.Thresholds) < 5 {
 		t.Fatalf("finished run = %s", body)
 	}
+	// Per target, in the plan's order, adding up to the total.
+	if tg := got.Metrics.Targets; len(tg) != 2 || !strings.HasSuffix(tg[0].URL, "/") || !strings.HasSuffix(tg[1].URL, "/api") ||
+		tg[0].Requests+tg[1].Requests != got.Metrics.Requests || tg[0].Errors+tg[1].Errors != 0 || tg[1].StatusCodes["200"] != int(tg[1].Requests) {
+		t.Errorf("metrics.targets = %+v (requests %d)", tg, got.Metrics.Requests)
+	}
 
 	// An inline run of the same plan's shape, for comparison; then the pages.
 	second := create(fmt.Sprintf(`{"plan_id":%d}`, plan.ID))
 	waitRun(t, ts, second)
 	resp, body = ts.do(http.MethodGet, "/loadtests/"+idStr(first), reqOpts{session: sess})
 	for _, want := range []string{`data-testid="latencies"`, `data-testid="histogram"`, `data-testid="checks"`, `data-testid="status-codes"`,
-		`data-testid="result-chart"`, `data-windows="[{&#34;second&#34;:0,`, `data-testid="compare-form"`, "p99", "successful responses"} {
+		`data-testid="result-chart"`, `data-windows="[{&#34;second&#34;:0,`, `data-testid="compare-form"`, `data-testid="per-target"`,
+		`data-thresholds="{&#34;p95&#34;:1000,&#34;max_error_pct&#34;:1,&#34;has_error_pct&#34;:true}"`, "p99", "successful responses"} {
 		if resp.StatusCode != 200 || !strings.Contains(body, want) {
 			t.Fatalf("run page lacks %s (status %d)", want, resp.StatusCode)
 		}
 	}
 	resp, body = ts.do(http.MethodGet, "/loadtests/"+idStr(first)+"/compare?with="+idStr(second), reqOpts{session: sess})
-	if resp.StatusCode != 200 || !strings.Contains(body, `data-testid="deltas"`) || !strings.Contains(body, "Latency p95") {
+	if resp.StatusCode != 200 || !strings.Contains(body, `data-testid="deltas"`) || !strings.Contains(body, "Latency p95") ||
+		!strings.Contains(body, `data-a-label="A #`+idStr(first)+`"`) || !strings.Contains(body, `data-b-label="B #`+idStr(second)+`"`) {
 		t.Fatalf("compare page: %d", resp.StatusCode)
 	}
 	resp, body = ts.do(http.MethodGet, "/loadtests/"+idStr(first)+"/report.json", reqOpts{session: sess})

@@ -45,6 +45,7 @@ func (h *Handler) Register(e *echo.Echo) {
 
 	// Pages.
 	h.add(e, http.MethodGet, "/", auth.Authenticated, h.showDashboard)
+	h.add(e, http.MethodGet, "/dashboard/home", auth.Authenticated, h.refreshDashboardHome)
 	h.add(e, http.MethodGet, "/profile", auth.Authenticated, h.showProfile)
 	h.add(e, http.MethodPost, "/profile/tokens", auth.Authenticated, h.createToken)
 	h.add(e, http.MethodPost, "/profile/password", auth.Authenticated, h.changeOwnPassword)

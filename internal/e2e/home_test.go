@@ -29,17 +29,34 @@ func TestBrowserLeadDashboardShowsWaitingPromotion(t *testing.T) {
 		}
 		return rel.Status == "live", "status " + rel.Status, nil
 	})
+	// The lead's dashboard is open, scrolled down a little, with nothing
+	// waiting; then a promotion is created in the background.
+	addUser(t, p, "lead1", "lead", "lead1-password-123")
+	lead := NewBrowser(t)
+	must(t, Login(lead, p, "lead1", "lead1-password-123"))
+	must(t, Visit(lead, p.URL+"/"))
+	must(t, WaitTestID(lead, "home-empty"))
+	if n, err := TextOf(lead, "approvals-count"); err != nil || n != "0" {
+		t.Fatalf("the lead's count starts at %q (%v), want 0", n, err)
+	}
+	scrolled := evalJS[int](t, lead, `(() => { document.body.style.minHeight = "3000px"; window.__notReloaded = true; window.scrollTo(0, 120); return Math.round(window.scrollY); })()`)
 	var promo struct {
 		ID int64 `json:"id"`
 	}
 	a.do(http.MethodPost, "/api/v1/projects/shop/environments/staging/promote", nil, &promo, http.StatusCreated)
 	id := strconv.FormatInt(promo.ID, 10)
-
-	addUser(t, p, "lead1", "lead", "lead1-password-123")
-	lead := NewBrowser(t)
-	must(t, Login(lead, p, "lead1", "lead1-password-123"))
-	must(t, Visit(lead, p.URL+"/"))
-	must(t, WaitTestID(lead, "home-promotion-"+id))
+	eventually(t, "the open dashboard lists the new promotion and the nav counts it", 30*time.Second, func() bool {
+		ok, err := HasTestID(lead, "home-promotion-"+id)
+		n, _ := TextOf(lead, "approvals-count")
+		return err == nil && ok && n == "1"
+	})
+	if !evalJS[bool](t, lead, `window.__notReloaded === true`) {
+		t.Error("the dashboard reloaded to show the promotion")
+	}
+	if y := evalJS[int](t, lead, `Math.round(window.scrollY)`); y != scrolled || scrolled == 0 {
+		t.Errorf("the refresh moved the page from scroll %d to %d", scrolled, y)
+	}
+	Screenshot(t, lead, "promotion-arrived-without-reload")
 	row, err := TextOf(lead, "home-promotion-"+id)
 	must(t, err)
 	if !strings.Contains(row, "staging → production") || !strings.Contains(row, "0 of 1 approvals") {

@@ -243,6 +243,13 @@ func lastLineVisibleJS(n int) string {
 })()`, n)
 }
 
+// navTiming describes where the page's opening went: the server's answer,
+// the document parsed, and the load event, in ms from navigation start.
+func navTiming(t *testing.T, ctx context.Context) string {
+	return evalJS[string](t, ctx, `(() => { const n = performance.getEntriesByType("navigation")[0]; if (!n) return "no timing";
+		return "response " + Math.round(n.responseEnd) + " ms, DOM ready " + Math.round(n.domContentLoadedEventEnd) + " ms, load " + Math.round(n.loadEventEnd) + " ms"; })()`)
+}
+
 // TestBrowserLongLogReachesItsEnd measures how long a viewer takes to
 // show the last line of a 200,000-line build log: opened on the finished
 // log, and opened while the build ran, half-way through. It reports the
@@ -288,7 +295,7 @@ func TestBrowserLongLogReachesItsEnd(t *testing.T) {
 	opened := time.Now()
 	must(t, Visit(ctx, p.URL+"/builds/"+strconv.FormatInt(done, 10)))
 	seen := waitLast("the finished log shows its last line", last)
-	t.Logf("FIGURE finished %d-line log: page open to last line visible %s", last, seen.Sub(opened).Round(time.Millisecond))
+	t.Logf("FIGURE finished %d-line log: page open to last line visible %s (%s)", last, seen.Sub(opened).Round(time.Millisecond), navTiming(t, ctx))
 	Screenshot(t, ctx, "finished-long-log")
 
 	// A log opened half-way through its build.
@@ -321,7 +328,8 @@ func TestBrowserLongLogReachesItsEnd(t *testing.T) {
 	last = a.logLineCount(mid)
 	seen = waitLast("the mid-build viewer shows the last line", last)
 	ended2 := evalJS[bool](t, ctx, `document.querySelector("[data-logview]").dataset.ended === "true"`)
-	t.Logf("FIGURE viewer opened mid-build at line %d of %d: page open to last line visible %s; build finished to last line visible %s (viewer ended: %v)",
-		atOpen, last, seen.Sub(opened).Round(time.Millisecond), seen.Sub(finished).Round(time.Millisecond), ended2)
+	jumps := evalJS[string](t, ctx, `document.querySelector("[data-logview]").dataset.caughtUp || "0"`)
+	t.Logf("FIGURE viewer opened mid-build at line %d of %d: page open to last line visible %s; build finished to last line visible %s (viewer ended: %v, jumped to the tail %s times)",
+		atOpen, last, seen.Sub(opened).Round(time.Millisecond), seen.Sub(finished).Round(time.Millisecond), ended2, jumps)
 	Screenshot(t, ctx, "mid-build-long-log")
 }

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,6 +160,23 @@ func TestBrowserQALoadTestsStagingAndComparesRuns(t *testing.T) {
 		}
 	}
 	must(t, WaitTestID(qa, "histogram"))
+	// The plan's thresholds are drawn as lines on the chart, named in its
+	// legend: p95 500 ms and a 1 % error limit (success ratio 0.99).
+	legend, err := chromedp.Run(qa, chromedp.Evaluate[string](`[...document.querySelectorAll("#lt-chart .u-legend .u-series")].map(e => e.textContent.trim()).join("|")`))
+	must(t, err)
+	for _, want := range []string{"p95 limit 500 ms", "error limit 1 %"} {
+		if !strings.Contains(legend, want) {
+			t.Errorf("the result chart has no %q line; legend %q", want, legend)
+		}
+	}
+	if n, err := chromedp.Run(qa, chromedp.Evaluate[string](`document.getElementById("lt-chart").dataset.thresholdLines`)); err != nil || n != "2" {
+		t.Errorf("the result chart drew %q threshold lines (%v), want 2", n, err)
+	}
+	perTarget, err := TextOf(qa, "per-target")
+	must(t, err)
+	if !strings.Contains(perTarget, "GET /healthz") || !strings.Contains(perTarget, "GET /") {
+		t.Errorf("the per-target table lacks the plan's targets: %q", perTarget)
+	}
 	Screenshot(t, qa, "run-result")
 
 	// Again, then compare the two.
@@ -180,7 +199,33 @@ func TestBrowserQALoadTestsStagingAndComparesRuns(t *testing.T) {
 			t.Errorf("the comparison lacks %q: %q", want, deltas)
 		}
 	}
+	// Both runs' charts overlaid on one, the older (A) first.
+	must(t, WaitTestID(qa, "compare-chart"))
+	series, err := chromedp.Run(qa, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#lt-compare-chart .u-legend .u-series")].map(e => e.textContent.trim()).filter(s => s !== "second")`))
+	must(t, err)
+	firstRef, secondRef := "#"+path.Base(first), "#"+path.Base(second)
+	if len(series) != 4 || !strings.HasPrefix(series[0], "A "+firstRef) || !strings.HasPrefix(series[2], "B "+secondRef) {
+		t.Errorf("the overlaid chart's series are %q, want A %s first then B %s", series, firstRef, secondRef)
+	}
+	if n, err := chromedp.Run(qa, chromedp.Evaluate[int64](`document.querySelectorAll("#lt-compare-chart .u-over").length`)); err != nil || n != 1 {
+		t.Errorf("the comparison has %d plot areas (%v), want one chart", n, err)
+	}
+	compareURL, err := Location(qa)
+	must(t, err)
 	Screenshot(t, qa, "compare")
+
+	// A run where one target fails (it answers after the timeout): the
+	// report says which target, how often and with what error.
+	failing := apiRun(t, p, `{"environment":"staging","targets":"GET /healthz\nGET /slow?ms=1500","rate":4,"duration":"3s","timeout":"300ms"}`)
+	must(t, Visit(qa, p.URL+"/loadtests/"+failing))
+	waitRunResult(t, qa)
+	rows, err := chromedp.Run(qa, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="per-target"] tbody tr')].map(r => r.dataset.target + " => " + r.textContent.replace(/\s+/g, " "))`))
+	must(t, err)
+	if len(rows) != 2 || !strings.HasPrefix(rows[0], "GET /healthz =>") || strings.Contains(rows[0], "Client.Timeout") ||
+		!strings.HasPrefix(rows[1], "GET /slow?ms=1500 =>") || !strings.Contains(rows[1], "Client.Timeout") || !strings.Contains(rows[1], "100.0 %") {
+		t.Errorf("per-target rows %q: want /healthz clean and /slow failing every request with a timeout", rows)
+	}
+	Screenshot(t, qa, "per-target-errors")
 
 	// A run whose process died mid-attack (see the jobs package's kill -9
 	// test) shows why it has no verdict, and the seconds it measured.
@@ -235,6 +280,17 @@ func TestBrowserQALoadTestsStagingAndComparesRuns(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a developer's API run answered %d %s, want 403", resp.StatusCode, body)
 	}
+
+	// On a phone the per-target table and the overlaid chart stay inside
+	// the page (the table scrolls in its own box).
+	phone(t, qa)
+	for name, u := range map[string]string{"phone-per-target": p.URL + "/loadtests/" + failing, "phone-compare": compareURL} {
+		must(t, Visit(qa, u))
+		if fit := evalJS[string](t, qa, overflowJS); fit != "ok" {
+			t.Errorf("%s does not fit a phone: %s", name, fit)
+		}
+		Screenshot(t, qa, name)
+	}
 }
 
 // planOf returns the ID of the only plan, read from the list page's edit
@@ -279,4 +335,28 @@ func seedInterruptedRun(t *testing.T, p *Portal) string {
 		Error: jobs.ReasonLoadTestWorkerDied, CreatedByID: runs[0].CreatedByID, CreatedAt: started, StartedAt: &started, FinishedAt: &finished}
 	must(t, store.InsertFixture(ctx, l))
 	return strconv.FormatInt(l.ID, 10)
+}
+
+// apiRun starts a run through the API with a QA token and returns its ID.
+func apiRun(t *testing.T, p *Portal, body string) string {
+	t.Helper()
+	tok := p.CLI("token", "create", "--user", "quinn")
+	if tok.ExitCode != 0 {
+		t.Fatalf("token create: %s", tok)
+	}
+	req, err := http.NewRequest(http.MethodPost, p.URL+"/api/v1/projects/shop/loadtests", strings.NewReader(body))
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.Stdout))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		ID int64 `json:"id"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(raw, &out) != nil || out.ID == 0 {
+		t.Fatalf("API run answered %d %s", resp.StatusCode, raw)
+	}
+	return strconv.FormatInt(out.ID, 10)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -220,6 +221,21 @@ func TestReadBlobAndListTree(t *testing.T) {
 		if _, err := ReadBlob(t.Context(), dir, "main", p); err == nil {
 			t.Fatalf("read %q succeeded", p)
 		}
+	}
+	// A folder asked for as a file says so, and still counts as no file
+	// for callers that only want files (a .slipway.yml folder).
+	for name, read := range map[string]func() error{
+		"ReadBlob": func() error { _, err := ReadBlob(t.Context(), dir, "main", "a"); return err },
+		"ReadFile": func() error { _, err := ReadFile(t.Context(), dir, "main", "a"); return err },
+	} {
+		err := read()
+		if !errors.Is(err, ErrIsFolder) || !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), "a is a folder, not a file") ||
+			strings.Contains(err.Error(), "regular file") {
+			t.Errorf("%s of a folder: %v", name, err)
+		}
+	}
+	if _, err := ReadFile(t.Context(), dir, "main", "nope"); errors.Is(err, ErrIsFolder) || !errors.Is(err, ErrNotExist) {
+		t.Errorf("ReadFile of a missing file: %v", err)
 	}
 	es, err := ListTree(t.Context(), dir, "main", "")
 	if err != nil || len(es) != 3 || es[0].Name != "a" || es[0].Type != "tree" {

@@ -26,6 +26,9 @@ var (
 	ErrUnknownRef = errors.New("unknown ref")
 	// ErrNotExist means a file is not present at the given commit.
 	ErrNotExist = errors.New("file does not exist")
+	// ErrIsFolder means a path asked for as a file names a folder. Errors
+	// that wrap it also match ErrNotExist: there is no file by that name.
+	ErrIsFolder = errors.New("is a folder")
 	// ErrNotMirror means a mirror directory exists but is not a bare
 	// repository made by this package.
 	ErrNotMirror = errors.New("not a git mirror")
@@ -101,3 +104,15 @@ type Commit struct {
 	// Time is the author date.
 	Time time.Time
 }
+
+// folderError reports that name is a folder where a file was asked for.
+// It matches ErrIsFolder and ErrNotExist, so callers that only want files
+// keep treating it as a missing file.
+type folderError struct{ name string }
+
+func (e *folderError) Error() string {
+	return "gitrepo: " + e.name + " is a folder, not a file"
+}
+
+// Is reports whether target is ErrIsFolder or ErrNotExist.
+func (e *folderError) Is(target error) bool { return target == ErrIsFolder || target == ErrNotExist }

@@ -238,6 +238,9 @@ func ReadFile(ctx context.Context, mirrorDir, sha, name string) ([]byte, error) 
 			continue
 		}
 		f := strings.Fields(meta)
+		if len(f) == 4 && f[1] == "tree" {
+			return nil, &folderError{name: name}
+		}
 		if len(f) != 4 || f[1] != "blob" || (f[0] != "100644" && f[0] != "100755") {
 			return nil, fmt.Errorf("gitrepo: read %s at %s: not a regular file: %w", name, full, ErrNotExist)
 		}

@@ -122,6 +122,9 @@ func ReadBlob(ctx context.Context, dir, commit, name string) (Blob, error) {
 			size, _ = strconv.ParseInt(f[3], 10, 64)
 		}
 	}
+	if e.mode == "040000" {
+		return Blob{}, &folderError{name: name}
+	}
 	if e.mode != "100644" && e.mode != "100755" && e.mode != "120000" {
 		return Blob{}, fmt.Errorf("gitrepo: read %s at %s: %w", name, shortSHA(full), ErrNotExist)
 	}

@@ -52,6 +52,9 @@ type Report struct {
 	Duration time.Duration `json:"duration"`
 	// Canceled is set when the run was canceled before Duration elapsed.
 	Canceled bool `json:"canceled"`
+	// Targets breaks requests and errors down per target, in the order of
+	// the spec. Reports stored before it existed decode with it nil.
+	Targets []TargetStats `json:"targets"`
 }
 
 // Latencies summarizes request latency: the extremes, the mean and

@@ -110,7 +110,7 @@ func Run(ctx context.Context, s Spec, onWindow func(Window)) (*Report, error) {
 		vegeta.MaxBody(s.maxBody()),
 	)
 
-	c := newCollector(time.Now())
+	c := newCollector(time.Now(), tgts)
 	results := atk.Attack(vegeta.NewStaticTargeter(vtgts...), pacer(s), s.Duration, "")
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -215,17 +215,33 @@ type collector struct {
 	win        Window // the open window
 	winStart   time.Time
 	winLatency vegeta.LatencyMetrics // t-digest of the open window
+
+	targets  []*targetCounts          // in the order of the spec
+	byTarget map[string]*targetCounts // by targetKey
 }
 
-// newCollector returns a collector whose first window opens at start.
-func newCollector(start time.Time) *collector {
-	c := &collector{winStart: start, seen: map[string]bool{}}
+// newCollector returns a collector whose first window opens at start,
+// counting results per target of tgts.
+func newCollector(start time.Time, tgts []Target) *collector {
+	c := &collector{winStart: start, seen: map[string]bool{}, byTarget: map[string]*targetCounts{}}
 	c.total.Histogram = &vegeta.Histogram{Buckets: histogramBuckets}
+	for _, t := range tgts {
+		k := targetKey(t.Method, t.URL)
+		if c.byTarget[k] != nil {
+			continue // the same request twice (other headers or body): one row
+		}
+		tc := newTargetCounts(t.Method, t.URL)
+		c.byTarget[k] = tc
+		c.targets = append(c.targets, tc)
+	}
 	return c
 }
 
 // add folds one result in.
 func (c *collector) add(r *vegeta.Result) {
+	if tc := c.byTarget[targetKey(r.Method, r.URL)]; tc != nil {
+		tc.add(r)
+	}
 	if r.Error != "" {
 		c.addError(r.Error)
 		// Vegeta's Metrics keeps every distinct error forever; ours are
@@ -299,6 +315,10 @@ func (c *collector) report() *Report {
 		Errors:      c.errors,
 		Windows:     c.windows,
 		Duration:    m.Duration + m.Wait,
+		Targets:     make([]TargetStats, 0, len(c.targets)),
+	}
+	for _, tc := range c.targets {
+		rep.Targets = append(rep.Targets, tc.stats())
 	}
 	if rep.Errors == nil {
 		rep.Errors = []string{}

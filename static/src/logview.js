@@ -14,6 +14,8 @@ const MAX_DOM = 3000; // most lines kept in the DOM
 const EDGE = 600; // px from an edge of the box that loads the next page
 const MAX_MATCHES = 1000;
 const FLUSH_MS = 100; // live lines wait at most this long (plus a frame) for the DOM
+const CATCHUP_MS = 500; // how often a busy live viewer checks how far behind it is
+const MAX_BEHIND = PAGE; // lines behind the log's end past which it jumps to the tail
 
 const STATUS_CLASS = {
   ok: "bg-emerald-50 text-emerald-800 ring-emerald-600/30",
@@ -123,6 +125,8 @@ function init(root) {
     regionGen: 0,
     incoming: [], // live lines not yet in the DOM
     flushQueued: false,
+    lastFrameAt: 0, // when the socket last brought lines
+    jumping: false, // the socket is being replaced after a jump to the tail
   };
 
   root.classList.add("log-js");
@@ -131,13 +135,41 @@ function init(root) {
   document.head.appendChild(style);
   // Paging happens on scroll; the no-JS links are not needed.
   root.querySelectorAll("[data-log-earlier], [data-log-later]").forEach((el) => (el.hidden = true));
-  // Take the server-rendered lines out; they are regrouped below into
-  // sections this script manages.
-  const serverLines = Array.from(box.querySelectorAll(".log-line")).map((el) => ({
-    n: +el.id.slice(1),
-    html: el.querySelector(".log-t").innerHTML,
-  }));
-  box.querySelectorAll("details.log-step, .log-loose").forEach((el) => el.remove());
+  // The server grouped its page of lines by step as this script does:
+  // adopt its sections as they are. Taking a thousand lines out and
+  // putting them back cost a second layout of all of them on every
+  // opening; only sections it cannot match are regrouped (see start).
+  const adopted = adoptServerSections();
+  const serverLines = adopted
+    ? []
+    : Array.from(box.querySelectorAll(".log-line")).map((el) => ({
+        n: +el.id.slice(1),
+        html: el.querySelector(".log-t").innerHTML,
+      }));
+  if (!adopted) box.querySelectorAll("details.log-step, .log-loose").forEach((el) => el.remove());
+
+  // adoptServerSections marks the server's sections with their step, as
+  // newSection would, and reports whether every one matched a step.
+  function adoptServerSections() {
+    const secs = Array.from(box.querySelectorAll(":scope > details.log-step, :scope > .log-loose"));
+    const keys = secs.map((sec) =>
+      sec.classList.contains("log-loose") ? -1 : st.steps.findIndex((s) => String(s.first) === sec.dataset.first),
+    );
+    if (!secs.length || keys.some((k, i) => k < 0 && !secs[i].classList.contains("log-loose"))) return false;
+    secs.forEach((sec, i) => {
+      sec.dataset.key = String(keys[i]);
+      if (keys[i] >= 0) watchToggle(sec, st.steps[keys[i]]);
+    });
+    return true;
+  }
+
+  function watchToggle(d, s) {
+    d.addEventListener("toggle", () => {
+      const id = s.name + "@" + s.first;
+      if (d.open) st.collapsed.delete(id);
+      else st.collapsed.add(id);
+    });
+  }
 
   function sectionKey(n) {
     return stepOf(st.steps, n);
@@ -175,11 +207,7 @@ function init(root) {
     const body = document.createElement("div");
     body.className = "log-step-body";
     d.append(sum, body);
-    d.addEventListener("toggle", () => {
-      const id = s.name + "@" + s.first;
-      if (d.open) st.collapsed.delete(id);
-      else st.collapsed.add(id);
-    });
+    watchToggle(d, s);
     return d;
   }
 
@@ -485,6 +513,7 @@ function init(root) {
       if (from + i > st.total) lines.push({ n: from + i, html }); // a replay never repeats a line
     });
     if (!lines.length) return;
+    st.lastFrameAt = performance.now();
     st.total = lines[lines.length - 1].n;
     for (const l of lines) st.incoming.push(l);
     // A hidden tab runs no animation frames: keep only what the box can
@@ -601,12 +630,52 @@ function init(root) {
       else if (msg.t === "end") onEnd(msg);
     };
     ws.onclose = () => {
-      st.ws = null;
-      if (st.ended) return;
+      if (st.ws === ws) st.ws = null;
+      if (st.ended || ws.replaced) return;
       // Resume after the last line received: nothing is lost or repeated.
       const delay = Math.min(10000, 500 * 2 ** st.retry++);
       setTimeout(connect, delay);
     };
+  }
+
+  // catchUp keeps a follower near the end of a log that grows faster than
+  // the socket brings it (a build printing 100,000 lines in a second):
+  // while lines keep arriving it asks the server, once a second, where the
+  // log ends; more than MAX_BEHIND lines behind, it shows the last page
+  // at once and resumes the socket after it. The lines it skipped were
+  // never in the DOM; scrolling up pages them in like any earlier lines.
+  async function catchUp() {
+    setTimeout(catchUp, CATCHUP_MS);
+    if (st.ended || !st.live || !st.follow || st.busy || st.jumping) return;
+    if (performance.now() - st.lastFrameAt > 2000) return; // quiet: nothing to catch
+    st.jumping = true;
+    try {
+      const u = new URL(ds.lines, location.href);
+      u.searchParams.set("limit", "1");
+      const res = await fetch(u, { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      const end = (await res.json()).total;
+      if (end - st.total <= MAX_BEHIND || st.ended || !st.follow) return;
+      const old = st.ws;
+      if (old) {
+        old.replaced = true;
+        old.close();
+      }
+      st.ws = null;
+      await guard(async () => {
+        const lines = await fetchLines({ limit: PAGE });
+        st.incoming = [];
+        replaceWith(lines);
+        st.total = Math.max(st.total, st.last);
+      });
+      scrollToBottom();
+      root.dataset.caughtUp = String(+(root.dataset.caughtUp || 0) + 1);
+      connect();
+    } catch (err) {
+      console.warn(err);
+    } finally {
+      st.jumping = false;
+    }
   }
 
   // Permalinks: #L120 shows and highlights line 120, loading its page.
@@ -782,13 +851,15 @@ function init(root) {
   followBox.addEventListener("change", () => setFollow(followBox.checked));
   jump.querySelector("[data-log-jump-button]").addEventListener("click", () => setFollow(true));
 
-  // Start: regroup the server's lines, then show the permalink or the end.
-  replaceWith(serverLines);
+  // Start: regroup the server's lines (unless adopted as they are), then
+  // show the permalink or the end.
+  if (!adopted) replaceWith(serverLines);
   st.total = Math.max(st.total, st.last);
   if (st.live) {
     followLabel.classList.remove("hidden");
     followLabel.classList.add("flex");
     connect();
+    setTimeout(catchUp, CATCHUP_MS);
   }
   const target = lineFromHash();
   if (target) showLine(target);

@@ -27,6 +27,8 @@ type IDEPage struct {
 	ScriptURL string
 	// DevEnv names the environment that auto-deploys the branch, if any.
 	DevEnv string
+	// Problem says what is wrong with the address (?ref= or ?path=), or "".
+	Problem string
 }
 
 // IDECrumb is one step of the breadcrumbs.

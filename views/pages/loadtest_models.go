@@ -91,6 +91,21 @@ type CountRow struct {
 	Count int
 }
 
+// TargetRow is one target's share of a run: its requests, errors and the
+// most frequent error messages and status codes.
+type TargetRow struct {
+	// Target reads like a target line ("GET /healthz").
+	Target   string
+	Requests uint64
+	Errors   uint64
+	// ErrorPercent is Errors as a share of Requests, formatted ("12.5 %").
+	ErrorPercent string
+	// TopErrors are the most frequent error messages with their counts.
+	TopErrors []CountRow
+	// Codes are the status codes, the most frequent first.
+	Codes []CountRow
+}
+
 // CompareOption is another run of the same plan.
 type CompareOption struct {
 	ID    int64
@@ -132,15 +147,20 @@ type LoadTestRunPage struct {
 	Summary     []MetricRow
 	StatusCodes []CountRow
 	Errors      []string
-	Histogram   []HistogramBar
-	Checks      []CheckRow
+	// PerTarget breaks the run down per target (empty for old reports).
+	PerTarget []TargetRow
+	Histogram []HistogramBar
+	Checks    []CheckRow
 	// HasWindows is set for a finished run without a report (interrupted)
 	// that kept the windows measured until it stopped; Summary then holds
 	// totals summed from them.
 	HasWindows bool
 	// WindowsJSON is the per-second series as JSON for the chart.
 	WindowsJSON string
-	Compare     []CompareOption
+	// ThresholdsJSON holds the thresholds the chart draws as lines:
+	// {"p95","p99" (ms),"max_error_pct","min_throughput"}, unset ones left out.
+	ThresholdsJSON string
+	Compare        []CompareOption
 	// Assets for the chart.
 	ChartJS, ChartCSS string
 }
@@ -166,6 +186,13 @@ type LoadTestComparePage struct {
 	// LoadDiffers lists how the two runs' load differed; when it is not
 	// empty no delta is called better or worse.
 	LoadDiffers []string
+	// AWindowsJSON and BWindowsJSON are each run's per-second series for
+	// the overlaid chart; ADurationSeconds and BDurationSeconds their
+	// planned durations.
+	AWindowsJSON, BWindowsJSON         string
+	ADurationSeconds, BDurationSeconds int
+	// Assets for the chart.
+	ChartJS, ChartCSS string
 }
 
 // LoadTestLimitsPage is the admin page of load-test caps.

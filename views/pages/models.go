@@ -32,6 +32,9 @@ type DashboardPage struct {
 	DemoName string
 	// Home holds the role's sections; see DashboardHome.
 	Home DashboardHome
+	// HomeSignature identifies Home's rendering (see HomeSignature), for
+	// its refresh.
+	HomeSignature string
 }
 
 // UserRow is one line of the user administration table.
