@@ -61,4 +61,9 @@ func TestDORAPageInChromiumAtPhoneWidth(t *testing.T) {
 	if got, _ := e2e.TextOf(bctx, "dora-value-deployment_frequency"); got != "1.2 per week" {
 		t.Errorf("30 days: deployment frequency %q, want 5 in 30 days = 1.2 per week", got)
 	}
+
+	if _, err := chromedp.Run(bctx, chromedp.EmulateViewport(1280, 900, chromedp.EmulateScale(1))); err != nil {
+		t.Fatal(err)
+	}
+	e2e.Screenshot(t, bctx, "dora-desktop-30-days")
 }
