@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/gitrepo"
@@ -20,6 +19,9 @@ const (
 	lookBack = 30 * day
 	// maxCommits bounds the commits one deployment is said to bring.
 	maxCommits = 1000
+	// maxGraph bounds the commits read from the repository for one
+	// environment's history.
+	maxGraph = 100000
 )
 
 // Windows are the window lengths, in days, the API and page offer.
@@ -41,17 +43,13 @@ func ValidWindow(n int) bool {
 type Service struct {
 	store *models.Store
 	// repoDir is where a project's repository (mirror or hosted) lives;
-	// nil or a missing directory means head commits only.
+	// nil, "" or a missing directory means head commits only.
 	repoDir func(*models.Project) string
-
-	mu sync.Mutex
-	// commits caches rev-list answers: a range never changes.
-	commits map[string][]string
 }
 
 // NewService returns a service over store; repoDir may be nil.
 func NewService(store *models.Store, repoDir func(*models.Project) string) *Service {
-	return &Service{store: store, repoDir: repoDir, commits: map[string][]string{}}
+	return &Service{store: store, repoDir: repoDir}
 }
 
 // Days computes the environment's days from first to last (UTC dates)
@@ -70,8 +68,7 @@ func (s *Service) Days(ctx context.Context, env *models.Environment, first, last
 		crashAt[ev.ReleaseID] = append(crashAt[ev.ReleaseID], ev.CreatedAt)
 	}
 	var ds []Deployment
-	var all []string
-	prevSHA := ""
+	var heads []string // the commit of each deployment, "" where none
 	for _, r := range rels {
 		d := Deployment{ID: r.ID, At: r.FinishedAt.UTC(), Failed: r.Status == models.ReleaseFailed,
 			RolledBack: r.Status == models.ReleaseRolledBack || r.Rejected, Rollback: r.Reason == models.ReasonRollback}
@@ -84,14 +81,13 @@ func (s *Service) Days(ctx context.Context, env *models.Environment, first, last
 		if r.Build != nil {
 			d.Ref, sha = r.Build.Ref, r.Build.CommitSHA
 		}
-		if !d.Failed && !d.Rollback && sha != "" {
-			d.Commits = s.newCommits(ctx, &env.Project, prevSHA, sha)
-			all = append(all, d.Commits...)
-		}
-		if !d.Failed && sha != "" {
-			prevSHA = sha
-		}
 		ds = append(ds, d)
+		heads = append(heads, sha)
+	}
+	s.newCommits(ctx, &env.Project, ds, heads)
+	var all []string
+	for _, d := range ds {
+		all = append(all, d.Commits...)
 	}
 	seen, err := s.store.CommitSightings(ctx, env.ProjectID, all)
 	if err != nil {
@@ -104,42 +100,76 @@ func (s *Service) Days(ctx context.Context, env *models.Environment, first, last
 	return Compute(ds, firstSeen, first, last), nil
 }
 
-// newCommits lists the commits in prev..sha (git rev-list on the
-// project's repository), or sha alone when there is no previous release,
-// no repository, or git cannot tell.
-func (s *Service) newCommits(ctx context.Context, p *models.Project, prev, sha string) []string {
-	switch {
-	case prev == sha:
-		return nil
-	case prev == "" || s.repoDir == nil || p == nil || p.ID == 0:
-		return []string{sha}
+// newCommits fills in each deployment's commits new to the environment:
+// those reachable from its commit and from no earlier deployment that
+// went live, read from the project's repository in one git run. The first
+// deployment that went live, and every one when the repository cannot
+// tell, brings its head commit only. Failed deploys and rollbacks bring
+// none.
+func (s *Service) newCommits(ctx context.Context, p *models.Project, ds []Deployment, heads []string) {
+	first := -1
+	var wanted []string
+	for i, d := range ds {
+		if d.Failed || heads[i] == "" {
+			continue
+		}
+		if first < 0 {
+			first = i
+		} else {
+			wanted = append(wanted, heads[i])
+		}
 	}
-	key := fmt.Sprintf("%d %s..%s", p.ID, prev, sha)
-	s.mu.Lock()
-	cached, ok := s.commits[key]
-	s.mu.Unlock()
-	if ok {
-		return cached
+	if first < 0 {
+		return
 	}
-	dir := s.repoDir(p)
-	if dir == "" {
-		return []string{sha}
+	var graph map[string][]string
+	if dir := s.repoDir; dir != nil && p != nil && len(wanted) > 0 {
+		if d := dir(p); d != "" {
+			g, err := gitrepo.Parents(ctx, d, wanted, heads[first], maxGraph)
+			if err == nil {
+				graph = g
+			}
+		}
 	}
-	log, err := gitrepo.Log(ctx, dir, prev, sha, maxCommits)
-	if err != nil || len(log) == 0 {
-		return []string{sha}
+	live := map[string]bool{}
+	for i := range ds {
+		d := &ds[i]
+		sha := heads[i]
+		if d.Failed || sha == "" {
+			continue
+		}
+		var found []string
+		switch {
+		case i == first || graph == nil:
+			if !live[sha] {
+				found = []string{sha}
+			}
+		default:
+			// Walk back from the commit until what was live before (or
+			// older than the first live commit: outside the graph).
+			queue := []string{sha}
+			for len(queue) > 0 {
+				c := queue[0]
+				queue = queue[1:]
+				parents, ok := graph[c]
+				if live[c] || !ok {
+					continue
+				}
+				live[c] = true
+				found = append(found, c)
+				queue = append(queue, parents...)
+			}
+		}
+		for _, c := range found {
+			live[c] = true
+		}
+		if !d.Rollback {
+			if len(found) > maxCommits {
+				found = found[:maxCommits]
+			}
+			d.Commits = found
+		}
 	}
-	out := make([]string, len(log))
-	for i, c := range log {
-		out[i] = c.SHA
-	}
-	s.mu.Lock()
-	if len(s.commits) > 10000 {
-		clear(s.commits)
-	}
-	s.commits[key] = out
-	s.mu.Unlock()
-	return out
 }
 
 // Rollup recomputes every environment's last MaxDays complete days (up to
