@@ -146,6 +146,13 @@ func TestDORAPageShowsTheNumbersAndBands(t *testing.T) {
 	if resp, body := ts.do("GET", "/projects/shop/dora?days=3", reqOpts{session: sess}); resp.StatusCode != 422 || !strings.Contains(body, "days must be 7, 30 or 90") {
 		t.Errorf("days=3: %d", resp.StatusCode)
 	}
+	if resp, body := ts.do("GET", "/projects/shop/dora?environment=%3Cb%3Enope", reqOpts{session: sess}); resp.StatusCode != 404 ||
+		!strings.Contains(body, "no environment &#34;&lt;b&gt;nope&#34; in project shop") {
+		t.Errorf("unknown environment: %d, the page must name it, escaped", resp.StatusCode)
+	}
+	if _, body := ts.do("GET", "/projects/shop", reqOpts{session: sess}); !strings.Contains(body, `href="/projects/shop/dora"`) {
+		t.Error("the project page does not link to its DORA metrics")
+	}
 }
 
 // doraSession is a session still valid at doratest.Now, the portal's
