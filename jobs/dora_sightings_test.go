@@ -38,6 +38,19 @@ func TestAPolledCommitIsFirstSeenByThePoll(t *testing.T) {
 			if c := got[head]; c.Source != models.SightingPoll || c.FirstSeenAt.Before(before) || time.Since(c.FirstSeenAt) > time.Minute {
 				t.Fatalf("sighting %+v, want the poll's, just now", c)
 			}
+			// Two commits land between polls: both were first seen by the
+			// next poll, not only the head it builds.
+			mid, next := repo.commit(), repo.commit()
+			if built, err := w.Poll(ctx, time.Now().UTC().Add(2*time.Minute)); err != nil || len(built) != 1 || built[0].CommitSHA != next {
+				t.Fatalf("second poll built %+v, %v", built, err)
+			}
+			got, err = s.CommitSightings(ctx, p.ID, []string{mid, next})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[mid].Source != models.SightingPoll || got[next].Source != models.SightingPoll {
+				t.Fatalf("sightings %+v, want both commits seen by the poll", got)
+			}
 			if src := sightingSource(TriggerAPI); src != models.SightingBuild {
 				t.Fatalf("an API build's commit is seen by %q, want build", src)
 			}
