@@ -29,7 +29,7 @@ function draw(data) {
       cursor: { points: { size: 6 } },
       scales: { y: { range: (u, min, max) => [0, Math.max((max || 0) * 1.15, 1)] } },
       axes: [
-        { space: 60, values: (u, ts) => ts.map((t) => new Date(t * 1000).toISOString().slice(5, 10)) },
+        { space: 50, values: (u, ts) => ts.map((t) => new Date(t * 1000).toISOString().slice(5, 10)) },
         { label: s.unit, size: 50, labelSize: 16 },
       ],
       series: [

@@ -253,7 +253,7 @@ func DORA(p DORAPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</nav></div><div class=\"grid gap-4 sm:grid-cols-2 xl:grid-cols-5\" data-testid=\"dora-cards\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</nav></div><div class=\"grid gap-4 sm:grid-cols-2 lg:grid-cols-3\" data-testid=\"dora-cards\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
