@@ -87,7 +87,7 @@ func Classify(ds []Deployment) []Classified {
 		c.Failure = d.Failed || d.RolledBack || d.Crashed
 		if !c.Failure && !d.Rollback && i+1 < len(ds) {
 			n := ds[i+1]
-			if IsHotfixRef(n.Ref) && !n.Rollback && n.At.Sub(d.At) <= HotfixWindow {
+			if IsHotfixRef(n.Ref) && !n.Rollback && !n.Failed && n.At.Sub(d.At) <= HotfixWindow {
 				c.Failure = true
 			}
 		}

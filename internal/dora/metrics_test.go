@@ -124,6 +124,13 @@ func TestAHotfixAfterMoreThanADayIsNoFailureOfThePrevious(t *testing.T) {
 	if !cs[1].Rework {
 		t.Error("a hotfix is rework whenever it comes")
 	}
+	cs = Classify([]Deployment{
+		{At: at(1, 10, 0), Ref: "main"},
+		{At: at(1, 11, 0), Ref: "hotfix/db", Failed: true},
+	})
+	if cs[0].Failure || !cs[1].Failure {
+		t.Error("a hotfix whose deploy failed never went live: it fails itself, not the release before it")
+	}
 }
 
 func TestMedian(t *testing.T) {
