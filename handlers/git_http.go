@@ -211,6 +211,7 @@ func (h *Handler) buildPushed(ctx context.Context, p *models.Project, u *models.
 		if sha, err := gitrepo.RefSHA(ctx, dir, up.Ref); err != nil || sha != up.New {
 			continue
 		}
+		h.recordPushedSightings(ctx, p, dir, up)
 		uid := u.ID
 		b, err := h.jobs.CreateBuild(ctx, h.store, jobs.CreateBuildRequest{Project: p, Ref: up.Ref, CommitSHA: up.New, Trigger: jobs.TriggerPush, TriggeredByID: &uid})
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,9 @@ func TestParsePushStreams(t *testing.T) {
 		{"a truncated body", `{"ref":"r","commits":[`, pushPayload{}, "unexpected EOF"},
 		{"trailing data", `{"ref":"r"} {}`, pushPayload{}, "data after"},
 		{"an array", `[]`, pushPayload{}, "not a JSON object"},
+		{"every commit id is kept, odd entries skipped", `{"ref":"r","commits":[{"id":"a1","message":"x","added":["f"]},7,{"id":5},{"tree_id":"t","id":"b2"}],"after":"b2"}`,
+			pushPayload{Ref: "r", After: "b2", Commits: []string{"a1", "b2"}}, ""},
+		{"commits that are not an array are skipped", `{"ref":"r","commits":{"id":"a1"},"after":"c"}`, pushPayload{Ref: "r", After: "c"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parsePush(strings.NewReader(tc.body))
@@ -227,7 +231,7 @@ func TestParsePushStreams(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
 			}
 		})

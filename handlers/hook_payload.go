@@ -16,7 +16,14 @@ type pushPayload struct {
 	Ref     string
 	After   string
 	Deleted bool
+	// Commits are the IDs in the push's commits list (at most
+	// maxPushCommits), for the DORA commit sightings.
+	Commits []string
 }
+
+// maxPushCommits bounds the commit IDs read from one push (forges list at
+// most 2048; GitHub 20).
+const maxPushCommits = 2048
 
 // errNoPayloadField means a form-encoded delivery has no payload= field.
 var errNoPayloadField = errors.New(`the form has no "payload" field`)
@@ -160,6 +167,8 @@ func parsePushFields(r io.Reader) (pushPayload, error) {
 			err = decodeField(dec, key, &push.Ref)
 		case "after":
 			err = decodeField(dec, key, &push.After)
+		case "commits":
+			push.Commits, err = commitIDs(dec)
 		case "deleted":
 			var d *bool
 			if err = decodeField(dec, key, &d); d != nil {
@@ -215,6 +224,74 @@ func skipValue(dec *json.Decoder) error {
 		}
 		if depth == 0 {
 			return nil
+		}
+	}
+}
+
+// commitIDs reads a push's commits array, keeping each commit's "id" and
+// skipping the rest token by token. Anything else in that place (null,
+// a non-object element, an id that is not a string) is skipped, never
+// refused: the IDs only feed statistics, the build does not need them.
+func commitIDs(dec *json.Decoder) ([]string, error) {
+	t, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if t != json.Delim('[') {
+		return nil, skipRest(dec, t)
+	}
+	var ids []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		if t != json.Delim('{') {
+			if err := skipRest(dec, t); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			v, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			if id, ok := v.(string); ok && k == "id" && len(ids) < maxPushCommits {
+				ids = append(ids, id)
+			}
+			if err := skipRest(dec, v); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the commit's closing brace
+			return nil, err
+		}
+	}
+	_, err = dec.Token() // the closing bracket
+	return ids, err
+}
+
+// skipRest finishes skipping a value whose first token t was read.
+func skipRest(dec *json.Decoder, t json.Token) error {
+	depth := 0
+	for {
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+		var err error
+		if t, err = dec.Token(); err != nil {
+			return err
 		}
 	}
 }

@@ -134,6 +134,7 @@ func (h *Handler) receiveHook(c echo.Context) error {
 		return badRequest(`invalid push event: "after" is not a commit SHA`)
 	}
 
+	h.recordPushSightings(ctx, p, push)
 	rec, dup, err := h.recordDelivery(c, p, delivery, event)
 	if err != nil || dup {
 		return err

@@ -58,6 +58,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodGet, "/projects/:slug/branches", auth.ViewProjects, h.showProjectBranches, h.loadProject)
 	h.add(e, http.MethodPost, "/projects/:slug/builds", auth.RunBuild, h.runProjectBuild, h.loadProject)
 	h.add(e, http.MethodPost, "/projects/:slug/branch-protection", auth.ManageProject, h.updateBranchProtection, h.loadProject)
+	h.add(e, http.MethodGet, "/projects/:slug/dora", auth.ViewProjects, h.showDORA, h.loadProject)
 
 	// The web IDE (docs/ide.md).
 	ide := e.Group("/projects/:slug/ide")
@@ -166,6 +167,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodPost, "/projects", auth.CreateProject, h.apiCreateProject)
 	h.add(api, http.MethodGet, "/projects/:slug", auth.ViewProjects, h.apiProject, h.loadProject)
 	h.add(api, http.MethodGet, "/projects/:slug/tree", auth.ViewProjects, h.apiTree, h.loadProject)
+	h.add(api, http.MethodGet, "/projects/:slug/dora", auth.ViewProjects, h.apiDORA, h.loadProject)
 	h.add(api, http.MethodGet, "/projects/:slug/files", auth.ViewProjects, h.apiFile, h.loadProject)
 	h.add(api, http.MethodPost, "/projects/:slug/commits", auth.PushCode, h.apiCommit, h.loadProject)
 	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)

@@ -27,6 +27,16 @@ const (
 	TriggerIDE = "ide"
 )
 
+// sightingSource names how a build's trigger learned of its commit
+// (models.CommitSighting.Source).
+func sightingSource(trigger string) string {
+	switch trigger {
+	case TriggerWebhook, TriggerPoll, TriggerPush, TriggerIDE:
+		return trigger
+	}
+	return models.SightingBuild
+}
+
 // Ref types (models.Build.RefType).
 const (
 	RefBranch = "branch"
@@ -204,6 +214,11 @@ func (j *Jobs) CreateBuild(ctx context.Context, store *models.Store, req CreateB
 		}
 		b.Number = n
 		if err := tx.CreateBuild(ctx, b); err != nil {
+			return err
+		}
+		// The build's commit was seen now, unless something saw it first
+		// (a webhook's or a push's full list of commits).
+		if err := tx.RecordCommitSightings(ctx, p.ID, []string{full}, sightingSource(req.Trigger), time.Now()); err != nil {
 			return err
 		}
 		res, err := j.InsertTx(ctx, tx, BuildArgs{BuildID: b.ID}, nil)

@@ -26,6 +26,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/internal/dora"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/policy"
 	"github.com/slipway-ci/slipway/internal/runner"
@@ -118,6 +119,7 @@ type Jobs struct {
 	// workerID names this process in builds it runs (host/pid/start), so
 	// a restarted process can tell which builds lost their worker.
 	workerID string
+	dora     *dora.Service
 }
 
 // driverFor builds River's driver for the store's database. The returned
@@ -209,6 +211,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 	}
 	j := &Jobs{work: opts.Work, log: deps.Logger, deps: deps, workerID: newWorkerID()}
 	j.delivery = delivery.New(j.DeliveryDeps())
+	j.dora = dora.NewService(deps.Store, j.repoDirOrEmpty)
 	drv, db, pool, err := driverFor(ctx, deps.Store)
 	if err != nil {
 		return nil, err
@@ -229,6 +232,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		workers := river.NewWorkers()
 		registerWorkers(workers, j)
 		river.AddWorker(workers, &PromotionSweepWorker{jobs: j})
+		river.AddWorker(workers, &DORARollupWorker{svc: j.dora, log: j.log, now: func() time.Time { return time.Now().UTC() }})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			QueueMaintenance: {MaxWorkers: 2},
@@ -240,7 +244,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 			// environment snoozes, so a few workers suffice.
 			cfg.Queues[QueueDeploys] = river.QueueConfig{MaxWorkers: 4}
 		}
-		cfg.PeriodicJobs = append(periodicJobs(opts), promotionSweepJob())
+		cfg.PeriodicJobs = append(periodicJobs(opts), promotionSweepJob(), doraRollupJob())
 	}
 	client, err := river.NewClient(drv, cfg)
 	if err != nil {

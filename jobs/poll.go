@@ -119,5 +119,29 @@ func (w *PollWorker) pollProject(ctx context.Context, p *models.Project) (*model
 	if err != nil {
 		return nil, fmt.Errorf("jobs: poll %s: %w", p.Slug, err)
 	}
+	if latest != nil {
+		w.recordSightings(ctx, p, latest.CommitSHA, b.CommitSHA)
+	}
 	return b, nil
 }
+
+// recordSightings notes the commits between the last polled head and the
+// new one (the build has just brought them into the mirror) as first seen
+// by this poll, for DORA's lead time; the build recorded the head itself.
+func (w *PollWorker) recordSightings(ctx context.Context, p *models.Project, from, to string) {
+	log, err := gitrepo.Log(ctx, w.j.RepoDir(p), from, to, maxPolledCommits)
+	if err != nil {
+		w.log.Info("poll: list new commits", "project", p.Slug, "err", err)
+		return
+	}
+	shas := make([]string, len(log))
+	for i, c := range log {
+		shas[i] = c.SHA
+	}
+	if err := w.store.RecordCommitSightings(ctx, p.ID, shas, models.SightingPoll, time.Now()); err != nil {
+		w.log.Warn("poll: record commit sightings", "project", p.Slug, "err", err)
+	}
+}
+
+// maxPolledCommits bounds the commits one poll records.
+const maxPolledCommits = 2048
