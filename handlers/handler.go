@@ -17,6 +17,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/logs/live"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -89,7 +90,7 @@ type Handler struct {
 	perms map[string]auth.Permission
 	now   func() time.Time
 	// logv holds the log viewer's socket settings and shared rendering.
-	logv *logViewer
+	logv *live.Viewer
 	// refs caches what remotes advertise, for the project pages.
 	refs *refCache
 	// csrfKey signs CSRF tokens; crossOrigin refuses cross-origin unsafe
@@ -141,7 +142,7 @@ func New(d Deps, cfg Config) *Handler {
 		arts:        d.Artifacts,
 		perms:       map[string]auth.Permission{},
 		now:         func() time.Time { return time.Now().UTC() },
-		logv:        newLogViewer(),
+		logv:        live.NewViewer(d.Logs),
 		pushes:      newKeyedLocks(),
 		refs:        newRefCache(),
 	}

@@ -1,11 +1,10 @@
-package handlers
+package live
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +25,7 @@ import (
 func TestFeedWindowServesEveryOffsetOnce(t *testing.T) {
 	const total = 200
 	fh := &feedHub{maxLines: 10, maxBytes: 1 << 20, feeds: map[feedKey]*feed{}}
-	f := &feed{hub: fh, key: feedKey{"build:1", formatRaw}, first: 1, next: 1, changed: make(chan struct{})}
+	f := &feed{hub: fh, key: feedKey{"build:1", FormatRaw}, first: 1, next: 1, changed: make(chan struct{})}
 	text := func(n int) string { return fmt.Sprintf("line %d \"<b>\"", n) }
 
 	type reader struct {
@@ -142,13 +141,13 @@ func TestFeedWindowServesEveryOffsetOnce(t *testing.T) {
 // connects in the middle of a frame. Each must receive every line exactly
 // once, in order, then the end frame.
 func TestLogSocketsShareAFeed(t *testing.T) {
-	ls := newLogServer(t, models.Config{})
-	ls.h.logv.cfg.WriteWait = 5 * time.Minute
-	fh := ls.h.logv.feeds
+	ls := newServer(t, models.Config{})
+	ls.v.Config.WriteWait = 5 * time.Minute
+	fh := ls.v.feeds
 	fh.maxLines, fh.maxBytes = 64, 64<<10
-	b := insertBuild(t, ls.store, models.BuildRunning, 0)
+	const stream = "build:1"
 	ctx := context.Background()
-	w, err := ls.logs.NewWriter(ctx, b.LogStream())
+	w, err := ls.svc.NewWriter(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,9 +220,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 			}
 			return conn, err
 		}}
-		h := http.Header{}
-		h.Set("Authorization", "Bearer "+ls.token)
-		conn, _, err := dialer.Dial(ls.wsURL(fmt.Sprintf("/api/v1/builds/%d/log/ws?from=%d", b.ID, from)), h)
+		conn, _, err := dialer.Dial(ls.wsURL(stream, fmt.Sprintf("&from=%d", from)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +292,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 		}
 	}
 	write(100)
-	if err := w.Close(ctx, models.BuildSucceeded); err != nil {
+	if err := w.Close(ctx, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []*viewer{live, slow, mid, late} {
