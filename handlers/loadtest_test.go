@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -26,17 +27,7 @@ import (
 func newLoadTestServer(t *testing.T) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.Migrate(ctx, store); err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.OpenStore(t, testkit.Migrations(jobs.Migrate))
 	lg := logs.NewService(store, logs.Options{})
 	t.Cleanup(func() { lg.Close() })
 	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logs: lg}, jobs.Options{Work: true, MaintenanceEvery: time.Hour})

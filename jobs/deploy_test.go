@@ -24,6 +24,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/loadtest"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -107,17 +108,7 @@ func newDeployHarness(t *testing.T) *deployHarness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := models.Open(ctx, models.Config{DataDir: filepath.Join(dir, "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Migrate(ctx, store); err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.OpenStore(t, testkit.On(models.Config{DataDir: filepath.Join(dir, "data")}), testkit.Migrations(Migrate))
 	arts, err := artifact.NewStore(filepath.Join(dir, "artifacts"))
 	if err != nil {
 		t.Fatal(err)

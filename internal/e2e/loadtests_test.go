@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -117,14 +118,14 @@ func TestBrowserQALoadTestsStagingAndComparesRuns(t *testing.T) {
 
 	// Live: the progress bar and the chart move while the run goes on.
 	var progress int64
-	eventually(t, "the progress bar moves", 60*time.Second, func() bool {
+	testkit.Eventually(t, 60*time.Second, func() bool {
 		v, err := chromedp.Run(qa, chromedp.Evaluate[string](`(document.getElementById("lt-progress")||{getAttribute:()=>"0"}).getAttribute("aria-valuenow")`))
 		if err != nil {
 			return false
 		}
 		progress, _ = strconv.ParseInt(v, 10, 64)
 		return progress >= 2
-	})
+	}, "the progress bar moves")
 	points, err := chromedp.Run(qa, chromedp.Evaluate[int64](`document.querySelectorAll("#lt-chart .u-over").length`))
 	must(t, err)
 	if points != 1 {

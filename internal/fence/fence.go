@@ -89,9 +89,11 @@ var Rules = []Rule{
 		Direct: true,
 	},
 	{
-		Name:      "models never import handlers, views, jobs, internal/deploy or internal/runner",
-		From:      func(p string) bool { return under(p, "models") },
-		Forbidden: func(p string) bool { return under(p, "handlers", "views", "jobs", "internal/deploy", "internal/runner") },
+		Name: "models never import handlers, views, jobs, internal/deploy or internal/runner",
+		From: func(p string) bool { return under(p, "models") },
+		Forbidden: func(p string) bool {
+			return under(p, "handlers", "views", "jobs", "internal/deploy", "internal/runner")
+		},
 	},
 	{
 		Name:      "jobs never import handlers, views or Echo",

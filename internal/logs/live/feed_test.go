@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -227,15 +228,6 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 		t.Cleanup(func() { conn.Close() })
 		return &viewer{name: name, from: from, conn: conn, done: make(chan struct{})}
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("gave up waiting for %s", what)
-			}
-		}
-	}
-
 	live := dial("a live viewer", 1, 0)
 	go read(live)
 	slow := dial("a viewer that reads nothing for a while", 1, 32<<10)
@@ -247,7 +239,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	write(40) // one burst, so the last frames hold several lines
-	waitFor("the feed to publish every line", func() bool {
+	testkit.Eventually(t, 2*time.Minute, func() bool {
 		for _, f := range fh.snapshot() {
 			f.mu.Lock()
 			next := f.next
@@ -257,7 +249,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}, "the feed to publish every line")
 	// A frame of several lines still in the window, to join inside of.
 	var last *feedFrame
 	for _, f := range fh.snapshot() {
@@ -275,7 +267,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 	tails := fh.tails.Load()
 	mid := dial("a viewer starting inside a frame", last.from+1, 0)
 	go read(mid)
-	waitFor("the viewer inside a frame to get the frame's tail", func() bool { return fh.tails.Load() > tails })
+	testkit.Eventually(t, 2*time.Minute, func() bool { return fh.tails.Load() > tails }, "the viewer inside a frame to get the frame's tail")
 
 	late := dial("a viewer connecting late from line 1", 1, 0)
 	go read(late)

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -38,14 +39,7 @@ func newServer(t testing.TB, cfg models.Config) *server {
 	if cfg.URL == "" && cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	store, err := models.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.OpenStore(t, testkit.On(cfg))
 	svc := logs.NewService(store, logs.Options{Window: 100_000}) // as serve.go
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
