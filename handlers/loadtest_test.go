@@ -60,7 +60,7 @@ func (ts *testServer) environment(slug, addr string, deployed bool) *models.Envi
 	ts.t.Helper()
 	ctx := context.Background()
 	p := &models.Project{Slug: slug, Name: slug, RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := ts.store.InsertFixture(ctx, p); err != nil {
+	if err := testkit.InsertFixture(ctx, ts.store, p); err != nil {
 		ts.t.Fatal(err)
 	}
 	env := &models.Environment{ProjectID: p.ID, Name: "staging", Target: models.TargetProcess, EdgeAddr: addr}
@@ -70,7 +70,7 @@ func (ts *testServer) environment(slug, addr string, deployed bool) *models.Envi
 	env.Project = *p
 	if deployed {
 		sha := fmt.Sprintf("%064x", p.ID)
-		if err := ts.store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
+		if err := testkit.InsertFixture(ctx, ts.store, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
 			ts.t.Fatal(err)
 		}
 		r := &models.Release{EnvironmentID: env.ID, ArtifactSHA256: sha, ConfigVersion: 1, Status: models.ReleaseLive, Reason: models.ReasonDeploy}

@@ -122,7 +122,7 @@ func newDeployHarness(t *testing.T) *deployHarness {
 	h.start()
 
 	h.project = &models.Project{Slug: "shop", Name: "Shop", RepoURL: "file:///shop", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 1}
-	if err := store.InsertFixture(ctx, h.project); err != nil {
+	if err := testkit.InsertFixture(ctx, store, h.project); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.CreateDefaultEnvironments(ctx, h.project.ID, "main"); err != nil {
@@ -231,7 +231,7 @@ func (h *deployHarness) recordBuild(tgz []byte, run string) *models.Build {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.store.InsertFixture(ctx, &models.Artifact{SHA256: info.SHA256, Size: info.Size}); err != nil && !strings.Contains(err.Error(), "exists") {
+	if err := testkit.InsertFixture(ctx, h.store, &models.Artifact{SHA256: info.SHA256, Size: info.Size}); err != nil && !strings.Contains(err.Error(), "exists") {
 		h.t.Fatal(err)
 	}
 	h.project.NextBuildNumber++
@@ -243,7 +243,7 @@ func (h *deployHarness) recordBuild(tgz []byte, run string) *models.Build {
 	}
 	b := &models.Build{ProjectID: h.project.ID, Number: h.project.NextBuildNumber, Ref: "main", RefType: "branch",
 		CommitSHA: commit, Trigger: "manual", Status: models.BuildSucceeded, PipelineYAML: yml, ArtifactSHA256: &sha}
-	if err := h.store.InsertFixture(ctx, b); err != nil {
+	if err := testkit.InsertFixture(ctx, h.store, b); err != nil {
 		h.t.Fatal(err)
 	}
 	return b

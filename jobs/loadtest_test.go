@@ -31,7 +31,7 @@ func newLoadTestFixture(t *testing.T, s *models.Store, addr string, deployed boo
 	ctx := context.Background()
 	slug := fmt.Sprintf("shop-%d", time.Now().UnixNano())
 	p := &models.Project{Slug: slug, Name: slug, RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := s.InsertFixture(ctx, p); err != nil {
+	if err := testkit.InsertFixture(ctx, s, p); err != nil {
 		t.Fatal(err)
 	}
 	env := &models.Environment{ProjectID: p.ID, Name: "staging", Target: models.TargetProcess, EdgeAddr: addr}
@@ -40,7 +40,7 @@ func newLoadTestFixture(t *testing.T, s *models.Store, addr string, deployed boo
 	}
 	sha := fmt.Sprintf("%064x", p.ID)
 	if deployed {
-		if err := s.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
+		if err := testkit.InsertFixture(ctx, s, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
 			t.Fatal(err)
 		}
 		r := &models.Release{EnvironmentID: env.ID, ArtifactSHA256: sha, ConfigVersion: 1, Status: models.ReleaseLive, Reason: models.ReasonDeploy}
@@ -184,7 +184,7 @@ func TestEnqueueLoadTestRefusesBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	p2 := &models.Project{Slug: "empty", Name: "empty", RepoURL: "file:///y", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := s.InsertFixture(ctx, p2); err != nil {
+	if err := testkit.InsertFixture(ctx, s, p2); err != nil {
 		t.Fatal(err)
 	}
 	bare := &models.Environment{ProjectID: p2.ID, Name: "dev", Target: models.TargetProcess}

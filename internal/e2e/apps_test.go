@@ -51,7 +51,7 @@ func seedApp(t *testing.T, p *Portal, key, run string) int64 {
 	must(t, err)
 	proj := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "https://example.invalid/shop.git", DefaultBranch: "main",
 		WebhookSecretSealed: []byte("x"), NextBuildNumber: 2}
-	must(t, store.InsertFixture(ctx, proj))
+	must(t, testkit.InsertFixture(ctx, store, proj))
 	must(t, store.CreateDefaultEnvironments(ctx, proj.ID, "main"))
 	var buf bytes.Buffer
 	must(t, artifact.Pack(dir, []string{"bin", "version.txt"}, &buf))
@@ -62,7 +62,7 @@ func seedApp(t *testing.T, p *Portal, key, run string) int64 {
 	b := &models.Build{ProjectID: proj.ID, Number: 1, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("1", 40),
 		CommitMessage: "Ship", Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha,
 		PipelineYAML: "build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: " + string(yml) + "\n  health: /healthz\n"}
-	must(t, store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: info.Size}, b))
+	must(t, testkit.InsertFixture(ctx, store, &models.Artifact{SHA256: sha, Size: info.Size}, b))
 
 	env, err := store.EnvironmentByName(ctx, "shop", "dev")
 	must(t, err)

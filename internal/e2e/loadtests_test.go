@@ -278,6 +278,6 @@ func seedInterruptedRun(t *testing.T, p *Portal) string {
 		ArtifactSHA256: runs[0].ArtifactSHA256, BaseURL: runs[0].BaseURL, Spec: runs[0].Spec, Duration: runs[0].Duration,
 		Status: models.LoadTestInterrupted, Verdict: "fail", Windows: "[" + strings.Join(ws, ",") + "]",
 		Error: jobs.ReasonLoadTestWorkerDied, CreatedByID: runs[0].CreatedByID, CreatedAt: started, StartedAt: &started, FinishedAt: &finished}
-	must(t, store.InsertFixture(ctx, l))
+	must(t, testkit.InsertFixture(ctx, store, l))
 	return strconv.FormatInt(l.ID, 10)
 }

@@ -95,3 +95,27 @@ func TestEventually(t *testing.T) {
 		}
 	})
 }
+
+// TestInsertFixtureKeepsRowsAsGiven: a fixture keeps the ID and status it
+// was given (CreateProject would number it and a Store method would set
+// the status), and the store reads it back at once, on both databases.
+func TestInsertFixtureKeepsRowsAsGiven(t *testing.T) {
+	EachDB(t, func(t *testing.T, db DB) {
+		s := OpenStoreOn(t, db)
+		ctx := context.Background()
+		p := &models.Project{ID: 42, Slug: "shop", Name: "Shop", RepoURL: "file:///shop", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 7}
+		if err := InsertFixture(ctx, s, p, &models.Artifact{SHA256: strings.Repeat("a", 64), Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ProjectBySlug(ctx, "shop")
+		if err != nil || got.ID != 42 || got.NextBuildNumber != 7 {
+			t.Fatalf("project = %+v (%v), want ID 42 and next build 7", got, err)
+		}
+		if _, err := s.Artifact(ctx, strings.Repeat("a", 64)); err != nil {
+			t.Fatalf("artifact: %v", err)
+		}
+		if err := InsertFixture(ctx, s, &models.Project{ID: 42, Slug: "again"}); err == nil {
+			t.Fatal("a second row with the same ID was accepted")
+		}
+	})
+}
