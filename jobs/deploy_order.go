@@ -30,7 +30,7 @@ func autoDeploySkip(ctx context.Context, deps Deps, head *models.Release, b *mod
 		}
 		return "" // an artifact deployed by digest: nothing to compare with
 	}
-	what := fmt.Sprintf("release #%d (build #%d, commit %s, %s)", head.ID, hb.Number, shortCommit(hb.CommitSHA), head.Status)
+	what := fmt.Sprintf("release #%d (build #%d, commit %s, %s)", head.ID, hb.Number, models.ShortSHA(hb.CommitSHA), head.Status)
 	newer := b.ID > hb.ID
 	if hb.CommitSHA == b.CommitSHA {
 		if newer {
@@ -46,7 +46,7 @@ func autoDeploySkip(ctx context.Context, deps Deps, head *models.Release, b *mod
 	if err == nil {
 		back, berr := gitrepo.IsAncestor(ctx, mirror, b.CommitSHA, hb.CommitSHA)
 		if berr == nil && back {
-			return fmt.Sprintf("commit %s is older than %s: it is an ancestor of that commit", shortCommit(b.CommitSHA), what)
+			return fmt.Sprintf("commit %s is older than %s: it is an ancestor of that commit", models.ShortSHA(b.CommitSHA), what)
 		}
 		err = berr
 	}
@@ -58,10 +58,10 @@ func autoDeploySkip(ctx context.Context, deps Deps, head *models.Release, b *mod
 	}
 	if err != nil {
 		return fmt.Sprintf("the mirror cannot tell whether commit %s descends from %s, and build #%d was created before build #%d",
-			shortCommit(b.CommitSHA), what, b.Number, hb.Number)
+			models.ShortSHA(b.CommitSHA), what, b.Number, hb.Number)
 	}
 	return fmt.Sprintf("commit %s does not descend from %s (the branch was rewritten), and build #%d was created before build #%d",
-		shortCommit(b.CommitSHA), what, b.Number, hb.Number)
+		models.ShortSHA(b.CommitSHA), what, b.Number, hb.Number)
 }
 
 // recordSkip writes the deploy.skipped audit event of an auto-deploy the

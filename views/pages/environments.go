@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/components"
 )
 
@@ -35,15 +36,7 @@ type ReleaseView struct {
 }
 
 // ShortSHA is the artifact digest's first 12 characters.
-func (r ReleaseView) ShortSHA() string { return shortDigest(r.ArtifactSHA256) }
-
-// shortDigest is an artifact digest's first 12 characters.
-func shortDigest(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
-}
+func (r ReleaseView) ShortSHA() string { return models.ShortDigest(r.ArtifactSHA256) }
 
 // Href is the release page.
 func (r ReleaseView) Href() string { return "/releases/" + strconv.FormatInt(r.ID, 10) }
