@@ -159,7 +159,9 @@ type BuildChoice struct {
 }
 
 // Base is the environment's address in the portal.
-func (p EnvironmentPage) Base() string { return "/projects/" + p.Project + "/environments/" + p.Name }
+func (p EnvironmentPage) Base() string {
+	return models.Path("projects", p.Project, "environments", p.Name)
+}
 
 // ConfigEntryView is one variable of a release's configuration.
 type ConfigEntryView struct {
@@ -209,7 +211,7 @@ type EnvironmentSettingsPage struct {
 
 // Base is the environment's address in the portal.
 func (p EnvironmentSettingsPage) Base() string {
-	return "/projects/" + p.Project + "/environments/" + p.Name
+	return models.Path("projects", p.Project, "environments", p.Name)
 }
 
 // DeployTarget is one environment a build can be deployed to.

@@ -18,7 +18,9 @@ import (
 
 func releaseRef(id int64) string { return "#" + strconv.FormatInt(id, 10) }
 
-func envHref(project, env string) string { return "/projects/" + project + "/environments/" + env }
+func envHref(project, env string) string {
+	return models.Path("projects", project, "environments", env)
+}
 
 // Environments is the overview of every project's environments and what
 // runs in them.
@@ -743,9 +745,9 @@ func Environments(p EnvironmentsPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var40 string
-				templ_7745c5c3_Var40, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL("/projects/" + g.Slug + "/environments")).ResolveURL(ctx)
+				templ_7745c5c3_Var40, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(models.Path("projects", g.Slug, "environments"))).ResolveURL(ctx)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/environments.templ`, Line: 112, Col: 88}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/environments.templ`, Line: 112, Col: 96}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var40)
 				if templ_7745c5c3_Err != nil {

@@ -161,7 +161,7 @@ type RoleChoice struct {
 }
 
 // Base is the environment's address.
-func (p PolicyPage) Base() string { return "/projects/" + p.Project + "/environments/" + p.Env }
+func (p PolicyPage) Base() string { return models.Path("projects", p.Project, "environments", p.Env) }
 
 // PromoteView is the "Promote to <next>" control on an environment page.
 type PromoteView struct {
