@@ -96,6 +96,14 @@ var Rules = []Rule{
 		},
 	},
 	{
+		Name: "only tests import internal/testkit",
+		From: func(p string) bool {
+			_, ok := app(p)
+			return ok && !under(p, "internal/testkit")
+		},
+		Forbidden: func(p string) bool { return under(p, "internal/testkit") },
+	},
+	{
 		Name:      "jobs never import handlers, views or Echo",
 		From:      func(p string) bool { return under(p, "jobs") },
 		Forbidden: func(p string) bool { return isEcho(p) || under(p, "handlers", "views") },

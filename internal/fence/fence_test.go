@@ -72,6 +72,8 @@ func TestCheckNamesTheChain(t *testing.T) {
 			"engines in internal/ never import Echo, handlers, views or jobs: internal/logs → handlers",
 			"jobs never import handlers, views or Echo: jobs → internal/logs → handlers",
 		}},
+		{"a command importing the test harness", Graph{m + "cmd/slipway": {m + "internal/testkit"}},
+			[]string{"only tests import internal/testkit: cmd/slipway → internal/testkit"}},
 		{"a graph that keeps every fence", Graph{
 			m + "handlers":    {echo, m + "views/pages", m + "jobs", m + "internal/logs/live"},
 			m + "views/pages": {m + "models", "github.com/a-h/templ"},
