@@ -46,7 +46,7 @@ func (h *Handler) projectJSON(c echo.Context, p *models.Project) projectResponse
 	return projectResponse{
 		Slug: p.Slug, Name: p.Name, RepoURL: gitrepo.RedactURL(p.RepoURL), DefaultBranch: p.DefaultBranch,
 		PollInterval: p.PollInterval, HasDeployKey: len(p.DeployKeySealed) > 0, WebhookURL: h.webhookURL(c, p),
-		URL: h.baseURL(c) + "/projects/" + p.Slug, CreatedAt: p.CreatedAt,
+		URL: h.baseURL(c) + models.Path("projects", p.Slug), CreatedAt: p.CreatedAt,
 		Hosted: p.Hosted, CloneURL: h.cloneURL(c, p),
 	}
 }

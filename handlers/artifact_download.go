@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/internal/artifact"
+	"github.com/slipway-ci/slipway/models"
 )
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -44,7 +45,7 @@ func (h *Handler) downloadArtifact(c echo.Context) error {
 	defer f.Close()
 	hd := c.Response().Header()
 	hd.Set(echo.HeaderContentType, "application/gzip")
-	hd.Set(echo.HeaderContentDisposition, `attachment; filename="artifact-`+sha[:12]+`.tar.gz"`)
+	hd.Set(echo.HeaderContentDisposition, `attachment; filename="artifact-`+models.ShortDigest(sha)+`.tar.gz"`)
 	hd.Set("ETag", `"`+sha+`"`)
 	hd.Set(echo.HeaderCacheControl, "private, max-age=31536000, immutable")
 	// ServeContent answers If-None-Match with 304 and serves ranges.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -29,12 +30,12 @@ func TestDashboardShowsEachRoleItsHome(t *testing.T) {
 	// Builds: dora's own in shop; cora's failure in shop (a project dora
 	// builds); a failure in a project dora never built.
 	other := &models.Project{Slug: "other", Name: "Other", RepoURL: "file:///other", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 2}
-	must(t, st.InsertFixture(ctx, other))
+	must(t, testkit.InsertFixture(ctx, st, other))
 	shopID := f.envs["staging"].ProjectID
 	build := func(p int64, n int64, who, status string) *models.Build {
 		b := &models.Build{ProjectID: p, Number: n, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("e", 40),
 			CommitMessage: "change", Trigger: "manual", TriggeredByID: &f.users[who].ID, Status: status, CreatedAt: time.Now().UTC()}
-		must(t, st.InsertFixture(ctx, b))
+		must(t, testkit.InsertFixture(ctx, st, b))
 		return b
 	}
 	dorasBuild := build(shopID, 10, "dora", models.BuildSucceeded)
@@ -46,7 +47,7 @@ func TestDashboardShowsEachRoleItsHome(t *testing.T) {
 	plan := func(name, who string) *models.LoadTestPlan {
 		p := &models.LoadTestPlan{ProjectID: shopID, EnvironmentID: staging.ID, Name: name, Targets: "GET /", Pacer: "constant",
 			Rate: 10, Duration: 30 * time.Second, Timeout: time.Second, CreatedByID: &f.users[who].ID}
-		must(t, st.InsertFixture(ctx, p))
+		must(t, testkit.InsertFixture(ctx, st, p))
 		return p
 	}
 	quinnsPlan, rootsPlan := plan("checkout", "quinn"), plan("soak", "root")
@@ -55,7 +56,7 @@ func TestDashboardShowsEachRoleItsHome(t *testing.T) {
 		Status: models.LoadTestPassed, Verdict: "pass", FinishedAt: &now}
 	rootsRun := &models.LoadTest{ProjectID: shopID, EnvironmentID: staging.ID, Spec: "{}", Status: models.LoadTestFailed,
 		Verdict: "fail", FinishedAt: &now, CreatedByID: &f.users["root"].ID}
-	must(t, st.InsertFixture(ctx, quinnsRun, rootsRun))
+	must(t, testkit.InsertFixture(ctx, st, quinnsRun, rootsRun))
 
 	sections := []string{"home-approvals", "home-live", "home-loadtests", "home-builds"}
 	for who, want := range map[string][]string{

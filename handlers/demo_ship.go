@@ -32,8 +32,8 @@ func (h *Handler) shipDemoChange(c echo.Context) error {
 		return err
 	}
 	back := "/demo"
-	if strings.HasPrefix(c.FormValue("back"), "/projects/"+p.Slug) {
-		back = "/projects/" + p.Slug
+	if strings.HasPrefix(c.FormValue("back"), models.Path("projects", p.Slug)) {
+		back = models.Path("projects", p.Slug)
 	}
 	req := jobs.CreateBuildRequest{Project: p, Ref: demo.Branch, Trigger: jobs.TriggerManual, TriggeredByID: &u.ID}
 	var ch demo.Change

@@ -55,7 +55,7 @@ func (h *Handler) showDemo(c echo.Context) error {
 // demoSteps reads how far the journey has come.
 func (h *Handler) demoSteps(c echo.Context, p *models.Project) ([]pages.DemoStep, error) {
 	ctx := c.Request().Context()
-	base := "/projects/" + p.Slug + "/environments/"
+	base := models.Path("projects", p.Slug, "environments") + "/"
 	_, envs, err := h.store.ProjectEnvironments(ctx, p.Slug)
 	if err != nil {
 		return nil, err
@@ -134,7 +134,7 @@ func (h *Handler) demoSteps(c echo.Context, p *models.Project) ([]pages.DemoStep
 // since the IDE commits only to repositories Slipway hosts.
 func demoShipStep(p *models.Project) pages.DemoStep {
 	st := pages.DemoStep{TestID: "demo-step-ship", Title: "Ship a change", Ship: true,
-		Href: "/projects/" + p.Slug + "/ide?path=VERSION"}
+		Href: models.Path("projects", p.Slug, "ide") + "?path=VERSION"}
 	if p.Hosted {
 		st.Text = "Edit VERSION in the IDE and commit, or let the button commit the next version; either way it builds, dev deploys it, and you take it through staging and production the same way."
 		st.LinkText = "Edit in the IDE"

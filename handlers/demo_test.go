@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/demo"
 	"github.com/slipway-ci/slipway/internal/gitrepo"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -282,7 +283,7 @@ func TestDemoLinkedBeforeHosting(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := &models.Project{Slug: "hello", Name: demoName, RepoURL: dir, DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := ts.store.InsertFixture(ctx, old); err != nil {
+	if err := testkit.InsertFixture(ctx, ts.store, old); err != nil {
 		t.Fatal(err)
 	}
 	resp, _ := ts.do(http.MethodPost, "/demo", reqOpts{session: admin, csrf: true, form: url.Values{}})
@@ -340,7 +341,7 @@ func TestDemoRefusals(t *testing.T) {
 		ts.user("lead", auth.Developer)
 		ctx := context.Background()
 		other := &models.Project{Slug: "hello", Name: "Someone's hello", RepoURL: "https://example.invalid/x.git", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-		if err := ts.store.InsertFixture(ctx, other); err != nil {
+		if err := testkit.InsertFixture(ctx, ts.store, other); err != nil {
 			t.Fatal(err)
 		}
 		resp, _ := ts.do(http.MethodPost, "/demo", reqOpts{session: admin, csrf: true, form: url.Values{}})
@@ -405,7 +406,7 @@ func TestDemoRefusals(t *testing.T) {
 	t.Run("with projects linked, the offer is a small link", func(t *testing.T) {
 		ts, admin := demoServer(t)
 		other := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "https://example.invalid/x.git", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-		if err := ts.store.InsertFixture(context.Background(), other); err != nil {
+		if err := testkit.InsertFixture(context.Background(), ts.store, other); err != nil {
 			t.Fatal(err)
 		}
 		_, body := ts.do(http.MethodGet, "/", reqOpts{session: admin})

@@ -33,7 +33,7 @@ func (h *Handler) confirmDeploy(c echo.Context, env *models.Environment, buildID
 		return d.Err()
 	}
 	v := pages.ConfirmDeployPage{Now: h.now(), CSRF: csrfToken(c), Project: env.Project.Slug, ProjectName: env.Project.Name, Env: env.Name,
-		BuildID: b.ID, BuildNumber: b.Number, Ref: b.Ref, Commit: shortSHA(b.CommitSHA), Warnings: h.warningViews(d.Warnings),
+		BuildID: b.ID, BuildNumber: b.Number, Ref: b.Ref, Commit: models.ShortSHA(b.CommitSHA), Warnings: h.warningViews(d.Warnings),
 		FreezeReason: c.FormValue("freeze_override_reason"), Approvals: env.ApprovalsRequired}
 	v.CommitMessage, _, _ = strings.Cut(b.CommitMessage, "\n")
 	if b.ArtifactSHA256 != nil {

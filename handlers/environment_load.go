@@ -40,7 +40,7 @@ func releaseView(r *models.Release, project, env string) pages.ReleaseView {
 	v := pages.ReleaseView{ID: r.ID, Project: project, Env: env, Status: r.Status, Reason: r.Reason, Note: r.Note, Rejected: r.Rejected,
 		ArtifactSHA256: r.ArtifactSHA256, ConfigVersion: r.ConfigVersion, CreatedAt: r.CreatedAt, Error: r.Error}
 	if b := r.Build; b != nil {
-		v.BuildID, v.BuildNumber, v.Ref, v.Commit = b.ID, b.Number, b.Ref, shortSHA(b.CommitSHA)
+		v.BuildID, v.BuildNumber, v.Ref, v.Commit = b.ID, b.Number, b.Ref, models.ShortSHA(b.CommitSHA)
 		v.CommitMessage, _, _ = strings.Cut(b.CommitMessage, "\n")
 	}
 	if r.CreatedBy != nil {
@@ -59,13 +59,6 @@ func releaseView(r *models.Release, project, env string) pages.ReleaseView {
 		v.Source = *r.SourceReleaseID
 	}
 	return v
-}
-
-func shortSHA(s string) string {
-	if len(s) > 10 {
-		return s[:10]
-	}
-	return s
 }
 
 // releaseJSON is a release in the API.

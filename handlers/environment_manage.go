@@ -38,7 +38,7 @@ func (h *Handler) createEnvironment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.redirectWith(c, "/projects/"+p.Slug+"/environments/"+name+"/settings", "success", "Environment "+name+" added to "+p.Name+".")
+	return h.redirectWith(c, models.Path("projects", p.Slug, "environments", name, "settings"), "success", "Environment "+name+" added to "+p.Name+".")
 }
 
 // moveEnvironment moves an environment earlier or later in the chain.

@@ -75,7 +75,7 @@ func (h *Handler) appOutputLog(c echo.Context) (logTarget, logState) {
 // appOutputTarget describes the app output of o's environment.
 func (h *Handler) appOutputTarget(o appOutput) logTarget {
 	env, envID, rel := o.env, o.env.ID, o.live.ID
-	base := "/projects/" + env.Project.Slug + "/environments/" + env.Name
+	base := models.Path("projects", env.Project.Slug, "environments", env.Name)
 	return logTarget{
 		Stream:       models.AppOutputStream(o.instance),
 		Label:        fmt.Sprintf("App output (release #%d)", o.instance),

@@ -120,7 +120,7 @@ func (h *Handler) showEnvironment(c echo.Context) error {
 		}
 		for _, b := range bs {
 			msg, _, _ := strings.Cut(b.CommitMessage, "\n")
-			p.Builds = append(p.Builds, pages.BuildChoice{ID: b.ID, Number: b.Number, Ref: b.Ref, Commit: shortSHA(b.CommitSHA),
+			p.Builds = append(p.Builds, pages.BuildChoice{ID: b.ID, Number: b.Number, Ref: b.Ref, Commit: models.ShortSHA(b.CommitSHA),
 				Message: msg, SHA: (*b.ArtifactSHA256)[:min(12, len(*b.ArtifactSHA256))]})
 		}
 	}

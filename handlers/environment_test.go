@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/auth"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -28,7 +29,7 @@ func seedEnvironments(t *testing.T, ts *testServer) *envFixture {
 	s := ts.store
 	f := &envFixture{envs: map[string]*models.Environment{}}
 	f.project = &models.Project{Slug: "shop", Name: "Shop", RepoURL: "file:///shop", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 3}
-	if err := s.InsertFixture(ctx, f.project); err != nil {
+	if err := testkit.InsertFixture(ctx, s, f.project); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateDefaultEnvironments(ctx, f.project.ID, "main"); err != nil {
@@ -46,7 +47,7 @@ func seedEnvironments(t *testing.T, ts *testServer) *envFixture {
 		CommitMessage: "Add <script>alert(1)</script> checkout", Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha2}
 	old := &models.Build{ProjectID: f.project.ID, Number: 1, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("b", 40),
 		Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha1}
-	if err := s.InsertFixture(ctx, &models.Artifact{SHA256: sha1, Size: 1}, &models.Artifact{SHA256: sha2, Size: 1}, old, f.build); err != nil {
+	if err := testkit.InsertFixture(ctx, s, &models.Artifact{SHA256: sha1, Size: 1}, &models.Artifact{SHA256: sha2, Size: 1}, old, f.build); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()

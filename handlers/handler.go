@@ -18,6 +18,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/logs/live"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -95,7 +96,7 @@ type Handler struct {
 	perms map[string]auth.Permission
 	now   func() time.Time
 	// logv holds the log viewer's socket settings and shared rendering.
-	logv *logViewer
+	logv *live.Viewer
 	// refs caches what remotes advertise, for the project pages.
 	refs *refCache
 	// csrfKey signs CSRF tokens; crossOrigin refuses cross-origin unsafe
@@ -156,7 +157,7 @@ func New(d Deps, cfg Config) *Handler {
 		arts:        d.Artifacts,
 		perms:       map[string]auth.Permission{},
 		now:         func() time.Time { return time.Now().UTC() },
-		logv:        newLogViewer(),
+		logv:        live.NewViewer(d.Logs),
 		pushes:      newKeyedLocks(),
 		refs:        newRefCache(),
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/internal/secretbox"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
@@ -56,17 +57,7 @@ func newTestServerWith(t testing.TB, work bool) *testServer {
 func newTestServerConfig(t testing.TB, work bool, cfg Config) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.Migrate(ctx, store); err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.OpenStore(t, testkit.Migrations(jobs.Migrate))
 	data := t.TempDir()
 	key, _ := secretbox.DecodeKey(secretbox.NewKey())
 	box, err := secretbox.New(key)

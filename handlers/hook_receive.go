@@ -165,7 +165,7 @@ func (h *Handler) receiveHook(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{
 			"status": "duplicate", "build_id": prev.ID, "number": prev.Number,
 			"reason": fmt.Sprintf("%s was built from commit %s %s ago (build #%d); a push of the same commit within %s builds once",
-				push.Ref, shortSHA(push.After), h.now().Sub(prev.CreatedAt).Round(time.Second), prev.Number, DuplicatePushWindow),
+				push.Ref, models.ShortSHA(push.After), h.now().Sub(prev.CreatedAt).Round(time.Second), prev.Number, DuplicatePushWindow),
 			"url": h.baseURL(c) + "/builds/" + strconv.FormatInt(prev.ID, 10),
 		})
 	case !errors.Is(err, models.ErrNotFound):

@@ -2,10 +2,10 @@ package handlers
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/slipway-ci/slipway/models"
 )
 
 // ideBuildResponse is the IDE's build panel: the build, then what it
@@ -54,7 +54,7 @@ func (h *Handler) ideBuild(c echo.Context) error {
 		if b.RefType != "branch" || e.AutoDeployBranch != b.Ref {
 			continue
 		}
-		out.Env, out.EnvPage = e.Name, "/projects/"+p.Slug+"/environments/"+url.PathEscape(e.Name)
+		out.Env, out.EnvPage = e.Name, models.Path("projects", p.Slug, "environments", e.Name)
 		rs, err := h.store.Releases(ctx, e.ID, 20)
 		if err != nil {
 			return err

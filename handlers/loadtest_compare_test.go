@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/loadtest"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -21,7 +22,7 @@ func TestCompareNeverCallsTheHeavierRunBetter(t *testing.T) {
 	staging := f.envs["staging"]
 	plan := &models.LoadTestPlan{ProjectID: staging.ProjectID, EnvironmentID: staging.ID, Name: "checkout", Targets: "GET /", Pacer: "constant",
 		Rate: 10, Duration: 30 * time.Second, Timeout: time.Second}
-	must(t, f.ts.store.InsertFixture(ctx, plan))
+	must(t, testkit.InsertFixture(ctx, f.ts.store, plan))
 	run := func(rate, throughput float64, p95 time.Duration) int64 {
 		spec, err := json.Marshal(loadtest.Spec{Targets: "GET /", Pacer: "constant", Rate: rate, Duration: 30 * time.Second, Timeout: time.Second})
 		must(t, err)
@@ -31,7 +32,7 @@ func TestCompareNeverCallsTheHeavierRunBetter(t *testing.T) {
 		now := time.Now().UTC()
 		l := &models.LoadTest{ProjectID: staging.ProjectID, PlanID: &plan.ID, EnvironmentID: staging.ID, Spec: string(spec), Report: string(rep),
 			Status: models.LoadTestPassed, Verdict: "pass", FinishedAt: &now}
-		must(t, f.ts.store.InsertFixture(ctx, l))
+		must(t, testkit.InsertFixture(ctx, f.ts.store, l))
 		return l.ID
 	}
 	light, heavy := run(10, 10, 40*time.Millisecond), run(50, 50, 90*time.Millisecond)

@@ -4,20 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/internal/logs/live"
 	"github.com/slipway-ci/slipway/models"
-)
-
-// Websocket timings of the live load-test feed.
-const (
-	livePing      = 20 * time.Second
-	liveWriteWait = 10 * time.Second
 )
 
 // liveFrame is one message of the live feed: a window (one JSON line of
@@ -28,18 +21,6 @@ type liveFrame struct {
 	Line   int             `json:"line,omitempty"`
 	Window json.RawMessage `json:"window,omitempty"`
 	Status string          `json:"status,omitempty"`
-}
-
-// sameOrigin admits a websocket handshake only from the portal's own
-// pages: a browser always sends Origin, and it must name this host.
-// Clients that are not browsers send none.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
 }
 
 // liveLoadTest streams a run's windows over a websocket: those so far from
@@ -56,97 +37,68 @@ func (h *Handler) liveLoadTest(c echo.Context) error {
 	if !websocket.IsWebSocketUpgrade(c.Request()) {
 		return badRequest("this address serves a websocket: connect with a websocket client")
 	}
-	if !sameOrigin(c.Request()) {
+	if !live.OriginAllowed(c.Request(), false) {
 		return echo.NewHTTPError(http.StatusForbidden, "websocket connections are only accepted from this portal's pages")
 	}
 	from, _ := strconv.Atoi(c.QueryParam("from"))
-	up := websocket.Upgrader{CheckOrigin: sameOrigin}
-	conn, err := up.Upgrade(c.Response(), c.Request(), nil)
+	ws, err := h.logv.Upgrade(c.Response(), c.Request(), false)
 	if err != nil {
 		return nil // the upgrader already answered
 	}
-	defer conn.Close()
-
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
-	// Reading detects the client going away; the feed is one-way.
-	go func() {
-		defer cancel()
-		conn.SetReadLimit(512)
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
+	// The shared write pump pings and notices the client going away; the
+	// feed is one-way.
+	conn := h.logv.Accept(ws, cancel)
+	defer conn.Release()
 
 	if models.LoadTestFinished(l.Status) && l.Report != "" {
 		// Finished before the page asked: no need to replay the stream.
-		return writeEnd(conn, l.Status)
+		writeEnd(conn, l.Status)
+		return nil
 	}
 	sub, err := h.logs.Subscribe(ctx, l.LogStream(), max(from, 1))
 	if err != nil {
-		return writeEnd(conn, l.Status)
+		writeEnd(conn, l.Status)
+		return nil
 	}
 	defer sub.Close()
 
-	events := make(chan liveFrame)
+	frames := make(chan []byte)
+	end := ""
 	go func() {
-		defer close(events)
+		defer close(frames)
 		for {
 			ev, err := sub.Next(ctx)
 			if err != nil {
 				return // io.EOF after the end frame, or ctx done
 			}
-			f := liveFrame{Type: "window", Line: ev.Line, Window: json.RawMessage(ev.Text)}
 			if ev.End != nil {
-				f = liveFrame{Type: "end", Status: ev.End.Status}
-			} else if !json.Valid([]byte(ev.Text)) {
+				end = ev.End.Status
+				return
+			}
+			if !json.Valid([]byte(ev.Text)) {
 				continue
 			}
+			f, _ := json.Marshal(liveFrame{Type: "window", Line: ev.Line, Window: json.RawMessage(ev.Text)})
 			select {
-			case events <- f:
+			case frames <- f:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	ping := time.NewTicker(livePing)
-	defer ping.Stop()
-	for {
-		select {
-		case f, ok := <-events:
-			if !ok {
-				return nil
-			}
-			if f.Type == "end" {
-				return writeEnd(conn, f.Status)
-			}
-			if err := writeFrame(conn, f); err != nil {
-				return nil
-			}
-		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(liveWriteWait)); err != nil {
-				return nil
-			}
-		case <-ctx.Done():
-			return nil
-		}
+	// end is written before frames is closed, and read after.
+	if conn.Send(ctx, frames) && end != "" {
+		writeEnd(conn, end)
 	}
+	return nil
 }
 
 // writeEnd sends the end frame, then closes the connection properly (1000),
 // so clients see a normal closure rather than a dropped connection.
-func writeEnd(conn *websocket.Conn, status string) error {
-	if err := writeFrame(conn, liveFrame{Type: "end", Status: status}); err != nil {
-		return nil
+func writeEnd(conn *live.Conn, status string) {
+	if conn.WriteJSON(liveFrame{Type: "end", Status: status}) {
+		conn.Close(websocket.CloseNormalClosure, "run finished")
 	}
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "run finished")
-	_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(liveWriteWait))
-	return nil
-}
-
-func writeFrame(conn *websocket.Conn, f liveFrame) error {
-	_ = conn.SetWriteDeadline(time.Now().Add(liveWriteWait))
-	return conn.WriteJSON(f)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -26,17 +27,7 @@ import (
 func newLoadTestServer(t *testing.T) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	store, err := models.Open(ctx, models.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.Migrate(ctx, store); err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.OpenStore(t, testkit.Migrations(jobs.Migrate))
 	lg := logs.NewService(store, logs.Options{})
 	t.Cleanup(func() { lg.Close() })
 	j, err := jobs.New(ctx, jobs.Deps{Store: store, Logs: lg}, jobs.Options{Work: true, MaintenanceEvery: time.Hour})
@@ -69,7 +60,7 @@ func (ts *testServer) environment(slug, addr string, deployed bool) *models.Envi
 	ts.t.Helper()
 	ctx := context.Background()
 	p := &models.Project{Slug: slug, Name: slug, RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := ts.store.InsertFixture(ctx, p); err != nil {
+	if err := testkit.InsertFixture(ctx, ts.store, p); err != nil {
 		ts.t.Fatal(err)
 	}
 	env := &models.Environment{ProjectID: p.ID, Name: "staging", Target: models.TargetProcess, EdgeAddr: addr}
@@ -79,7 +70,7 @@ func (ts *testServer) environment(slug, addr string, deployed bool) *models.Envi
 	env.Project = *p
 	if deployed {
 		sha := fmt.Sprintf("%064x", p.ID)
-		if err := ts.store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
+		if err := testkit.InsertFixture(ctx, ts.store, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
 			ts.t.Fatal(err)
 		}
 		r := &models.Release{EnvironmentID: env.ID, ArtifactSHA256: sha, ConfigVersion: 1, Status: models.ReleaseLive, Reason: models.ReasonDeploy}

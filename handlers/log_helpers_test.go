@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -38,17 +39,7 @@ func newLogServer(t testing.TB, cfg models.Config) *logServer {
 	if cfg.URL == "" && cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	store, err := models.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.Migrate(ctx, store); err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.OpenStore(t, testkit.On(cfg), testkit.Migrations(jobs.Migrate))
 	svc := logs.NewService(store, logs.Options{Window: 100_000}) // as serve.go
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,10 @@
 package handlers
 
-import "github.com/labstack/echo/v4"
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/internal/logs/live"
+)
 
 // logSource gives the log of the object a route's loader put in the
 // context (buildFrom, releaseFrom), with its owner's state as loaded.
@@ -29,7 +33,7 @@ func (h *Handler) logRoutesFor(src logSource) logRoutes {
 			return h.logText(c, t, st, attachment)
 		}
 	}
-	socket := func(format lineFormat) echo.HandlerFunc {
+	socket := func(format live.Format) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			t, st := src(c)
 			return h.streamLog(c, t, st, format)
@@ -45,7 +49,7 @@ func (h *Handler) logRoutesFor(src logSource) logRoutes {
 			return h.logSearch(c, t)
 		},
 		Text: text(false), Download: text(true),
-		Socket: socket(formatHTML), APISocket: socket(formatRaw),
+		Socket: socket(live.FormatHTML), APISocket: socket(live.FormatRaw),
 	}
 }
 

@@ -233,7 +233,7 @@ func TestLogSocketSlowClient(t *testing.T) {
 	ls := newLogServer(t, models.Config{})
 	// This test is about the hub, not about dropping stuck clients: give
 	// the socket's writes all the time a loaded machine may need.
-	ls.h.logv.cfg.WriteWait = 5 * time.Minute
+	ls.h.logv.Config.WriteWait = 5 * time.Minute
 	b := insertBuild(t, ls.store, models.BuildRunning, 0)
 	ctx := context.Background()
 	w, err := ls.logs.NewWriter(ctx, b.LogStream())
@@ -335,8 +335,8 @@ func TestLogSocketEndsWhenTheOwnerFinishedWithoutClosingTheStream(t *testing.T) 
 
 func TestLogSocketSendsStepsAndPings(t *testing.T) {
 	ls := newLogServer(t, models.Config{})
-	ls.h.logv.cfg.Ping = 50 * time.Millisecond
-	ls.h.logv.cfg.StateEvery = 50 * time.Millisecond
+	ls.h.logv.Config.Ping = 50 * time.Millisecond
+	ls.h.logv.Config.StateEvery = 50 * time.Millisecond
 	b := insertBuild(t, ls.store, models.BuildRunning, 0,
 		models.BuildStep{Name: "checkout", Status: models.BuildSucceeded, FirstLine: 1, LastLine: 2, DurationMS: 1500},
 		models.BuildStep{Name: "test", Status: models.BuildRunning, FirstLine: 3})

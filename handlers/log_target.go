@@ -2,11 +2,11 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/slipway-ci/slipway/internal/logs/live"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/components"
 )
@@ -32,7 +32,7 @@ type logTarget struct {
 	// owner's status ("X-Slipway-Build-Status").
 	StatusHeader string
 	// State reports the owner's status and steps. The socket calls it when
-	// it opens and every socketConfig.StateEvery while it stays open.
+	// it opens and every live.Config.StateEvery while it stays open.
 	State func(ctx context.Context) (logState, error)
 }
 
@@ -47,20 +47,14 @@ type logState struct {
 	Steps      []components.LogStep
 }
 
-// stateFrame is the socket's "state" frame.
-type stateFrame struct {
-	T      string               `json:"t"`
-	Status string               `json:"status"`
-	Final  bool                 `json:"final"`
-	Steps  []components.LogStep `json:"steps"`
-}
-
-func (s logState) frame() ([]byte, error) {
+// live is the state as the live-log engine sends it; the steps go out
+// as [] rather than null.
+func (s logState) live() live.State {
 	steps := s.Steps
 	if steps == nil {
 		steps = []components.LogStep{}
 	}
-	return json.Marshal(stateFrame{T: "state", Status: s.Status, Final: s.Final, Steps: steps})
+	return live.State{Status: s.Status, Final: s.Final, FinishedAt: s.FinishedAt, Steps: steps}
 }
 
 // buildLogTarget describes a build's log.

@@ -120,7 +120,7 @@ func (h *Handler) updatePolicy(c echo.Context) error {
 	if err := h.savePolicy(c, env, pol); err != nil {
 		return err
 	}
-	return h.redirectWith(c, "/projects/"+env.Project.Slug+"/environments/"+env.Name+"/policy", "success", "The policy of "+env.Name+" is saved.")
+	return h.redirectWith(c, models.Path("projects", env.Project.Slug, "environments", env.Name, "policy"), "success", "The policy of "+env.Name+" is saved.")
 }
 
 // policyJSON is an environment's policy in the API.

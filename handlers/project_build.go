@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/jobs"
+	"github.com/slipway-ci/slipway/models"
 )
 
 // runProjectBuild starts a build of the ref the form names (a branch, tag
@@ -16,7 +17,7 @@ func (h *Handler) runProjectBuild(c echo.Context) error {
 	p := projectFrom(c)
 	u := currentUser(c)
 	ref := strings.TrimSpace(c.FormValue("ref"))
-	back := "/projects/" + p.Slug
+	back := models.Path("projects", p.Slug)
 	if ref == "" {
 		return h.redirectWith(c, back, "error", "Name a branch, tag or commit SHA to build.")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/internal/gitrepo"
+	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/pages"
 )
 
@@ -89,7 +90,7 @@ func describeCheck(refs gitrepo.Refs, err error, repoURL, branch string, withKey
 	}
 	res.OK = true
 	res.Message = fmt.Sprintf("%s and %s; the default branch %q is at %s.",
-		countNoun(len(refs.Branches), "branch", "branches"), countNoun(len(refs.Tags), "tag", "tags"), branch, shortSHA(refs.Branches[branch]))
+		countNoun(len(refs.Branches), "branch", "branches"), countNoun(len(refs.Tags), "tag", "tags"), branch, models.ShortSHA(refs.Branches[branch]))
 	return res
 }
 

@@ -85,9 +85,9 @@ func (h *Handler) createProject(c echo.Context) error {
 		return err
 	}
 	if pr.Hosted {
-		return h.redirectWith(c, "/projects/"+pr.Slug, "success", "Project "+pr.Name+" created with a hosted repository. Push to it, or open the IDE.")
+		return h.redirectWith(c, models.Path("projects", pr.Slug), "success", "Project "+pr.Name+" created with a hosted repository. Push to it, or open the IDE.")
 	}
-	return h.redirectWith(c, "/projects/"+pr.Slug, "success", "Project "+pr.Name+" linked. Add the webhook below to your forge, or run a build.")
+	return h.redirectWith(c, models.Path("projects", pr.Slug), "success", "Project "+pr.Name+" linked. Add the webhook below to your forge, or run a build.")
 }
 
 // fieldLabel names a field the way the form labels it.

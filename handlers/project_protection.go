@@ -10,7 +10,7 @@ import (
 // branch and whether a push may rewrite it (admins and leads; audited).
 func (h *Handler) updateBranchProtection(c echo.Context) error {
 	p := projectFrom(c)
-	back := "/projects/" + p.Slug
+	back := models.Path("projects", p.Slug)
 	if !p.Hosted {
 		return h.redirectWith(c, back, "error", "Branch protection applies to repositories Slipway hosts; protect a linked repository on its forge.")
 	}

@@ -62,7 +62,7 @@ func (h *Handler) promoteView(ctx context.Context, env *models.Environment) (*pa
 	if err != nil {
 		return nil, err
 	}
-	v := &pages.PromoteView{Action: "/projects/" + env.Project.Slug + "/environments/" + env.Name + "/promote", To: next.Name}
+	v := &pages.PromoteView{Action: models.Path("projects", env.Project.Slug, "environments", env.Name, "promote"), To: next.Name}
 	ps, err := h.store.Promotions(ctx, models.PromotionFilter{EnvironmentID: next.ID, Statuses: []string{models.PromotionPending}, Limit: 1})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -193,7 +194,7 @@ func TestPromotionShowsTheArtifactsHistoryAndLoadTest(t *testing.T) {
 	}
 	plan := &models.LoadTestPlan{ProjectID: staging.ProjectID, EnvironmentID: staging.ID, Name: "checkout", Targets: "GET /", Pacer: "constant",
 		Rate: 10, Duration: 10 * time.Second, Timeout: time.Second}
-	must(t, st.InsertFixture(ctx, plan))
+	must(t, testkit.InsertFixture(ctx, st, plan))
 	doc = f.page(t, "quinn", "/promotions/"+itoa(id))
 	if form := doc.Find(`[data-testid="run-plan-` + itoa(plan.ID) + `"]`).Closest("form"); form.AttrOr("action", "") != "/loadtests/plans/"+itoa(plan.ID)+"/run" {
 		t.Errorf("the saved plan is not offered to run: %q", form.AttrOr("action", ""))
@@ -207,7 +208,7 @@ func TestPromotionShowsTheArtifactsHistoryAndLoadTest(t *testing.T) {
 	run := &models.LoadTest{ProjectID: staging.ProjectID, EnvironmentID: staging.ID, ReleaseID: &f.staged.ID, ArtifactSHA256: sha, Spec: "{}",
 		Status: models.LoadTestPassed, Verdict: "pass", FinishedAt: &fin,
 		Report: `{"requests":600,"rate":20,"success":0.995,"latencies":{"p95":41,"p99":87},"duration":30000}`}
-	must(t, st.InsertFixture(ctx, run))
+	must(t, testkit.InsertFixture(ctx, st, run))
 	doc = f.page(t, "lena", "/promotions/"+itoa(id))
 	if got := doc.Find(`[data-testid="loadtest-link"]`).AttrOr("href", ""); got != "/loadtests/"+itoa(run.ID) {
 		t.Errorf("the load-test evidence links %q, want the run", got)

@@ -160,9 +160,9 @@ func (h *Handler) promotionCommits(ctx context.Context, p *models.Promotion, liv
 	case live.Build == nil:
 		note = fmt.Sprintf("The build of the release live in %s is gone: the last commits up to the candidate.", p.ToEnvironment.Name)
 	case live.Build.CommitSHA == p.Build.CommitSHA && p.Status == models.PromotionDeployed:
-		return nil, fmt.Sprintf("This promotion put commit %s live in %s.", shortSHA(p.Build.CommitSHA), p.ToEnvironment.Name)
+		return nil, fmt.Sprintf("This promotion put commit %s live in %s.", models.ShortSHA(p.Build.CommitSHA), p.ToEnvironment.Name)
 	case live.Build.CommitSHA == p.Build.CommitSHA:
-		return nil, fmt.Sprintf("%s runs the same commit (%s) already.", p.ToEnvironment.Name, shortSHA(p.Build.CommitSHA))
+		return nil, fmt.Sprintf("%s runs the same commit (%s) already.", p.ToEnvironment.Name, models.ShortSHA(p.Build.CommitSHA))
 	default:
 		from = live.Build.CommitSHA
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/policy"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -58,7 +59,7 @@ func (s *promoServer) project(t *testing.T, slug string) *promoFixture {
 	st := s.ts.store
 	f := &promoFixture{promoServer: s, slug: slug, envs: map[string]*models.Environment{}}
 	p := &models.Project{Slug: slug, Name: slug, RepoURL: "file:///" + slug, DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 3}
-	if err := st.InsertFixture(ctx, p); err != nil {
+	if err := testkit.InsertFixture(ctx, st, p); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CreateDefaultEnvironments(ctx, p.ID, "main"); err != nil {
@@ -81,7 +82,7 @@ func (s *promoServer) project(t *testing.T, slug string) *promoFixture {
 	f.build = &models.Build{ProjectID: p.ID, Number: 2, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("d", 40),
 		CommitAuthor: "Cora Lead", CommitAuthorEmail: "cora@example.com", CommitMessage: "Faster checkout", Trigger: "manual",
 		Status: models.BuildSucceeded, ArtifactSHA256: &sha}
-	if err := st.InsertFixture(ctx, &models.Artifact{SHA256: oldSHA, Size: 1}, &models.Artifact{SHA256: sha, Size: 1}, old, f.build); err != nil {
+	if err := testkit.InsertFixture(ctx, st, &models.Artifact{SHA256: oldSHA, Size: 1}, &models.Artifact{SHA256: sha, Size: 1}, old, f.build); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
@@ -674,7 +675,7 @@ func TestPromotionPageListsTheCommitsSinceWhatIsLive(t *testing.T) {
 		sha := hex.EncodeToString(sum[:])
 		b := &models.Build{ProjectID: f.envs["dev"].ProjectID, Number: 10 + n, Ref: "main", RefType: "branch", CommitSHA: commit,
 			Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha}
-		if err := f.ts.store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}, b); err != nil {
+		if err := testkit.InsertFixture(ctx, f.ts.store, &models.Artifact{SHA256: sha, Size: 1}, b); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.ts.store.CreateRelease(ctx, &models.Release{EnvironmentID: f.envs[env].ID, BuildID: &b.ID, ArtifactSHA256: sha,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/policy"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -321,7 +322,7 @@ func TestBuildPageDeployBox(t *testing.T) {
 	}
 	failed := &models.Build{ProjectID: f.project.ID, Number: 3, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("d", 40),
 		Trigger: "manual", Status: models.BuildFailed}
-	if err := ts.store.InsertFixture(ctx, failed); err != nil {
+	if err := testkit.InsertFixture(ctx, ts.store, failed); err != nil {
 		t.Fatal(err)
 	}
 	sessions := map[string]string{}

@@ -56,7 +56,7 @@ func (h *Handler) rollbackFromForm(c echo.Context) error {
 
 // envPath is the environment's page.
 func envPath(env *models.Environment) string {
-	return "/projects/" + env.Project.Slug + "/environments/" + env.Name
+	return models.Path("projects", env.Project.Slug, "environments", env.Name)
 }
 
 // resumeAutoDeploy clears a paused auto-deploy (admins).

@@ -347,7 +347,7 @@ func (r *buildRun) readConfig() (*pipeline.Config, string, error) {
 	fi, err := os.Lstat(filepath.Join(r.ws, name))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, "", fmt.Errorf("%s: no such file at the root of the repository at commit %s; add one to tell Slipway how to build (see docs/pipeline.md)", name, short(r.b.CommitSHA))
+		return nil, "", fmt.Errorf("%s: no such file at the root of the repository at commit %s; add one to tell Slipway how to build (see docs/pipeline.md)", name, models.ShortSHA(r.b.CommitSHA))
 	case err != nil:
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	case !fi.Mode().IsRegular():
@@ -603,13 +603,6 @@ func statusWords(s string) string {
 		return "was stopped"
 	}
 	return s
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 func plural(n int, word string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/buildtest"
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/runner"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -29,28 +30,6 @@ type buildEnv struct {
 	jobs  *Jobs
 	data  string
 	deps  Deps
-}
-
-// openStore opens a freshly migrated store: "sqlite" or "postgres".
-func openStore(t testing.TB, db string) *models.Store {
-	t.Helper()
-	ctx := context.Background()
-	cfg := models.Config{DataDir: t.TempDir()}
-	if db == "postgres" {
-		cfg = models.Config{URL: testpg.NewDatabase(t)}
-	}
-	s, err := models.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Migrate(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // newBuildEnv starts workers on a fresh database. Steps run unsandboxed
@@ -68,7 +47,7 @@ func newBuildEnv(t testing.TB, db string, workers int, edit ...func(*Deps)) *bui
 func newIdleBuildEnv(t testing.TB, db string, workers int, edit ...func(*Deps)) *buildEnv {
 	t.Helper()
 	ctx := context.Background()
-	s := openStore(t, db)
+	s := testkit.OpenStoreOn(t, testkit.DB(db), testkit.Migrations(Migrate))
 	data := t.TempDir()
 	ls := logs.NewService(s, logs.Options{})
 	if err := ls.Start(ctx); err != nil {

@@ -243,7 +243,7 @@ func (d *deployRun) run(ctx context.Context) (deployResult, error) {
 	rel, env := d.rel, d.env
 	what := "artifact " + rel.ShortSHA()
 	if rel.Build != nil {
-		what = fmt.Sprintf("build #%d (%s, %s)", rel.Build.Number, rel.Build.Ref, shortCommit(rel.Build.CommitSHA))
+		what = fmt.Sprintf("build #%d (%s, %s)", rel.Build.Number, rel.Build.Ref, models.ShortSHA(rel.Build.CommitSHA))
 	}
 	d.line(fmt.Sprintf("deploying release #%d of %s to %s (target %s, config v%d, reason %s)", rel.ID, what, env.Name, env.Target, rel.ConfigVersion, rel.Reason))
 	vars, secrets, err := d.w.releaseVars(rel)
@@ -524,11 +524,4 @@ func releaseVars(deps Deps, rel *models.Release) (map[string]string, []string, e
 	vars["SLIPWAY_ENVIRONMENT"] = rel.Environment.Name
 	vars["SLIPWAY_RELEASE"] = strconv.FormatInt(rel.ID, 10)
 	return vars, values, nil
-}
-
-func shortCommit(sha string) string {
-	if len(sha) > 10 {
-		return sha[:10]
-	}
-	return sha
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/loadtest"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -107,17 +108,7 @@ func newDeployHarness(t *testing.T) *deployHarness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := models.Open(ctx, models.Config{DataDir: filepath.Join(dir, "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Migrate(ctx, store); err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.OpenStore(t, testkit.On(models.Config{DataDir: filepath.Join(dir, "data")}), testkit.Migrations(Migrate))
 	arts, err := artifact.NewStore(filepath.Join(dir, "artifacts"))
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +122,7 @@ func newDeployHarness(t *testing.T) *deployHarness {
 	h.start()
 
 	h.project = &models.Project{Slug: "shop", Name: "Shop", RepoURL: "file:///shop", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 1}
-	if err := store.InsertFixture(ctx, h.project); err != nil {
+	if err := testkit.InsertFixture(ctx, store, h.project); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.CreateDefaultEnvironments(ctx, h.project.ID, "main"); err != nil {
@@ -240,7 +231,7 @@ func (h *deployHarness) recordBuild(tgz []byte, run string) *models.Build {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.store.InsertFixture(ctx, &models.Artifact{SHA256: info.SHA256, Size: info.Size}); err != nil && !strings.Contains(err.Error(), "exists") {
+	if err := testkit.InsertFixture(ctx, h.store, &models.Artifact{SHA256: info.SHA256, Size: info.Size}); err != nil && !strings.Contains(err.Error(), "exists") {
 		h.t.Fatal(err)
 	}
 	h.project.NextBuildNumber++
@@ -252,7 +243,7 @@ func (h *deployHarness) recordBuild(tgz []byte, run string) *models.Build {
 	}
 	b := &models.Build{ProjectID: h.project.ID, Number: h.project.NextBuildNumber, Ref: "main", RefType: "branch",
 		CommitSHA: commit, Trigger: "manual", Status: models.BuildSucceeded, PipelineYAML: yml, ArtifactSHA256: &sha}
-	if err := h.store.InsertFixture(ctx, b); err != nil {
+	if err := testkit.InsertFixture(ctx, h.store, b); err != nil {
 		h.t.Fatal(err)
 	}
 	return b

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-ci/slipway/internal/testpg"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -14,27 +14,10 @@ func TestMain(m *testing.M) { os.Exit(mainWithTestApp(m)) }
 
 func openStores(t *testing.T) map[string]*models.Store {
 	t.Helper()
-	ctx := context.Background()
 	out := map[string]*models.Store{}
-	for name, cfg := range map[string]func() models.Config{
-		"sqlite":   func() models.Config { return models.Config{DataDir: t.TempDir()} },
-		"postgres": func() models.Config { return models.Config{URL: testpg.NewDatabase(t)} },
-	} {
-		s, err := models.Open(ctx, cfg())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := Migrate(ctx, s); err != nil {
-			t.Fatalf("%s: river migrate: %v", name, err)
-		}
-		if err := Migrate(ctx, s); err != nil {
-			t.Fatalf("%s: second river migrate must be a no-op: %v", name, err)
-		}
-		out[name] = s
+	for _, db := range testkit.DBs {
+		// River's migrations run twice: the second must be a no-op.
+		out[string(db)] = testkit.OpenStoreOn(t, db, testkit.Migrations(Migrate, Migrate))
 	}
 	return out
 }

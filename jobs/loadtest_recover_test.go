@@ -19,6 +19,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/loadtest"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -210,7 +211,7 @@ func TestRecoveryLeavesARunALiveWorkerIsExecuting(t *testing.T) {
 }
 
 func TestARetriedLoadTestJobRecordsInterruptedInsteadOfAttackingAgain(t *testing.T) {
-	s := openLoadTestStore(t, models.Config{DataDir: t.TempDir()})
+	s := testkit.OpenStore(t, testkit.Migrations(Migrate))
 	ctx := context.Background()
 	target, hits := countingTarget(t)
 	f := newLoadTestFixture(t, s, hostOf(target.URL), true)

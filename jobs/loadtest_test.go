@@ -14,7 +14,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/loadtest"
 	"github.com/slipway-ci/slipway/internal/logs"
-	"github.com/slipway-ci/slipway/internal/testpg"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -31,7 +31,7 @@ func newLoadTestFixture(t *testing.T, s *models.Store, addr string, deployed boo
 	ctx := context.Background()
 	slug := fmt.Sprintf("shop-%d", time.Now().UnixNano())
 	p := &models.Project{Slug: slug, Name: slug, RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := s.InsertFixture(ctx, p); err != nil {
+	if err := testkit.InsertFixture(ctx, s, p); err != nil {
 		t.Fatal(err)
 	}
 	env := &models.Environment{ProjectID: p.ID, Name: "staging", Target: models.TargetProcess, EdgeAddr: addr}
@@ -40,7 +40,7 @@ func newLoadTestFixture(t *testing.T, s *models.Store, addr string, deployed boo
 	}
 	sha := fmt.Sprintf("%064x", p.ID)
 	if deployed {
-		if err := s.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
+		if err := testkit.InsertFixture(ctx, s, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
 			t.Fatal(err)
 		}
 		r := &models.Release{EnvironmentID: env.ID, ArtifactSHA256: sha, ConfigVersion: 1, Status: models.ReleaseLive, Reason: models.ReasonDeploy}
@@ -101,24 +101,6 @@ func spec(rate float64, d time.Duration) loadtest.Spec {
 		Thresholds: loadtest.Thresholds{P95: time.Second, MinSuccessRatio: 0.99}}
 }
 
-// openLoadTestStore opens and migrates one database.
-func openLoadTestStore(t *testing.T, cfg models.Config) *models.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := models.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Migrate(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func hostOf(u string) string { return strings.TrimPrefix(u, "http://") }
 
 func TestLoadTestRuns(t *testing.T) {
@@ -150,7 +132,7 @@ func TestLoadTestRuns(t *testing.T) {
 			}
 		}},
 	}
-	s := openLoadTestStore(t, models.Config{DataDir: t.TempDir()})
+	s := testkit.OpenStore(t, testkit.Migrations(Migrate))
 	j, lg := startJobs(t, s, true)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,7 +176,7 @@ func TestLoadTestRuns(t *testing.T) {
 }
 
 func TestEnqueueLoadTestRefusesBadInput(t *testing.T) {
-	s := openLoadTestStore(t, models.Config{DataDir: t.TempDir()})
+	s := testkit.OpenStore(t, testkit.Migrations(Migrate))
 	j, _ := startJobs(t, s, false)
 	ctx := context.Background()
 	deployed := newLoadTestFixture(t, s, "127.0.0.1:9", true)
@@ -202,7 +184,7 @@ func TestEnqueueLoadTestRefusesBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	p2 := &models.Project{Slug: "empty", Name: "empty", RepoURL: "file:///y", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := s.InsertFixture(ctx, p2); err != nil {
+	if err := testkit.InsertFixture(ctx, s, p2); err != nil {
 		t.Fatal(err)
 	}
 	bare := &models.Environment{ProjectID: p2.ID, Name: "dev", Target: models.TargetProcess}
@@ -250,7 +232,7 @@ func TestEnqueueLoadTestRefusesBadInput(t *testing.T) {
 // PostgreSQL. The target never answers, so the run has no samples: it must
 // end canceled with a failing verdict, never a pass.
 func TestLoadTestCancelFromAnotherProcess(t *testing.T) {
-	s := openLoadTestStore(t, models.Config{URL: testpg.NewDatabase(t)})
+	s := testkit.OpenStoreOn(t, testkit.Postgres, testkit.Migrations(Migrate))
 	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {

@@ -17,7 +17,7 @@ func TestDashboardQueriesAreTheUsersOwn(t *testing.T) {
 		shop, envs, _ := seedProject(t, s, "shop")
 		other := &Project{Slug: "other", Name: "other", RepoURL: "file:///o", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
 		third := &Project{Slug: "third", Name: "third", RepoURL: "file:///t", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-		if err := s.InsertFixture(ctx, other, third); err != nil {
+		if err := s.insertFixture(ctx, other, third); err != nil {
 			t.Fatal(err)
 		}
 		ann, bob := &User{Username: "ann", Role: "developer"}, &User{Username: "bob", Role: "qa"}
@@ -30,7 +30,7 @@ func TestDashboardQueriesAreTheUsersOwn(t *testing.T) {
 		build := func(p *Project, n int64, by *User, status string, at time.Time) *Build {
 			b := &Build{ProjectID: p.ID, Number: n, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("c", 40),
 				Trigger: "manual", TriggeredByID: &by.ID, Status: status, CreatedAt: at}
-			if err := s.InsertFixture(ctx, b); err != nil {
+			if err := s.insertFixture(ctx, b); err != nil {
 				t.Fatal(err)
 			}
 			return b
@@ -73,7 +73,7 @@ func TestDashboardQueriesAreTheUsersOwn(t *testing.T) {
 			if p != nil {
 				l.PlanID = &p.ID
 			}
-			if err := s.InsertFixture(ctx, l); err != nil {
+			if err := s.insertFixture(ctx, l); err != nil {
 				t.Fatal(err)
 			}
 			return l

@@ -22,7 +22,7 @@ func TestMigrationBackfillsSightingsFromBuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := &Project{Slug: "old", Name: "old", RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 4}
-		if err := s.InsertFixture(ctx, p); err != nil {
+		if err := s.insertFixture(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 		a, b := strings.Repeat("a", 40), strings.Repeat("b", 40)
@@ -31,7 +31,7 @@ func TestMigrationBackfillsSightingsFromBuilds(t *testing.T) {
 			sha string
 			at  time.Time
 		}{{a, t1.Add(time.Hour)}, {a, t1}, {b, t1.Add(2 * time.Hour)}} {
-			if err := s.InsertFixture(ctx, &Build{ProjectID: p.ID, Number: int64(i + 1), Ref: "main", RefType: "branch", CommitSHA: bc.sha,
+			if err := s.insertFixture(ctx, &Build{ProjectID: p.ID, Number: int64(i + 1), Ref: "main", RefType: "branch", CommitSHA: bc.sha,
 				Trigger: "manual", Status: BuildSucceeded, CreatedAt: bc.at}); err != nil {
 				t.Fatal(err)
 			}

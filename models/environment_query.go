@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // DefaultEnvironments are the environments every new project starts with,
@@ -288,15 +287,4 @@ func (s *Store) bumpConfig(ctx context.Context, envID int64) error {
 		"config_version": gorm.Expr("config_version + 1"), "updated_at": time.Now().UTC(),
 	}).Error
 	return wrap("bump config version", err)
-}
-
-// InsertFixture inserts rows exactly as given, without hooks or
-// associations: test fixtures and seeding.
-func (s *Store) InsertFixture(ctx context.Context, rows ...any) error {
-	for _, r := range rows {
-		if err := s.db.WithContext(ctx).Omit(clause.Associations).Create(r).Error; err != nil {
-			return wrap("insert fixture", err)
-		}
-	}
-	return nil
 }

@@ -14,7 +14,7 @@ func seedProject(t *testing.T, s *Store, slug string) (*Project, []Environment, 
 	t.Helper()
 	ctx := context.Background()
 	p := &Project{Slug: slug, Name: slug, RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 2}
-	if err := s.InsertFixture(ctx, p); err != nil {
+	if err := s.insertFixture(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateDefaultEnvironments(ctx, p.ID, "main"); err != nil {
@@ -27,7 +27,7 @@ func seedProject(t *testing.T, s *Store, slug string) (*Project, []Environment, 
 	sha := strings.Repeat("a", 64)
 	b := &Build{ProjectID: p.ID, Number: 1, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("c", 40), Trigger: "manual",
 		Status: BuildSucceeded, ArtifactSHA256: &sha}
-	if err := s.InsertFixture(ctx, &Artifact{SHA256: sha, Size: 1}, b); err != nil {
+	if err := s.insertFixture(ctx, &Artifact{SHA256: sha, Size: 1}, b); err != nil {
 		t.Fatal(err)
 	}
 	return p, envs, b

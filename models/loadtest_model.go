@@ -94,12 +94,7 @@ func (l *LoadTest) Ref() string { return "#" + strconv.FormatInt(l.ID, 10) }
 func (l *LoadTest) LogStream() string { return LoadTestLogStream(l.ID) }
 
 // ShortSHA is the tested artifact digest's first 12 characters.
-func (l *LoadTest) ShortSHA() string {
-	if len(l.ArtifactSHA256) > 12 {
-		return l.ArtifactSHA256[:12]
-	}
-	return l.ArtifactSHA256
-}
+func (l *LoadTest) ShortSHA() string { return ShortDigest(l.ArtifactSHA256) }
 
 // LoadTestLimits are the admin caps every run is checked against when it is
 // created. A zero field is no cap, except MaxConcurrent, where zero means

@@ -329,10 +329,7 @@ func (s *Store) LoadTestGate(ctx context.Context, envID int64, artifactSHA strin
 	if err != nil {
 		return false, "", err
 	}
-	short := artifactSHA
-	if len(short) > 12 {
-		short = short[:12]
-	}
+	short := ShortDigest(artifactSHA)
 	if l, err := s.PassedLoadTest(ctx, env.ID, artifactSHA); err == nil {
 		return true, fmt.Sprintf("load test %s of artifact %s passed in %s", l.Ref(), short, env.Name), nil
 	} else if !errors.Is(err, ErrNotFound) {

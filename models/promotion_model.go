@@ -76,12 +76,7 @@ type Promotion struct {
 func (p *Promotion) Ref() string { return "#" + strconv.FormatInt(p.ID, 10) }
 
 // ShortSHA is the artifact digest's first 12 characters.
-func (p *Promotion) ShortSHA() string {
-	if len(p.ArtifactSHA256) > 12 {
-		return p.ArtifactSHA256[:12]
-	}
-	return p.ArtifactSHA256
-}
+func (p *Promotion) ShortSHA() string { return ShortDigest(p.ArtifactSHA256) }
 
 // Approval is one approver's decision on a promotion, bound to the
 // artifact digest and the target's configuration version they saw.

@@ -77,12 +77,7 @@ type Release struct {
 func (r *Release) LogStream() string { return DeployLogStream(r.ID) }
 
 // ShortSHA is the artifact digest's first 12 characters.
-func (r *Release) ShortSHA() string {
-	if len(r.ArtifactSHA256) > 12 {
-		return r.ArtifactSHA256[:12]
-	}
-	return r.ArtifactSHA256
-}
+func (r *Release) ShortSHA() string { return ShortDigest(r.ArtifactSHA256) }
 
 // Ref names the release as users see it ("#42").
 func (r *Release) Ref() string { return "#" + strconv.FormatInt(r.ID, 10) }

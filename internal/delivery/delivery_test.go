@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"errors"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,7 +70,7 @@ func newFixture(t *testing.T, cfg models.Config) *fixture {
 		mirror: filepath.Join(t.TempDir(), "mirror.git")}
 	f.svc = delivery.New(delivery.Deps{Store: store, Queue: j, MirrorDir: func(int64) string { return f.mirror }})
 	f.project = &models.Project{Slug: "shop", Name: "Shop", RepoURL: "file:///shop", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 1}
-	if err := store.InsertFixture(ctx, f.project); err != nil {
+	if err := testkit.InsertFixture(ctx, store, f.project); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.CreateDefaultEnvironments(ctx, f.project.ID, "main"); err != nil {
@@ -115,7 +116,7 @@ func (f *fixture) build(commit string) *models.Build {
 	ctx := context.Background()
 	f.builds++
 	sha := strings.Repeat(strconv.FormatInt(f.builds%10, 10), 64)
-	if err := f.store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
+	if err := testkit.InsertFixture(ctx, f.store, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
 		f.t.Fatal(err)
 	}
 	if commit == "" {
@@ -123,7 +124,7 @@ func (f *fixture) build(commit string) *models.Build {
 	}
 	b := &models.Build{ProjectID: f.project.ID, Number: f.builds, Ref: "main", RefType: "branch", CommitSHA: commit,
 		Trigger: "manual", Status: models.BuildSucceeded, PipelineYAML: "build: []\n", ArtifactSHA256: &sha}
-	if err := f.store.InsertFixture(ctx, b); err != nil {
+	if err := testkit.InsertFixture(ctx, f.store, b); err != nil {
 		f.t.Fatal(err)
 	}
 	return b

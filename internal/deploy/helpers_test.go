@@ -149,19 +149,6 @@ func wantBody(t testing.TB, url, body string) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline (a safety net against hanging, not a timing assertion).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // processGone reports whether pid no longer runs (a zombie left to an init
 // that does not reap counts as gone).
 func processGone(pid int) bool {

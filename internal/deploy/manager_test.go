@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -138,13 +139,13 @@ func TestSwitchUnderLoadLosesNoRequest(t *testing.T) {
 			}
 			defer stop()
 
-			waitFor(t, "v1 answers under load", func() bool { return count("v1") > 50 })
+			testkit.Eventually(t, 20*time.Second, func() bool { return count("v1") > 50 }, "v1 answers under load")
 			v2 := startApp(t, m, appSpec(t, "proj/dev", 2, "v2"))
 			prev, err := m.Switch("proj/dev", v2)
 			if err != nil || prev != v1 {
 				t.Fatalf("Switch to v2 = %v, %v; want v1", prev, err)
 			}
-			waitFor(t, "v2 answers under load", func() bool { return count("v2") > 50 })
+			testkit.Eventually(t, 20*time.Second, func() bool { return count("v2") > 50 }, "v2 answers under load")
 
 			back := m.Warm("proj/dev", 1)
 			if tt.warmFor > 0 {
@@ -155,15 +156,15 @@ func TestSwitchUnderLoadLosesNoRequest(t *testing.T) {
 				if back != nil {
 					t.Fatalf("Warm(1) = %v without a rollback window", back)
 				}
-				waitFor(t, "the replaced v1 to stop", func() bool { return v1.State() == StateStopped })
+				testkit.Eventually(t, 20*time.Second, func() bool { return v1.State() == StateStopped }, "the replaced v1 to stop")
 				back = startApp(t, m, appSpec(t, "proj/dev", 1, "v1"))
 			}
 			v1Before := count("v1")
 			if prev, err := m.Switch("proj/dev", back); err != nil || prev != v2 {
 				t.Fatalf("rollback Switch = %v, %v; want v2", prev, err)
 			}
-			waitFor(t, "v1 answers again", func() bool { return count("v1") > v1Before+50 })
-			waitFor(t, "about 3 s of load", func() bool { return time.Since(began) >= 3*time.Second })
+			testkit.Eventually(t, 20*time.Second, func() bool { return count("v1") > v1Before+50 }, "v1 answers again")
+			testkit.Eventually(t, 20*time.Second, func() bool { return time.Since(began) >= 3*time.Second }, "about 3 s of load")
 			stop()
 
 			mu.Lock()
@@ -439,7 +440,7 @@ func TestCrashedLiveInstanceIsRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "a restarted event", func() bool { _, ok := events.find(EventRestarted, 1); return ok })
+	testkit.Eventually(t, 20*time.Second, func() bool { _, ok := events.find(EventRestarted, 1); return ok }, "a restarted event")
 	crash, ok := events.find(EventCrashed, 1)
 	if !ok {
 		t.Fatal("no crashed event before the restart")
@@ -479,7 +480,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	if err := syscall.Kill(v1.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "three crashes", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		events.mu.Lock()
 		defer events.mu.Unlock()
 		n := 0
@@ -489,7 +490,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 			}
 		}
 		return n >= 3
-	})
+	}, "three crashes")
 	events.mu.Lock()
 	var delays []time.Duration
 	for _, ev := range events.events {
@@ -535,7 +536,7 @@ func TestWebsocketPassesThroughTheEdge(t *testing.T) {
 		t.Errorf("in flight with an open websocket = %d, want 1", n)
 	}
 	c.Close()
-	waitFor(t, "the websocket to leave the in-flight count", func() bool { return v1.Status().InFlight == 0 })
+	testkit.Eventually(t, 20*time.Second, func() bool { return v1.Status().InFlight == 0 }, "the websocket to leave the in-flight count")
 }
 
 func TestRollbackWindow(t *testing.T) {
@@ -729,7 +730,7 @@ func TestSetLogRedirectsOutput(t *testing.T) {
 	inst.SetLog(second.add)
 	n := len(first.all())
 	syscall.Kill(inst.PID(), syscall.SIGKILL) // the restart prints again
-	waitFor(t, "output after the restart", func() bool { return slices.Contains(second.all(), "one") })
+	testkit.Eventually(t, 20*time.Second, func() bool { return slices.Contains(second.all(), "one") }, "output after the restart")
 	if len(first.all()) != n {
 		t.Errorf("the replaced log func still got lines: %q", first.all()[n:])
 	}
@@ -762,5 +763,5 @@ func TestAppsDieWithThePortal(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = portal.Wait()
-	waitFor(t, "the app to die with its portal", func() bool { return processGone(pid) })
+	testkit.Eventually(t, 20*time.Second, func() bool { return processGone(pid) }, "the app to die with its portal")
 }

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"net"
 	"net/http"
 	"net/url"
@@ -137,7 +138,7 @@ func TestPoolBalancesAcrossInstances(t *testing.T) {
 			slow <- string(b[:n])
 		}()
 		busy := 0
-		waitFor(t, "the slow request to be in flight", func() bool {
+		testkit.Eventually(t, 20*time.Second, func() bool {
 			for _, s := range m.Status("proj/dev").Pool {
 				if s.InFlight == 1 {
 					busy = s.Slot
@@ -145,7 +146,7 @@ func TestPoolBalancesAcrossInstances(t *testing.T) {
 				}
 			}
 			return false
-		})
+		}, "the slow request to be in flight")
 		for range 10 {
 			_, body := get(t, "http://"+addr+"/whoami")
 			if body == "v1/"+itoa64(int64(busy)) {
@@ -170,7 +171,7 @@ func TestPoolSurvivesDeployRollbackAndKill(t *testing.T) {
 	}
 	rollout(t, m, "proj/dev", 1, "v1", 3)
 	l := startLoad(t, 200, vegeta.Target{Method: http.MethodGet, URL: "http://" + addr + "/?sleep=20"})
-	waitFor(t, "load to start", func() bool { return l.count() > 50 })
+	testkit.Eventually(t, 20*time.Second, func() bool { return l.count() > 50 }, "load to start")
 
 	res := rollout(t, m, "proj/dev", 2, "v2", 3)
 	if !res.Rolling || res.Previous != 1 || res.Instances != 3 {
@@ -194,30 +195,30 @@ func TestPoolSurvivesDeployRollbackAndKill(t *testing.T) {
 	wantBody(t, "http://"+addr+"/", "v1")
 
 	before := l.count()
-	waitFor(t, "more load after the rollback", func() bool { return l.count() > before+100 })
+	testkit.Eventually(t, 20*time.Second, func() bool { return l.count() > before+100 }, "more load after the rollback")
 	victim := m.Status("proj/dev").Pool[1]
 	killed := time.Now()
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	var outAfter time.Duration
-	waitFor(t, "the killed instance to leave the rotation", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		s := m.Status("proj/dev").Pool[1]
 		if s.Routable {
 			return false
 		}
 		outAfter = time.Since(killed)
 		return true
-	})
+	}, "the killed instance to leave the rotation")
 	if outAfter > 3*time.Second {
 		t.Errorf("the killed instance left the rotation after %s, want within 3s", outAfter)
 	}
-	waitFor(t, "the killed instance to be restarted", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		s := m.Status("proj/dev").Pool[1]
 		return s.Routable && s.Restarts == 1 && s.PID != victim.PID && s.PID != 0
-	})
+	}, "the killed instance to be restarted")
 	before = l.count()
-	waitFor(t, "more load after the restart", func() bool { return l.count() > before+100 })
+	testkit.Eventually(t, 20*time.Second, func() bool { return l.count() > before+100 }, "more load after the restart")
 
 	total, failures := l.finish()
 	if len(failures) > 0 {
@@ -234,7 +235,7 @@ func TestFailingRolloutKeepsTheOldSet(t *testing.T) {
 	}
 	rollout(t, m, "proj/dev", 1, "v1", 3)
 	l := startLoad(t, 100, vegeta.Target{Method: http.MethodGet, URL: "http://" + addr + "/?sleep=20"})
-	waitFor(t, "load to start", func() bool { return l.count() > 30 })
+	testkit.Eventually(t, 20*time.Second, func() bool { return l.count() > 30 }, "load to start")
 
 	// Instance 2 of release 2 exits at once: the first batch (instance 1)
 	// has replaced an old instance by then.
@@ -246,14 +247,14 @@ func TestFailingRolloutKeepsTheOldSet(t *testing.T) {
 	if got := poolOf(m, "proj/dev"); got != "1/1 1/2 1/3" {
 		t.Fatalf("pool after the failed rollout = %q, want the whole old set", got)
 	}
-	waitFor(t, "the new instances to stop", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		for _, s := range m.Status("proj/dev").Other {
 			if s.ReleaseID == 2 {
 				return false
 			}
 		}
 		return true
-	})
+	}, "the new instances to stop")
 	for range 6 {
 		wantBody(t, "http://"+addr+"/", "v1")
 	}
@@ -303,7 +304,7 @@ func TestScaleWithoutADeploy(t *testing.T) {
 		t.Fatalf("pool after scaling to 1 = %q", got)
 	}
 	for _, s := range st.Pool[1:] {
-		waitFor(t, "a removed instance to stop", func() bool { return processGone(s.PID) })
+		testkit.Eventually(t, 20*time.Second, func() bool { return processGone(s.PID) }, "a removed instance to stop")
 	}
 	wantBody(t, "http://"+addr+"/whoami", "v1/1")
 }
@@ -336,9 +337,9 @@ func TestPassiveEjection(t *testing.T) {
 	for range 4 {
 		wantBody(t, "http://"+addr+"/whoami", "v1/2")
 	}
-	waitFor(t, "instance 1 to pass its health checks and come back", func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		return m.Status("proj/dev").Pool[0].Routable
-	})
+	}, "instance 1 to pass its health checks and come back")
 	hits := map[string]int{}
 	for range 4 {
 		_, body := get(t, "http://"+addr+"/whoami")

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/sandbox"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 )
 
@@ -237,7 +238,7 @@ func TestAppForkBombIsBounded(t *testing.T) {
 			if !errors.Is(err, ErrExited) {
 				t.Fatalf("start = %v, want the app to exit when its fork failed", err)
 			}
-			waitFor(t, "the bomb's processes to be gone", func() bool { return countSleeps("600") == 0 })
+			testkit.Eventually(t, 20*time.Second, func() bool { return countSleeps("600") == 0 }, "the bomb's processes to be gone")
 		})
 	}
 }
@@ -300,14 +301,14 @@ func TestNothingOutlivesAKilledPortal(t *testing.T) {
 			portal, pid := startPortal(t, "DEPLOY_TEST_PORTAL_DIR="+rel, "DEPLOY_TEST_PORTAL_WORK="+l.work,
 				"DEPLOY_TEST_PORTAL_STATE="+state, "DEPLOY_TEST_PORTAL_SANDBOX="+string(mode),
 				"DEPLOY_TEST_PORTAL_CMD=(sleep "+marker+" &) ; exec ./bin/app")
-			waitFor(t, "the app's child", func() bool { return countSleeps(marker) == 1 })
+			testkit.Eventually(t, 20*time.Second, func() bool { return countSleeps(marker) == 1 }, "the app's child")
 			if err := portal.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			_ = portal.Wait()
-			waitFor(t, "the app to die with its portal", func() bool { return processGone(pid) })
+			testkit.Eventually(t, 20*time.Second, func() bool { return processGone(pid) }, "the app to die with its portal")
 			if mode != SandboxOff {
-				waitFor(t, "the app's child to die with its portal", func() bool { return countSleeps(marker) == 0 })
+				testkit.Eventually(t, 20*time.Second, func() bool { return countSleeps(marker) == 0 }, "the app's child to die with its portal")
 				return
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -319,7 +320,7 @@ func TestNothingOutlivesAKilledPortal(t *testing.T) {
 			if err != nil || n != 1 {
 				t.Fatalf("ReapOrphans = %d, %v; want 1", n, err)
 			}
-			waitFor(t, "the orphan to be reaped", func() bool { return countSleeps(marker) == 0 })
+			testkit.Eventually(t, 20*time.Second, func() bool { return countSleeps(marker) == 0 }, "the orphan to be reaped")
 			if n, _ := m.ReapOrphans(); n != 0 {
 				t.Errorf("a second ReapOrphans found %d groups", n)
 			}

@@ -3,6 +3,7 @@ package dora_test
 import (
 	"context"
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"os"
 	"os/exec"
 	"strings"
@@ -54,11 +55,11 @@ func benchHistory(b *testing.B) (*models.Store, *models.Environment, string, tim
 		commits = append(commits, parent)
 	}
 	p := &models.Project{Slug: "big", Name: "big", RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 1}
-	if err := s.InsertFixture(ctx, p); err != nil {
+	if err := testkit.InsertFixture(ctx, s, p); err != nil {
 		b.Fatal(err)
 	}
 	env := &models.Environment{ProjectID: p.ID, Name: "production", Position: 1, Target: "process"}
-	if err := s.InsertFixture(ctx, env); err != nil {
+	if err := testkit.InsertFixture(ctx, s, env); err != nil {
 		b.Fatal(err)
 	}
 	env.Project = *p
@@ -80,11 +81,11 @@ func benchHistory(b *testing.B) (*models.Store, *models.Environment, string, tim
 		started := at.Add(-time.Minute)
 		r := &models.Release{EnvironmentID: env.ID, BuildID: &bd.ID, ArtifactSHA256: sha, ConfigVersion: 1, ConfigSummary: "[]",
 			Status: status, Reason: models.ReasonDeploy, StartedAt: &started, FinishedAt: &at}
-		if err := s.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}, bd); err != nil {
+		if err := testkit.InsertFixture(ctx, s, &models.Artifact{SHA256: sha, Size: 1}, bd); err != nil {
 			b.Fatal(err)
 		}
 		r.BuildID = &bd.ID
-		if err := s.InsertFixture(ctx, r); err != nil {
+		if err := testkit.InsertFixture(ctx, s, r); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.RecordCommitSightings(ctx, p.ID, commits[2*i:2*i+2], models.SightingWebhook, at.Add(-3*time.Hour)); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/secretbox"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -50,7 +51,7 @@ func seedApp(t *testing.T, p *Portal, key, run string) int64 {
 	must(t, err)
 	proj := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "https://example.invalid/shop.git", DefaultBranch: "main",
 		WebhookSecretSealed: []byte("x"), NextBuildNumber: 2}
-	must(t, store.InsertFixture(ctx, proj))
+	must(t, testkit.InsertFixture(ctx, store, proj))
 	must(t, store.CreateDefaultEnvironments(ctx, proj.ID, "main"))
 	var buf bytes.Buffer
 	must(t, artifact.Pack(dir, []string{"bin", "version.txt"}, &buf))
@@ -61,7 +62,7 @@ func seedApp(t *testing.T, p *Portal, key, run string) int64 {
 	b := &models.Build{ProjectID: proj.ID, Number: 1, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("1", 40),
 		CommitMessage: "Ship", Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha,
 		PipelineYAML: "build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: " + string(yml) + "\n  health: /healthz\n"}
-	must(t, store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: info.Size}, b))
+	must(t, testkit.InsertFixture(ctx, store, &models.Artifact{SHA256: sha, Size: info.Size}, b))
 
 	env, err := store.EnvironmentByName(ctx, "shop", "dev")
 	must(t, err)
@@ -139,17 +140,6 @@ func sleepers(arg string) []int {
 	return pids
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // killPortal ends p with SIGKILL, as a crash or an OOM kill would.
 func killPortal(t *testing.T, p *Portal) {
 	t.Helper()
@@ -191,11 +181,11 @@ func TestAppOutputThroughTheAPIIsMaskedAndNothingOutlivesAKilledPortal(t *testin
 
 			// The output, through the API: JSON lines, masked.
 			var body string
-			waitUntil(t, "the app's output", func() bool {
+			testkit.Eventually(t, 30*time.Second, func() bool {
 				var code int
 				code, body = apiCall(t, http.MethodGet, p.URL+"/api/v1/projects/shop/environments/dev/output?lines=50", token, "")
 				return code == http.StatusOK && strings.Contains(body, "listening on")
-			})
+			}, "the app's output")
 			var texts []string
 			for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
 				var ol struct {
@@ -261,7 +251,7 @@ func TestAppOutputThroughTheAPIIsMaskedAndNothingOutlivesAKilledPortal(t *testin
 			}
 			killPortal(t, p)
 			if mode == "auto" {
-				waitUntil(t, "the app's child to die with the portal", func() bool { return len(sleepers(marker)) == 0 })
+				testkit.Eventually(t, 30*time.Second, func() bool { return len(sleepers(marker)) == 0 }, "the app's child to die with the portal")
 				return
 			}
 			time.Sleep(300 * time.Millisecond)
@@ -273,10 +263,10 @@ func TestAppOutputThroughTheAPIIsMaskedAndNothingOutlivesAKilledPortal(t *testin
 			must(t, err)
 			// The restarted portal starts the live release again, with a
 			// new child of the same name: the old one must be gone.
-			waitUntil(t, "the restarted portal to end the orphan", func() bool {
+			testkit.Eventually(t, 30*time.Second, func() bool {
 				err := syscall.Kill(orphans[0], 0)
 				return err != nil || !slices.Contains(sleepers(marker), orphans[0])
-			})
+			}, "the restarted portal to end the orphan")
 			if !strings.Contains(p2.Stderr(), "ended app processes left by a previous run") {
 				t.Errorf("the restarted portal does not say it ended the orphan:\n%s", p2.Stderr())
 			}
@@ -311,9 +301,9 @@ func TestBrowserShowsTheAppOutputLive(t *testing.T) {
 	resp, err := http.Get(url + "/say?msg=hello-from-the-live-app")
 	must(t, err)
 	resp.Body.Close()
-	waitUntil(t, "the new line in the viewer", func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		text, _ = TextOf(ctx, "app-output")
 		return strings.Contains(text, "hello-from-the-live-app")
-	})
+	}, "the new line in the viewer")
 	Screenshot(t, ctx, "env-app-output-live")
 }

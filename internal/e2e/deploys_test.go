@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/slipway-ci/slipway/internal/artifact"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -41,7 +42,7 @@ func seedDeployable(t *testing.T, p *Portal) (int64, int64) {
 	must(t, err)
 	proj := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "https://example.invalid/shop.git", DefaultBranch: "main",
 		WebhookSecretSealed: []byte("x"), NextBuildNumber: 3}
-	must(t, store.InsertFixture(ctx, proj))
+	must(t, testkit.InsertFixture(ctx, store, proj))
 	must(t, store.CreateDefaultEnvironments(ctx, proj.ID, "main"))
 	var ids []int64
 	for i, v := range []string{"v1", "v2"} {
@@ -63,7 +64,7 @@ func seedDeployable(t *testing.T, p *Portal) (int64, int64) {
 		b := &models.Build{ProjectID: proj.ID, Number: int64(i + 1), Ref: "main", RefType: "branch", CommitSHA: strings.Repeat(strconv.Itoa(i+1), 40),
 			CommitMessage: "Ship " + v, Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha,
 			PipelineYAML: "build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: " + run + "\n  health: /healthz\n"}
-		must(t, store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: info.Size}, b))
+		must(t, testkit.InsertFixture(ctx, store, &models.Artifact{SHA256: sha, Size: info.Size}, b))
 		ids = append(ids, b.ID)
 	}
 	return ids[0], ids[1]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -50,10 +51,10 @@ func TestBrowserEvidenceAndGuardedDeploys(t *testing.T) {
 	must(t, Visit(admin, p.URL+"/projects/shop/environments/staging"))
 	must(t, WaitTestID(admin, "no-live"))
 	apiDeploy(t, p, token, "staging", v2)
-	eventually(t, "the open staging page shows the new live release by itself", 60*time.Second, func() bool {
+	testkit.Eventually(t, 60*time.Second, func() bool {
 		ok, err := HasTestID(admin, "live-sha")
 		return err == nil && ok
-	})
+	}, "the open staging page shows the new live release by itself")
 	Screenshot(t, admin, "staging-updated-itself")
 
 	// Production's configuration moves to v3 with two variables.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,11 +46,11 @@ func TestBrowserLeadDashboardShowsWaitingPromotion(t *testing.T) {
 	}
 	a.do(http.MethodPost, "/api/v1/projects/shop/environments/staging/promote", nil, &promo, http.StatusCreated)
 	id := strconv.FormatInt(promo.ID, 10)
-	eventually(t, "the open dashboard lists the new promotion and the nav counts it", 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		ok, err := HasTestID(lead, "home-promotion-"+id)
 		n, _ := TextOf(lead, "approvals-count")
 		return err == nil && ok && n == "1"
-	})
+	}, "the open dashboard lists the new promotion and the nav counts it")
 	if !evalJS[bool](t, lead, `window.__notReloaded === true`) {
 		t.Error("the dashboard reloaded to show the promotion")
 	}

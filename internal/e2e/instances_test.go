@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,14 +28,14 @@ func deployTo(t *testing.T, p *Portal, token, env string, id int64) {
 		Error  string `json:"error"`
 	}
 	must(t, json.Unmarshal([]byte(body), &rel))
-	waitUntil(t, "the release to go live", func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		_, body = apiCall(t, http.MethodGet, p.URL+"/api/v1/releases/"+strconv.FormatInt(rel.ID, 10), token, "")
 		must(t, json.Unmarshal([]byte(body), &rel))
 		if rel.Status == models.ReleaseFailed {
 			t.Fatalf("release %d failed: %s", rel.ID, rel.Error)
 		}
 		return rel.Status == models.ReleaseLive
-	})
+	}, "the release to go live")
 }
 
 // liveRowsJS counts the instances list's rows of the live pool that are

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -119,14 +120,14 @@ func TestBrowserQALoadTestsStagingAndComparesRuns(t *testing.T) {
 
 	// Live: the progress bar and the chart move while the run goes on.
 	var progress int64
-	eventually(t, "the progress bar moves", 60*time.Second, func() bool {
+	testkit.Eventually(t, 60*time.Second, func() bool {
 		v, err := chromedp.Run(qa, chromedp.Evaluate[string](`(document.getElementById("lt-progress")||{getAttribute:()=>"0"}).getAttribute("aria-valuenow")`))
 		if err != nil {
 			return false
 		}
 		progress, _ = strconv.ParseInt(v, 10, 64)
 		return progress >= 2
-	})
+	}, "the progress bar moves")
 	points, err := chromedp.Run(qa, chromedp.Evaluate[int64](`document.querySelectorAll("#lt-chart .u-over").length`))
 	must(t, err)
 	if points != 1 {
@@ -333,7 +334,7 @@ func seedInterruptedRun(t *testing.T, p *Portal) string {
 		ArtifactSHA256: runs[0].ArtifactSHA256, BaseURL: runs[0].BaseURL, Spec: runs[0].Spec, Duration: runs[0].Duration,
 		Status: models.LoadTestInterrupted, Verdict: "fail", Windows: "[" + strings.Join(ws, ",") + "]",
 		Error: jobs.ReasonLoadTestWorkerDied, CreatedByID: runs[0].CreatedByID, CreatedAt: started, StartedAt: &started, FinishedAt: &finished}
-	must(t, store.InsertFixture(ctx, l))
+	must(t, testkit.InsertFixture(ctx, store, l))
 	return strconv.FormatInt(l.ID, 10)
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway-ci/slipway/internal/testkit"
 )
 
 // addUser creates a user with the CLI.
@@ -15,18 +17,6 @@ func addUser(t *testing.T, p *Portal, name, role, password string) {
 	if r := p.CLIInput(password+"\n", "user", "add", name, "--role", role, "--password-stdin"); r.ExitCode != 0 {
 		t.Fatalf("user add %s: %s", name, r)
 	}
-}
-
-// eventually polls fn every 200 ms until it reports true, or fails the
-// test after d, saying what it waited for.
-func eventually(t *testing.T, what string, d time.Duration, fn func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if fn() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting until %s", what)
 }
 
 // promotionJSON reads GET /api/v1/promotions/:id with a bearer token.
@@ -96,10 +86,10 @@ func TestBrowserPromotionToProductionWithApproval(t *testing.T) {
 	id := strings.TrimPrefix(loc, p.URL+"/promotions/")
 
 	// Without a reload, the lead's count goes to 1 (htmx polls every 10 s).
-	eventually(t, "the lead's approval count shows the new promotion", 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		n, err := TextOf(lead, "approvals-count")
 		return err == nil && n == "1"
-	})
+	}, "the lead's approval count shows the new promotion")
 	Screenshot(t, lead, "count-arrived-without-reload")
 	must(t, Visit(lead, p.URL+"/approvals"))
 	must(t, WaitTestID(lead, "review-"+id))
@@ -110,13 +100,13 @@ func TestBrowserPromotionToProductionWithApproval(t *testing.T) {
 	Screenshot(t, lead, "promotion-evidence")
 	must(t, ClickAndLoad(lead, TestID("approve")))
 
-	eventually(t, "the promotion is deployed", 60*time.Second, func() bool {
+	testkit.Eventually(t, 60*time.Second, func() bool {
 		got := promotionJSON(t, p, adminToken, id)
 		if got["status"] == "failed" {
 			t.Fatalf("the production deploy failed: %v", got["status_reason"])
 		}
 		return got["status"] == "deployed"
-	})
+	}, "the promotion is deployed")
 	must(t, Visit(lead, p.URL+"/promotions/"+id))
 	status, err = TextOf(lead, "promotion-status")
 	must(t, err)

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/slipway-ci/slipway/models"
 )
 
 // Commit actions, in the shape of GitLab's commits API.
@@ -91,14 +93,7 @@ type ConflictError struct {
 
 // Error lists the files.
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("gitrepo: %s moved to %s and changed %s since your edit started", e.Branch, shortSHA(e.Head), strings.Join(e.Paths, ", "))
-}
-
-func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
+	return fmt.Sprintf("gitrepo: %s moved to %s and changed %s since your edit started", e.Branch, models.ShortSHA(e.Head), strings.Join(e.Paths, ", "))
 }
 
 func invalid(format string, a ...any) error {

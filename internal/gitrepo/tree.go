@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/slipway-ci/slipway/models"
 )
 
 // MaxEditSize is the largest file the web IDE edits; bigger ones open
@@ -47,7 +49,7 @@ func ListTree(ctx context.Context, dir, commit, folder string) ([]TreeEntry, err
 	}
 	inv := readInv(dir)
 	if out, err := inv.run(ctx, "cat-file", "-t", "--end-of-options", spec); err != nil || strings.TrimSpace(string(out)) != "tree" {
-		return nil, fmt.Errorf("gitrepo: list %q at %s: %w", folder, shortSHA(full), ErrNotExist)
+		return nil, fmt.Errorf("gitrepo: list %q at %s: %w", folder, models.ShortSHA(full), ErrNotExist)
 	}
 	out, err := inv.run(ctx, "ls-tree", "-z", "--long", "--end-of-options", spec)
 	if err != nil {
@@ -126,7 +128,7 @@ func ReadBlob(ctx context.Context, dir, commit, name string) (Blob, error) {
 		return Blob{}, &folderError{name: name}
 	}
 	if e.mode != "100644" && e.mode != "100755" && e.mode != "120000" {
-		return Blob{}, fmt.Errorf("gitrepo: read %s at %s: %w", name, shortSHA(full), ErrNotExist)
+		return Blob{}, fmt.Errorf("gitrepo: read %s at %s: %w", name, models.ShortSHA(full), ErrNotExist)
 	}
 	b := Blob{Path: name, Mode: e.mode, Size: size, Symlink: e.mode == "120000"}
 	if size > MaxEditSize {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -27,7 +28,7 @@ type database struct {
 func sqliteDB(t testing.TB) database {
 	dir := t.TempDir()
 	db := database{dialect: models.SQLite, open: func(t testing.TB) *models.Store {
-		return openStore(t, models.Config{DataDir: dir})
+		return testkit.OpenStore(t, testkit.On(models.Config{DataDir: dir}))
 	}}
 	return db
 }
@@ -35,21 +36,8 @@ func sqliteDB(t testing.TB) database {
 func postgresDB(t testing.TB) database {
 	url := testpg.NewDatabase(t)
 	return database{dialect: models.Postgres, open: func(t testing.TB) *models.Store {
-		return openStore(t, models.Config{URL: url})
+		return testkit.OpenStore(t, testkit.On(models.Config{URL: url}))
 	}}
-}
-
-func openStore(t testing.TB, cfg models.Config) *models.Store {
-	t.Helper()
-	s, err := models.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // eachDB runs fn on SQLite and on a real PostgreSQL.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slipway-ci/slipway/models"
 )
 
 // Roles the policy speaks of (the same names as internal/auth's roles).
@@ -178,16 +180,9 @@ func (p Policy) MayApprove(who Person, c Candidate) error {
 		return denied(ErrSelfApproval, "you requested this promotion, and the policy of %s does not let the requester approve it: ask another %s", p.Env, p.RolesText())
 	}
 	if IsCommitAuthor(who, c) {
-		return denied(ErrSelfApproval, "you wrote the commit being promoted (%s), and the policy of %s does not let its author approve it: ask another %s", short(c.CommitSHA), p.Env, p.RolesText())
+		return denied(ErrSelfApproval, "you wrote the commit being promoted (%s), and the policy of %s does not let its author approve it: ask another %s", models.ShortSHA(c.CommitSHA), p.Env, p.RolesText())
 	}
 	return nil
-}
-
-func short(sha string) string {
-	if len(sha) > 10 {
-		return sha[:10]
-	}
-	return sha
 }
 
 // Approval is one recorded approval of a promotion.

@@ -112,7 +112,7 @@ func attack(addr string, rate float64, d time.Duration) error {
 	}()
 
 	p := &models.Project{Slug: "bench", Name: "bench", RepoURL: "file:///bench", DefaultBranch: "main", WebhookSecretSealed: []byte("x")}
-	if err := store.InsertFixture(ctx, p); err != nil {
+	if err := store.CreateProject(ctx, p); err != nil {
 		return err
 	}
 	env := &models.Environment{ProjectID: p.ID, Name: "staging", Target: models.TargetProcess, EdgeAddr: addr}
@@ -120,7 +120,7 @@ func attack(addr string, rate float64, d time.Duration) error {
 		return err
 	}
 	sha := strings.Repeat("0", 64)
-	if err := store.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
+	if err := store.UpsertArtifact(ctx, &models.Artifact{SHA256: sha, Size: 1}); err != nil {
 		return err
 	}
 	if err := store.CreateRelease(ctx, &models.Release{EnvironmentID: env.ID, ArtifactSHA256: sha, ConfigVersion: 1, Status: models.ReleaseLive, Reason: models.ReasonDeploy}); err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"github.com/slipway-ci/slipway/models"
 )
 
 func buildURL(id int64) string { return "/builds/" + strconv.FormatInt(id, 10) }
@@ -22,16 +24,9 @@ func runAgainURL(project, ref string) string {
 // refLabel shows a commit ref as its short SHA and names as they are.
 func refLabel(ref, refType string) string {
 	if refType == "commit" {
-		return shortSHA(ref)
+		return models.ShortSHA(ref)
 	}
 	return ref
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 10 {
-		return sha[:10]
-	}
-	return sha
 }
 
 func triggerText(trigger, by string) string {

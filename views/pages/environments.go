@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/views/components"
 )
 
@@ -35,15 +36,7 @@ type ReleaseView struct {
 }
 
 // ShortSHA is the artifact digest's first 12 characters.
-func (r ReleaseView) ShortSHA() string { return shortDigest(r.ArtifactSHA256) }
-
-// shortDigest is an artifact digest's first 12 characters.
-func shortDigest(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
-}
+func (r ReleaseView) ShortSHA() string { return models.ShortDigest(r.ArtifactSHA256) }
 
 // Href is the release page.
 func (r ReleaseView) Href() string { return "/releases/" + strconv.FormatInt(r.ID, 10) }
@@ -203,7 +196,9 @@ type BuildChoice struct {
 }
 
 // Base is the environment's address in the portal.
-func (p EnvironmentPage) Base() string { return "/projects/" + p.Project + "/environments/" + p.Name }
+func (p EnvironmentPage) Base() string {
+	return models.Path("projects", p.Project, "environments", p.Name)
+}
 
 // ConfigEntryView is one variable of a release's configuration.
 type ConfigEntryView struct {
@@ -256,7 +251,7 @@ type EnvironmentSettingsPage struct {
 
 // Base is the environment's address in the portal.
 func (p EnvironmentSettingsPage) Base() string {
-	return "/projects/" + p.Project + "/environments/" + p.Name
+	return models.Path("projects", p.Project, "environments", p.Name)
 }
 
 // DeployTarget is one environment a build can be deployed to.

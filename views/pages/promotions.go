@@ -3,6 +3,8 @@ package pages
 import (
 	"strconv"
 	"time"
+
+	"github.com/slipway-ci/slipway/models"
 )
 
 // PromotionSummary is one promotion in lists (the inbox, an environment).
@@ -29,14 +31,7 @@ type PromotionSummary struct {
 func (p PromotionSummary) Href() string { return "/promotions/" + strconv.FormatInt(p.ID, 10) }
 
 // ShortSHA is the artifact digest's first 12 characters.
-func (p PromotionSummary) ShortSHA() string { return short12(p.ArtifactSHA256) }
-
-func short12(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
-}
+func (p PromotionSummary) ShortSHA() string { return models.ShortDigest(p.ArtifactSHA256) }
 
 // ApprovalView is one approval or rejection on the promotion page.
 type ApprovalView struct {
@@ -166,7 +161,7 @@ type RoleChoice struct {
 }
 
 // Base is the environment's address.
-func (p PolicyPage) Base() string { return "/projects/" + p.Project + "/environments/" + p.Env }
+func (p PolicyPage) Base() string { return models.Path("projects", p.Project, "environments", p.Env) }
 
 // PromoteView is the "Promote to <next>" control on an environment page.
 type PromoteView struct {
@@ -178,13 +173,6 @@ type PromoteView struct {
 
 // Href is the promotion page.
 func (p PromotionPage) Href() string { return p.PromotionSummary.Href() }
-
-func shortCommit(sha string) string {
-	if len(sha) > 10 {
-		return sha[:10]
-	}
-	return sha
-}
 
 func reasonClass(status string) string {
 	switch status {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/internal/testpg"
 	"github.com/slipway-ci/slipway/models"
 )
@@ -82,7 +83,7 @@ func Seed(t testing.TB, s *models.Store, slug string) Fixture {
 	f.RepoDir = filepath.Join(f.RepoDir, ".git")
 
 	p := &models.Project{Slug: slug, Name: slug, RepoURL: "file:///x", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 10}
-	if err := s.InsertFixture(ctx, p); err != nil {
+	if err := testkit.InsertFixture(ctx, s, p); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateDefaultEnvironments(ctx, p.ID, "main"); err != nil {
@@ -109,7 +110,7 @@ func Seed(t testing.TB, s *models.Store, slug string) Fixture {
 		sha := strings.Repeat(string(rune('a'+n)), 64)
 		b := &models.Build{ProjectID: p.ID, Number: n, Ref: ref, RefType: "branch", CommitSHA: f.Commits[k], Trigger: "manual",
 			Status: models.BuildSucceeded, ArtifactSHA256: &sha, CreatedAt: at(1, 0, 0)}
-		if err := s.InsertFixture(ctx, &models.Artifact{SHA256: sha, Size: 1}, b); err != nil {
+		if err := testkit.InsertFixture(ctx, s, &models.Artifact{SHA256: sha, Size: 1}, b); err != nil {
 			t.Fatal(err)
 		}
 		return b
@@ -119,7 +120,7 @@ func Seed(t testing.TB, s *models.Store, slug string) Fixture {
 		r := &models.Release{EnvironmentID: env.ID, BuildID: &b.ID, ArtifactSHA256: *b.ArtifactSHA256, ConfigVersion: 1, ConfigSummary: "[]",
 			Status: status, Reason: reason, Rejected: status == models.ReleaseRolledBack, CreatedAt: finished.Add(-2 * time.Minute),
 			StartedAt: started, FinishedAt: &finished}
-		if err := s.InsertFixture(ctx, r); err != nil {
+		if err := testkit.InsertFixture(ctx, s, r); err != nil {
 			t.Fatal(err)
 		}
 		return r
@@ -135,7 +136,7 @@ func Seed(t testing.TB, s *models.Store, slug string) Fixture {
 	release(prod, b5h, models.ReleaseFailed, models.ReasonDeploy, started(at(3, 10, 0)), at(3, 10, 0))
 	release(prod, b5, models.ReleaseSuperseded, models.ReasonAuto, nil, at(3, 11, 0))
 	r5 := release(prod, b5, models.ReleaseLive, models.ReasonPromotion, started(at(3, 12, 0)), at(3, 12, 0))
-	if err := s.InsertFixture(ctx, &models.ReleaseEvent{EnvironmentID: prod.ID, ReleaseID: r5.ID, Kind: "crashed", CreatedAt: at(3, 12, 30)}); err != nil {
+	if err := testkit.InsertFixture(ctx, s, &models.ReleaseEvent{EnvironmentID: prod.ID, ReleaseID: r5.ID, Kind: "crashed", CreatedAt: at(3, 12, 30)}); err != nil {
 		t.Fatal(err)
 	}
 	// Another environment's deploy never counts in production.

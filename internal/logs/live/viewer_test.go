@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"encoding/json"
@@ -77,8 +77,8 @@ func TestOriginAllowed(t *testing.T) {
 			if tt.origin != "" {
 				r.Header.Set("Origin", tt.origin)
 			}
-			if got := originAllowed(r, tt.api); got != tt.want {
-				t.Fatalf("originAllowed = %v, want %v", got, tt.want)
+			if got := OriginAllowed(r, tt.api); got != tt.want {
+				t.Fatalf("OriginAllowed = %v, want %v", got, tt.want)
 			}
 		})
 	}

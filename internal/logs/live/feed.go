@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"context"
@@ -52,7 +52,7 @@ type feedHub struct {
 
 type feedKey struct {
 	stream string
-	format lineFormat
+	format Format
 }
 
 func newFeedHub() *feedHub {
@@ -92,7 +92,7 @@ type feedFrame struct {
 
 // acquire returns the feed of stream in format, starting one at line from
 // if there is none. Every acquire needs a release.
-func (fh *feedHub) acquire(svc *logs.Service, stream string, format lineFormat, from int, cfg socketConfig) *feed {
+func (fh *feedHub) acquire(svc *logs.Service, stream string, format Format, from int, cfg Config) *feed {
 	key := feedKey{stream, format}
 	fh.mu.Lock()
 	defer fh.mu.Unlock()
@@ -139,7 +139,7 @@ func (fh *feedHub) forget(f *feed) {
 // run reads the stream and publishes frames, with the batching a socket
 // had on its own: a line after a quiet spell goes out at once; under load
 // lines wait at most FlushEvery to share a frame of at most MaxLines.
-func (f *feed) run(ctx context.Context, svc *logs.Service, cfg socketConfig) {
+func (f *feed) run(ctx context.Context, svc *logs.Service, cfg Config) {
 	defer close(f.done)
 	defer f.hub.forget(f)
 	sub, err := svc.Subscribe(ctx, f.key.stream, f.first)
@@ -227,7 +227,7 @@ func (f *feed) publish(evs []logs.Event) {
 			d = append(d, ',')
 		}
 		fr.offs[i] = len(d)
-		if f.key.format == formatHTML {
+		if f.key.format == FormatHTML {
 			d = appendJSONString(d, termhtml.Line(ev.Text))
 		} else {
 			d = appendJSONString(d, ev.Text)

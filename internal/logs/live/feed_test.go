@@ -1,11 +1,10 @@
-package handlers
+package live
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/testkit"
 	"github.com/slipway-ci/slipway/models"
 )
 
@@ -26,7 +26,7 @@ import (
 func TestFeedWindowServesEveryOffsetOnce(t *testing.T) {
 	const total = 200
 	fh := &feedHub{maxLines: 10, maxBytes: 1 << 20, feeds: map[feedKey]*feed{}}
-	f := &feed{hub: fh, key: feedKey{"build:1", formatRaw}, first: 1, next: 1, changed: make(chan struct{})}
+	f := &feed{hub: fh, key: feedKey{"build:1", FormatRaw}, first: 1, next: 1, changed: make(chan struct{})}
 	text := func(n int) string { return fmt.Sprintf("line %d \"<b>\"", n) }
 
 	type reader struct {
@@ -142,13 +142,13 @@ func TestFeedWindowServesEveryOffsetOnce(t *testing.T) {
 // connects in the middle of a frame. Each must receive every line exactly
 // once, in order, then the end frame.
 func TestLogSocketsShareAFeed(t *testing.T) {
-	ls := newLogServer(t, models.Config{})
-	ls.h.logv.cfg.WriteWait = 5 * time.Minute
-	fh := ls.h.logv.feeds
+	ls := newServer(t, models.Config{})
+	ls.v.Config.WriteWait = 5 * time.Minute
+	fh := ls.v.feeds
 	fh.maxLines, fh.maxBytes = 64, 64<<10
-	b := insertBuild(t, ls.store, models.BuildRunning, 0)
+	const stream = "build:1"
 	ctx := context.Background()
-	w, err := ls.logs.NewWriter(ctx, b.LogStream())
+	w, err := ls.svc.NewWriter(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,24 +221,13 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 			}
 			return conn, err
 		}}
-		h := http.Header{}
-		h.Set("Authorization", "Bearer "+ls.token)
-		conn, _, err := dialer.Dial(ls.wsURL(fmt.Sprintf("/api/v1/builds/%d/log/ws?from=%d", b.ID, from)), h)
+		conn, _, err := dialer.Dial(ls.wsURL(stream, fmt.Sprintf("&from=%d", from)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
 		return &viewer{name: name, from: from, conn: conn, done: make(chan struct{})}
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("gave up waiting for %s", what)
-			}
-		}
-	}
-
 	live := dial("a live viewer", 1, 0)
 	go read(live)
 	slow := dial("a viewer that reads nothing for a while", 1, 32<<10)
@@ -250,7 +239,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	write(40) // one burst, so the last frames hold several lines
-	waitFor("the feed to publish every line", func() bool {
+	testkit.Eventually(t, 2*time.Minute, func() bool {
 		for _, f := range fh.snapshot() {
 			f.mu.Lock()
 			next := f.next
@@ -260,7 +249,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}, "the feed to publish every line")
 	// A frame of several lines still in the window, to join inside of.
 	var last *feedFrame
 	for _, f := range fh.snapshot() {
@@ -278,7 +267,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 	tails := fh.tails.Load()
 	mid := dial("a viewer starting inside a frame", last.from+1, 0)
 	go read(mid)
-	waitFor("the viewer inside a frame to get the frame's tail", func() bool { return fh.tails.Load() > tails })
+	testkit.Eventually(t, 2*time.Minute, func() bool { return fh.tails.Load() > tails }, "the viewer inside a frame to get the frame's tail")
 
 	late := dial("a viewer connecting late from line 1", 1, 0)
 	go read(late)
@@ -295,7 +284,7 @@ func TestLogSocketsShareAFeed(t *testing.T) {
 		}
 	}
 	write(100)
-	if err := w.Close(ctx, models.BuildSucceeded); err != nil {
+	if err := w.Close(ctx, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []*viewer{live, slow, mid, late} {

@@ -1,97 +1,12 @@
-package handlers
+package live
 
 import (
-	"net/http"
-	"net/url"
-	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/slipway-ci/slipway/internal/logs"
 	"github.com/slipway-ci/slipway/internal/termhtml"
 )
-
-// socketConfig holds the log socket's timings and batch size. They are
-// fields (not constants) so tests can shorten them.
-type socketConfig struct {
-	// Ping is how often the server pings; PongWait is how long it waits
-	// for any frame (a pong at least) before dropping the client.
-	Ping, PongWait time.Duration
-	// WriteWait bounds one write; a client that accepts nothing for that
-	// long is dropped (it resumes with ?from= when it comes back).
-	WriteWait time.Duration
-	// FlushEvery bounds how long a line waits to be sent; MaxLines is the
-	// most lines in one frame.
-	FlushEvery time.Duration
-	MaxLines   int
-	// StateEvery is how often the owner's status and steps are re-read.
-	StateEvery time.Duration
-	// EndGrace is how long after its owner finished a stream that was
-	// never closed is taken as ended (its writer crashed).
-	EndGrace time.Duration
-}
-
-func defaultSocketConfig() socketConfig {
-	return socketConfig{
-		Ping:       20 * time.Second,
-		PongWait:   45 * time.Second,
-		WriteWait:  10 * time.Second,
-		FlushEvery: 20 * time.Millisecond,
-		MaxLines:   256,
-		StateEvery: 5 * time.Second,
-		EndGrace:   5 * time.Second,
-	}
-}
-
-// logViewer is the log viewer's shared state: socket settings, the
-// upgrader, and rendered lines and frames shared between sockets.
-type logViewer struct {
-	cfg      socketConfig
-	upgrader websocket.Upgrader
-	rendered *renderCache
-	feeds    *feedHub
-}
-
-func newLogViewer() *logViewer {
-	return &logViewer{
-		cfg: defaultSocketConfig(),
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 10 * time.Second,
-			ReadBufferSize:   1024,
-			WriteBufferSize:  16 << 10,
-			// Idle sockets hold no write buffer.
-			WriteBufferPool: &sync.Pool{},
-			// The handler checks the origin before upgrading; this is the
-			// same check, never a function that returns true.
-			CheckOrigin: func(r *http.Request) bool {
-				return originAllowed(r, strings.HasPrefix(r.URL.Path, "/api/"))
-			},
-		},
-		rendered: newRenderCache(),
-		feeds:    newFeedHub(),
-	}
-}
-
-// originAllowed is the socket's cross-site check. A browser always sends
-// Origin on a websocket handshake, and the session cookie would ride along
-// on one opened by any site, so the browser endpoint requires an Origin
-// whose host is the host the request was sent to. API clients authenticate
-// with a bearer token, which a browser never attaches by itself; they may
-// omit Origin, but one they send must match too.
-func originAllowed(r *http.Request, api bool) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return api
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return false
-	}
-	return strings.EqualFold(u.Host, r.Host)
-}
 
 // renderSlots is how many rendered lines of one stream are kept for
 // sharing: enough for every live viewer to be a few frames apart.
