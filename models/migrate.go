@@ -24,6 +24,7 @@ func migrations() []*gormigrate.Migration {
 		migration0009Evidence(),
 		migration0009HostedRepos(),
 		migration0010BranchProtection(),
+		migration0012Notifications(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all
