@@ -49,7 +49,7 @@ func migration0012Notifications() *gormigrate.Migration {
 		LastResponse   string               `gorm:"size:1024;not null;default:''"`
 		NextAttemptAt  *time.Time
 		DeliveredAt    *time.Time
-		JobID          int64 `gorm:"not null;default:0"`
+		JobID          int64     `gorm:"not null;default:0"`
 		CreatedAt      time.Time `gorm:"index:idx_notification_deliveries_endpoint,priority:2"`
 		UpdatedAt      time.Time
 	}

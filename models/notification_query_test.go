@@ -45,7 +45,9 @@ func TestNotificationsAreRecordedWithTheEventsTransaction(t *testing.T) {
 		ctx := context.Background()
 		rec := &recordHooks{t: t}
 		admin, dev := seedUser(t, s, "ada", "admin"), seedUser(t, s, "dan", "developer")
-		s.SetNotifyHooks(rec.hooks(func(u *User, p *Promotion) bool { return u.Role == "admin" && (p.RequestedByID == nil || *p.RequestedByID != u.ID) }))
+		s.SetNotifyHooks(rec.hooks(func(u *User, p *Promotion) bool {
+			return u.Role == "admin" && (p.RequestedByID == nil || *p.RequestedByID != u.ID)
+		}))
 		p := &Project{Slug: "shop", Name: "Shop", RepoURL: "/repo", DefaultBranch: "main", WebhookSecretSealed: []byte("x"), NextBuildNumber: 1}
 		if err := s.db.Create(p).Error; err != nil {
 			t.Fatal(err)
