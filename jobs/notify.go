@@ -72,6 +72,12 @@ func (j *Jobs) NotifyNetwork(ctx context.Context, e *models.NotificationEndpoint
 			role = auth.Role(u.Role)
 		}
 	}
+	return j.NotifyNetworkFor(role)
+}
+
+// NotifyNetworkFor is which addresses an endpoint created by role may
+// reach.
+func (j *Jobs) NotifyNetworkFor(role auth.Role) gitrepo.Network {
 	return gitrepo.Network{AllowPrivate: auth.Can(role, auth.LinkLocalRepo), Allow: j.deps.NotifyNetworks}
 }
 
@@ -207,3 +213,6 @@ func (j *Jobs) notifyHooks() models.NotifyHooks {
 		},
 	}
 }
+
+// MailConfigured reports whether this server can send email notifications.
+func (j *Jobs) MailConfigured() bool { return j.deps.Mailer != nil }

@@ -201,3 +201,11 @@ type NotifyHooks struct {
 	// build loaded); nil means nobody gets promotion.waiting.
 	MayApprove func(u *User, p *Promotion) bool
 }
+
+// Audit actions of notification endpoints.
+const (
+	AuditNotifyCreate = "notification.create"
+	AuditNotifyUpdate = "notification.update"
+	AuditNotifyRotate = "notification.rotate_secret"
+	AuditNotifyDelete = "notification.delete"
+)

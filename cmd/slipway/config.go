@@ -167,7 +167,9 @@ func buildFlags(fs *flag.FlagSet, c *config) {
 }
 
 // repoNetworks parses --repo-allow-networks.
-func repoNetworks(raw string) ([]netip.Prefix, error) { return parseNetworks("--repo-allow-networks", raw) }
+func repoNetworks(raw string) ([]netip.Prefix, error) {
+	return parseNetworks("--repo-allow-networks", raw)
+}
 
 // notifySettings parses the notification settings: the mailer (nil when
 // --smtp-url is empty) and --notify-allow-networks.
