@@ -18,7 +18,8 @@ import (
 
 func notifyProject(t *testing.T, ts *testServer) *models.Project {
 	t.Helper()
-	p := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "/r", DefaultBranch: "main", NextBuildNumber: 1, WebhookSecretSealed: []byte("x")}
+	p := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "/r", DefaultBranch: "main", NextBuildNumber: 1}
+	p.WebhookSecretSealed = ts.h.secrets.Seal([]byte("forge-secret"), p.WebhookSecretAD())
 	if err := ts.store.CreateProject(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
