@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,5 +305,52 @@ func TestNotificationDeliveryToRealReceivers(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestARealBuildFailureAndFixNotify runs a failing build and then a fixed
+// one through the build worker: FinishBuild's own transaction records
+// build.failed and build.fixed, and the notification worker posts both.
+func TestARealBuildFailureAndFixNotify(t *testing.T) {
+	box, err := secretbox.New(make([]byte, secretbox.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newBuildEnv(t, "sqlite", 1, func(d *Deps) {
+		d.Secrets = box
+		d.NotifySchedule = []time.Duration{50 * time.Millisecond}
+	})
+	p, repo, _ := e.project("shop", "build:\n  - name: test\n    run: exit 3\n", nil)
+	admin := &models.User{Username: "ada", PasswordHash: "x", Role: "admin"}
+	if err := e.store.CreateUser(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	rc := notifytest.NewReceiver(t, nil)
+	ep := &models.NotificationEndpoint{ProjectID: p.ID, Key: models.NewNotifyKey(), Name: "bot", Kind: models.EndpointWebhook,
+		Events: "build.failed,build.fixed", Enabled: true, CreatedByID: &admin.ID}
+	ep.URLSealed = box.Seal([]byte(rc.URL), ep.URLAD())
+	ep.SecretSealed = box.Seal([]byte(notify.NewSecret()), ep.SecretAD())
+	if err := e.store.CreateNotificationEndpoint(context.Background(), ep); err != nil {
+		t.Fatal(err)
+	}
+	if b := e.wait(e.build(p, "main").ID); b.Status != models.BuildFailed {
+		t.Fatalf("first build %s", b.Status)
+	}
+	repo.Pipeline("build:\n  - name: test\n    run: exit 0\n", nil, "fix")
+	if b := e.wait(e.build(p, "main").ID); b.Status != models.BuildSucceeded {
+		t.Fatalf("second build %s", b.Status)
+	}
+	reqs := rc.Wait(t, 2, 30*time.Second)
+	var types []string
+	for _, r := range reqs {
+		var ev notify.Event
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, ev.Type)
+	}
+	slices.Sort(types)
+	if strings.Join(types, ",") != "build.failed,build.fixed" {
+		t.Fatalf("events %v", types)
 	}
 }
