@@ -389,7 +389,11 @@ func (s *Store) notifyAudit(ctx context.Context, e *AuditEvent) error {
 		return nil
 	}
 	var p Promotion
-	if err := s.db.WithContext(ctx).Preload("Project").Preload("FromEnvironment").Preload("ToEnvironment").Preload("Build").First(&p, id).Error; err != nil {
+	err = s.db.WithContext(ctx).Preload("Project").Preload("FromEnvironment").Preload("ToEnvironment").Preload("Build").First(&p, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil // an event about a promotion that is not (or no longer) there: nobody to tell
+	}
+	if err != nil {
 		return wrap("notify promotion", err)
 	}
 	if typ == NotifyPromotionWaiting && (p.Status != PromotionPending || p.ToEnvironment.ApprovalsRequired <= 0) {

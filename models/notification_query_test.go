@@ -244,3 +244,16 @@ func TestNotificationsAreRecordedWithTheEventsTransaction(t *testing.T) {
 }
 
 func idStr(id int64) string { return fmt.Sprint(id) }
+
+func TestAnAuditEventAboutAMissingPromotionStillAppends(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store) {
+		rec := &recordHooks{t: t}
+		s.SetNotifyHooks(rec.hooks(nil))
+		if err := s.AppendAudit(context.Background(), &AuditEvent{ActorName: "bob", Action: AuditReject, ObjectType: "promotion", ObjectID: "999"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.ids) != 0 {
+			t.Fatalf("enqueued %v", rec.ids)
+		}
+	})
+}
