@@ -72,11 +72,15 @@ func TestNotificationEndpointSendTestInChromium(t *testing.T) {
 	// The same page on a phone: nothing may overflow the viewport.
 	_, err = chromedp.Run(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1), chromedp.EmulateMobile))
 	must(err)
-	must(e2e.Visit(bctx, ts.srv.URL+"/projects/shop/notifications"))
-	wide, err := chromedp.Run(bctx, chromedp.Evaluate[bool]("document.documentElement.scrollWidth > window.innerWidth"))
+	endpointPage, err := e2e.Location(bctx)
 	must(err)
-	e2e.Screenshot(t, bctx, "notifications-phone")
-	if wide {
-		t.Fatal("the notifications page overflows a 390 px screen")
+	for name, u := range map[string]string{"list": ts.srv.URL + "/projects/shop/notifications", "endpoint": endpointPage} {
+		must(e2e.Visit(bctx, u))
+		wide, err := chromedp.Run(bctx, chromedp.Evaluate[bool]("document.documentElement.scrollWidth > window.innerWidth"))
+		must(err)
+		e2e.Screenshot(t, bctx, "notifications-phone-"+name)
+		if wide {
+			t.Fatalf("the %s page overflows a 390 px screen", name)
+		}
 	}
 }
