@@ -354,3 +354,51 @@ func TestARealBuildFailureAndFixNotify(t *testing.T) {
 		t.Fatalf("events %v", types)
 	}
 }
+
+// TestPromotionWaitingGoesToWhoMayApprove checks the policy wiring of the
+// job system's hooks: promotion.waiting reaches endpoints whose creator
+// may approve (an admin who did not request it), not a developer's, nor
+// the requester's own.
+func TestPromotionWaitingGoesToWhoMayApprove(t *testing.T) {
+	s := openStore(t, "sqlite")
+	ctx := context.Background()
+	e := newNotifyEnv(t, s, nil)
+	other := &models.User{Username: "otto", PasswordHash: "x", Role: "admin"}
+	if err := s.CreateUser(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	staging := &models.Environment{ProjectID: e.project.ID, Name: "staging", Position: 1, Target: models.TargetProcess}
+	prod := &models.Environment{ProjectID: e.project.ID, Name: "production", Position: 2, Target: models.TargetProcess, Protected: true, ApprovalsRequired: 1}
+	for _, env := range []*models.Environment{staging, prod} {
+		if err := s.CreateEnvironment(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requester, _ := e.endpoint(models.EndpointEmail, "ada@example.com", e.admin, models.NotifyPromotionWaiting)
+	approver, _ := e.endpoint(models.EndpointEmail, "otto@example.com", other, models.NotifyPromotionWaiting)
+	developer, _ := e.endpoint(models.EndpointEmail, "dan@example.com", e.dev, models.NotifyPromotionWaiting)
+	if err := s.UpsertArtifact(ctx, &models.Artifact{SHA256: "feedface", Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	pr := &models.Promotion{ProjectID: e.project.ID, FromEnvironmentID: staging.ID, ToEnvironmentID: prod.ID, ArtifactSHA256: "feedface",
+		ConfigVersion: prod.ConfigVersion, RequestedByID: &e.admin.ID}
+	err := s.Tx(ctx, func(tx *models.Store) error {
+		if _, err := tx.CreatePromotion(ctx, pr); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, models.NewAuditEvent(e.admin, models.AuditPromotionCreate, "promotion", strconv.FormatInt(pr.ID, 10), nil))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(ep *models.NotificationEndpoint) int {
+		ds, err := s.NotificationDeliveries(ctx, ep.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	if count(approver) != 1 || count(requester) != 0 || count(developer) != 0 {
+		t.Fatalf("deliveries: approver %d, requester %d, developer %d", count(approver), count(requester), count(developer))
+	}
+}
