@@ -410,3 +410,13 @@ func (s *Store) notifyAudit(ctx context.Context, e *AuditEvent) error {
 		Promotion: &NotifyPromotion{ID: p.ID, Status: p.Status, ArtifactSHA256: p.ArtifactSHA256},
 	}})
 }
+
+// DeliveryRetention is how long finished deliveries stay in the log.
+const DeliveryRetention = 30 * 24 * time.Hour
+
+// PruneDeliveries deletes finished deliveries last updated before cutoff
+// (pending ones stay however old they are) and reports how many went.
+func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Where("status <> ? AND updated_at < ?", DeliveryPending, cutoff.UTC()).Delete(&NotificationDelivery{})
+	return res.RowsAffected, wrap("prune deliveries", res.Error)
+}

@@ -233,11 +233,24 @@ func TestNotificationsAreRecordedWithTheEventsTransaction(t *testing.T) {
 			if _, err := s.NotificationEndpoint(ctx, p.ID+1, x.ID); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("another project's endpoint: %v", err)
 			}
+			if n, err := s.PruneDeliveries(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+				t.Fatalf("pruned %d recent deliveries: %v", n, err)
+			}
+			pending := deliveriesOf(t, s, deploys)
+			if n, err := s.PruneDeliveries(ctx, time.Now().Add(time.Hour)); err != nil || n < 1 {
+				t.Fatalf("pruned %d old deliveries: %v", n, err)
+			}
+			if _, err := s.NotificationDelivery(ctx, d.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a finished delivery outlived pruning: %v", err)
+			}
+			if after := deliveriesOf(t, s, deploys); len(after) != len(pending) {
+				t.Fatalf("pending deliveries were pruned: %d → %d", len(pending), len(after))
+			}
 			if err := s.DeleteNotificationEndpoint(ctx, p.ID, builds.ID); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.NotificationDelivery(ctx, d.ID); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("delivery of a deleted endpoint: %v", err)
+			if ds := deliveriesOf(t, s, builds); len(ds) != 0 {
+				t.Fatalf("deliveries of a deleted endpoint: %d", len(ds))
 			}
 		})
 	})
