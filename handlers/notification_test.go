@@ -16,6 +16,15 @@ import (
 	"github.com/slipway-ci/slipway/models"
 )
 
+func notifyProjectID(t *testing.T, ts *testServer) int64 {
+	t.Helper()
+	p, err := ts.store.ProjectBySlug(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
+}
+
 func notifyProject(t *testing.T, ts *testServer) *models.Project {
 	t.Helper()
 	p := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "/r", DefaultBranch: "main", NextBuildNumber: 1}
@@ -146,6 +155,38 @@ func TestNotificationAPISignsTestsAndRotates(t *testing.T) {
 		}
 	})
 
+	t.Run("update, disable and delete", func(t *testing.T) {
+		path := "/api/v1/projects/shop/notifications/" + id
+		resp, body := ts.do(http.MethodPut, path, reqOpts{token: lead, ctype: "application/json", body: `{"events":["nope"]}`})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "unknown event") {
+			t.Fatalf("bad events: %d %s", resp.StatusCode, body)
+		}
+		resp, body = ts.do(http.MethodPut, path, reqOpts{token: lead, ctype: "application/json", body: `{"enabled":false,"events":["rollback"]}`})
+		if resp.StatusCode != 200 || !strings.Contains(body, `"enabled":false`) || !strings.Contains(body, `"events":["rollback"]`) || !strings.Contains(body, `"name":"bot"`) {
+			t.Fatalf("update: %d %s", resp.StatusCode, body)
+		}
+		d := waitDelivered(t, ts, admin, created.ID)
+		resp, _ = ts.do(http.MethodPost, path+"/deliveries/"+strconv.FormatInt(int64(d["id"].(float64)), 10)+"/redeliver", reqOpts{token: admin})
+		if resp.StatusCode != http.StatusConflict {
+			t.Fatalf("redeliver to a disabled endpoint: %d", resp.StatusCode)
+		}
+		if resp, _ := ts.do(http.MethodDelete, path, reqOpts{token: lead}); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("delete: %d", resp.StatusCode)
+		}
+		if resp, _ := ts.do(http.MethodGet, path, reqOpts{token: lead}); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("after delete: %d", resp.StatusCode)
+		}
+		es, err := ts.store.AuditEvents(context.Background(), models.AuditFilter{Action: "notification."})
+		if err != nil || len(es) < 4 {
+			t.Fatalf("audit: %d events, %v", len(es), err)
+		}
+		for _, e := range es {
+			if strings.Contains(e.Details, "s3cr3t") || strings.Contains(e.Details, "whsec_") {
+				t.Fatalf("audit details leak: %s", e.Details)
+			}
+		}
+	})
+
 	t.Run("a Slack URL shows only its host", func(t *testing.T) {
 		resp, body := ts.do(http.MethodPost, "/api/v1/projects/shop/notifications", reqOpts{token: lead, ctype: "application/json",
 			body: `{"name":"chat","kind":"slack","url":"https://hooks.slack.com/services/T0/B0/XXXXSECRET","events":["deploy.live"]}`})
@@ -197,6 +238,25 @@ func TestNotificationPagesShowTheSecretOnce(t *testing.T) {
 	_, body := ts.do(http.MethodGet, loc, reqOpts{session: sess})
 	if strings.Contains(body, secret) || strings.Contains(body, "k=tok") {
 		t.Fatal("a later view shows the secret or the URL's query")
+	}
+	resp, _ = ts.do(http.MethodPost, loc, reqOpts{session: sess, csrf: true, form: url.Values{"name": {"renamed"}, "events": {"deploy.live"}}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("update: %d", resp.StatusCode)
+	}
+	id, _ := strconv.ParseInt(loc[strings.LastIndex(loc, "/")+1:], 10, 64)
+	e, err := ts.store.NotificationEndpoint(context.Background(), notifyProjectID(t, ts), id)
+	if err != nil || e.Name != "renamed" || e.Enabled || e.Events != "deploy.live" {
+		t.Fatalf("after update %+v %v", e, err)
+	}
+	resp, _ = ts.do(http.MethodPost, loc+"/delete", reqOpts{session: sess, csrf: true, form: url.Values{}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/projects/shop/notifications" {
+		t.Fatalf("delete: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := ts.do(http.MethodGet, loc, reqOpts{session: sess}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("deleted endpoint page: %d", resp.StatusCode)
+	}
+	if resp, _ := ts.do(http.MethodGet, "/projects/shop/notifications", reqOpts{session: ts.session(ts.user("dev", auth.Developer))}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a developer opens the page: %d", resp.StatusCode)
 	}
 	resp, body = ts.do(http.MethodPost, "/projects/shop/notifications", reqOpts{session: sess, csrf: true,
 		form: url.Values{"name": {"bad"}, "kind": {"webhook"}, "url": {"https://hooks.example.com/x"}}})
