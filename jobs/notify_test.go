@@ -185,6 +185,22 @@ func TestNotificationDeliveryToRealReceivers(t *testing.T) {
 				}
 			})
 
+			t.Run("a receiver that always fails ends failed when the schedule is used up", func(t *testing.T) {
+				rc := notifytest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+				ep, _ := e.endpoint(models.EndpointWebhook, rc.URL, e.admin, models.NotifyBuildFailed)
+				e.fire()
+				d := e.waitDelivery(ep, 0)
+				if d.Status != models.DeliveryFailed || d.Attempts != 4 || d.LastStatusCode != 502 || d.NextAttemptAt != nil {
+					t.Fatalf("delivery %+v", d)
+				}
+				if got, _ := s.NotificationEndpoint(ctx, e.project.ID, ep.ID); !got.Enabled {
+					t.Fatal("a 502 disabled the endpoint")
+				}
+				if n := len(rc.Requests()); n != 4 {
+					t.Fatalf("%d requests, want 4 (one plus three retries)", n)
+				}
+			})
+
 			t.Run("Retry-After is honoured", func(t *testing.T) {
 				rc := notifytest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 					if n == 0 {
