@@ -110,11 +110,15 @@ func (w *NotifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 		return st.RecordDeliveryAttempt(ctx, d.ID, a)
 	case res.Gone():
 		a.Status = models.DeliveryFailed
-		if err := st.RecordDeliveryAttempt(ctx, d.ID, a); err != nil {
-			return err
-		}
 		log.Warn("notification endpoint answered 410 Gone: disabled")
-		return st.DisableNotificationEndpoint(ctx, d.Endpoint.ID, "the receiver answered 410 Gone on "+now.Format("2006-01-02 15:04 UTC"))
+		// One transaction: whoever sees the delivery failed sees the
+		// endpoint disabled too.
+		return st.Tx(ctx, func(tx *models.Store) error {
+			if err := tx.DisableNotificationEndpoint(ctx, d.Endpoint.ID, "the receiver answered 410 Gone on "+now.Format("2006-01-02 15:04 UTC")); err != nil {
+				return err
+			}
+			return tx.RecordDeliveryAttempt(ctx, d.ID, a)
+		})
 	}
 	delay, more := notify.NextDelay(w.j.notifySchedule(), d.Attempts+1, res.RetryAfter)
 	if !more {
