@@ -188,10 +188,13 @@ func TestPostToALoopbackReceiverSignsAndReportsTheAnswer(t *testing.T) {
 func TestPostRefusesLoopbackForANonAdminEndpoint(t *testing.T) {
 	rc := notifytest.NewReceiver(t, nil)
 	var s Sender
-	for _, u := range []string{rc.URL, strings.Replace(rc.URL, "127.0.0.1", "localhost", 1)} {
+	for _, u := range []string{rc.URL + "/hook?token=s3cr3t", strings.Replace(rc.URL, "127.0.0.1", "localhost", 1) + "/hook?token=s3cr3t"} {
 		res := s.Post(context.Background(), gitrepo.Network{}, u, nil, []byte("{}"))
 		if !errors.Is(res.Err, ErrForbiddenAddress) || res.StatusCode != 0 {
 			t.Errorf("%s: result %+v, want a refusal", u, res)
+		}
+		if strings.Contains(res.Err.Error(), "s3cr3t") {
+			t.Errorf("the error shows the URL's token: %v", res.Err)
 		}
 	}
 	if n := len(rc.Requests()); n != 0 {
