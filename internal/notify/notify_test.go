@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -284,5 +285,18 @@ func TestParseSMTPURL(t *testing.T) {
 	c.Password = "hunter2"
 	if strings.Contains(c.String(), "hunter2") {
 		t.Fatal("String shows the password")
+	}
+}
+
+func TestPostReachesAnAllowListedNetwork(t *testing.T) {
+	rc := notifytest.NewReceiver(t, nil)
+	var s Sender
+	res := s.Post(context.Background(), gitrepo.Network{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, rc.URL, nil, []byte("{}"))
+	if !res.OK() || len(rc.Requests()) != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	res = s.Post(context.Background(), gitrepo.Network{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, rc.URL, nil, []byte("{}"))
+	if !errors.Is(res.Err, ErrForbiddenAddress) {
+		t.Fatalf("another network's allow-list let loopback through: %+v", res)
 	}
 }
