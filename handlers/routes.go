@@ -60,6 +60,17 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(e, http.MethodPost, "/projects/:slug/branch-protection", auth.ManageProject, h.updateBranchProtection, h.loadProject)
 	h.add(e, http.MethodGet, "/projects/:slug/dora", auth.ViewProjects, h.showDORA, h.loadProject)
 
+	// Notification endpoints (docs/notifications.md).
+	nt := e.Group("/projects/:slug/notifications")
+	h.add(nt, http.MethodGet, "", auth.ManageProject, h.showNotifications, h.loadProject)
+	h.add(nt, http.MethodPost, "", auth.ManageProject, h.createNotificationEndpoint, h.loadProject)
+	h.add(nt, http.MethodGet, "/:id", auth.ManageProject, h.showNotificationEndpoint, h.loadProject)
+	h.add(nt, http.MethodPost, "/:id", auth.ManageProject, h.updateNotificationEndpoint, h.loadProject)
+	h.add(nt, http.MethodPost, "/:id/rotate", auth.ManageProject, h.rotateNotificationSecret, h.loadProject)
+	h.add(nt, http.MethodPost, "/:id/test", auth.ManageProject, h.sendTestNotification, h.loadProject)
+	h.add(nt, http.MethodPost, "/:id/delete", auth.ManageProject, h.deleteNotificationEndpoint, h.loadProject)
+	h.add(nt, http.MethodPost, "/:id/deliveries/:delivery/redeliver", auth.ManageProject, h.redeliverNotification, h.loadProject)
+
 	// The web IDE (docs/ide.md).
 	ide := e.Group("/projects/:slug/ide")
 	h.add(ide, http.MethodGet, "", auth.ViewProjects, h.showIDE, h.loadProject)
@@ -170,6 +181,15 @@ func (h *Handler) Register(e *echo.Echo) {
 	h.add(api, http.MethodGet, "/projects/:slug/dora", auth.ViewProjects, h.apiDORA, h.loadProject)
 	h.add(api, http.MethodGet, "/projects/:slug/files", auth.ViewProjects, h.apiFile, h.loadProject)
 	h.add(api, http.MethodPost, "/projects/:slug/commits", auth.PushCode, h.apiCommit, h.loadProject)
+	h.add(api, http.MethodGet, "/projects/:slug/notifications", auth.ManageProject, h.apiNotificationEndpoints, h.loadProject)
+	h.add(api, http.MethodPost, "/projects/:slug/notifications", auth.ManageProject, h.apiCreateNotificationEndpoint, h.loadProject)
+	h.add(api, http.MethodGet, "/projects/:slug/notifications/:id", auth.ManageProject, h.apiNotificationEndpoint, h.loadProject)
+	h.add(api, http.MethodPut, "/projects/:slug/notifications/:id", auth.ManageProject, h.apiUpdateNotificationEndpoint, h.loadProject)
+	h.add(api, http.MethodDelete, "/projects/:slug/notifications/:id", auth.ManageProject, h.apiDeleteNotificationEndpoint, h.loadProject)
+	h.add(api, http.MethodPost, "/projects/:slug/notifications/:id/rotate-secret", auth.ManageProject, h.apiRotateNotificationSecret, h.loadProject)
+	h.add(api, http.MethodPost, "/projects/:slug/notifications/:id/test", auth.ManageProject, h.apiTestNotification, h.loadProject)
+	h.add(api, http.MethodGet, "/projects/:slug/notifications/:id/deliveries", auth.ManageProject, h.apiNotificationDeliveries, h.loadProject)
+	h.add(api, http.MethodPost, "/projects/:slug/notifications/:id/deliveries/:delivery/redeliver", auth.ManageProject, h.apiRedeliverNotification, h.loadProject)
 	h.add(api, http.MethodGet, "/me", auth.Authenticated, h.apiMe)
 	h.add(api, http.MethodPost, "/users", auth.ManageUsers, h.apiCreateUser)
 	h.add(api, http.MethodPost, "/users/:name/password", auth.ManageUsers, h.apiResetPassword)

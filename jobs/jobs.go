@@ -28,6 +28,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/dora"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/notify"
 	"github.com/slipway-ci/slipway/internal/policy"
 	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/models"
@@ -103,6 +104,20 @@ type Deps struct {
 	// Store.LoadTestGate: a passing load test of the artifact in the
 	// promotion's source environment.
 	LoadTestGate policy.LoadTestGate
+
+	// Mailer sends email notifications; nil means email endpoints fail
+	// with ErrNoMailer.
+	Mailer *notify.Mailer
+	// PublicURL is the portal's base URL for links in notifications.
+	PublicURL string
+	// NotifyNetworks are non-public networks every notification endpoint
+	// may reach (an admin setting); loopback and private addresses are
+	// otherwise only for endpoints an admin created.
+	NotifyNetworks []netip.Prefix
+	// NotifySchedule overrides the retry schedule (notify.Schedule) and
+	// NotifyTimeout the per-attempt timeout (tests).
+	NotifySchedule []time.Duration
+	NotifyTimeout  time.Duration
 }
 
 // Jobs wraps the River client.
@@ -238,6 +253,7 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 			QueueMaintenance: {MaxWorkers: 2},
 			QueueBuilds:      {MaxWorkers: opts.BuildWorkers},
 			QueueLoadTests:   {MaxWorkers: 1},
+			QueueNotify:      {MaxWorkers: 4},
 		}
 		if deps.Deploy != nil {
 			// Deploys run where the edges run; a deploy waiting for its
@@ -252,6 +268,9 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
 	j.client, j.riverDB, j.pool = client, db, pool
+	// Events the store records from now on enqueue their deliveries with
+	// this client, in their own transactions.
+	deps.Store.SetNotifyHooks(j.notifyHooks())
 	return j, nil
 }
 
@@ -266,6 +285,7 @@ func registerWorkers(w *river.Workers, j *Jobs) {
 	}
 	river.AddWorker(w, &LoadTestWorker{deps: j.deps, j: j})
 	river.AddWorker(w, &LoadTestReaperWorker{j: j})
+	river.AddWorker(w, &NotifyWorker{j: j})
 	river.AddWorker(w, &PollWorker{j: j, store: j.deps.Store, secrets: j.deps.Secrets, log: j.deps.Logger})
 }
 

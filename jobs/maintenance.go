@@ -35,7 +35,7 @@ func (w *MaintenanceWorker) Timeout(*river.Job[MaintenanceArgs]) time.Duration {
 	return 5 * time.Minute
 }
 
-// Work deletes expired sessions.
+// Work deletes expired sessions and old notification deliveries.
 func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[MaintenanceArgs]) error {
 	n, err := w.store.DeleteExpiredSessions(ctx, time.Now().UTC())
 	if err != nil {
@@ -43,6 +43,15 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	}
 	if n > 0 {
 		w.log.Info("expired sessions removed", slog.Int64("count", n))
+	}
+	// The notification delivery log keeps finished deliveries for
+	// models.DeliveryRetention.
+	n, err = w.store.PruneDeliveries(ctx, time.Now().Add(-models.DeliveryRetention))
+	if err != nil {
+		return fmt.Errorf("jobs: maintenance: %w", err)
+	}
+	if n > 0 {
+		w.log.Info("old notification deliveries removed", slog.Int64("count", n))
 	}
 	return nil
 }

@@ -79,7 +79,12 @@ func (s *Store) AppendAudit(ctx context.Context, e *AuditEvent) error {
 	// recomputed from a stored row equals the one computed here.
 	e.At = e.At.UTC().Truncate(time.Microsecond)
 	e.Hash = AuditHash(e)
-	return wrap("append audit", db.Create(e).Error)
+	if err := db.Create(e).Error; err != nil {
+		return wrap("append audit", err)
+	}
+	// Subscribers hear of promotions, approvals and rejections in the
+	// transaction that records them.
+	return s.notifyAudit(ctx, e)
 }
 
 // normalizeAuditEvent checks e and compacts its details.

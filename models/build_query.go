@@ -215,13 +215,24 @@ type BuildResult struct {
 // FinishBuild records the end of a build run by workerID. It reports false
 // (and changes nothing) when the build is no longer that worker's running
 // build — recovery already finished it as interrupted.
+//
+// A failed build, or a successful one whose ref's previous verdict was a
+// failure, notifies its subscribers in the same transaction.
 func (s *Store) FinishBuild(ctx context.Context, id int64, workerID string, r BuildResult) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&Build{}).Where("id = ? AND worker_id = ? AND status = ?", id, workerID, BuildRunning).
-		Updates(map[string]any{
-			"status": r.Status, "status_reason": r.Reason, "pipeline_yaml": r.PipelineYAML,
-			"artifact_sha256": r.ArtifactSHA256, "log_truncated": r.LogTruncated, "finished_at": r.FinishedAt,
-		})
-	return res.RowsAffected == 1, wrap("finish build", res.Error)
+	done := false
+	err := s.Tx(ctx, func(tx *Store) error {
+		res := tx.db.WithContext(ctx).Model(&Build{}).Where("id = ? AND worker_id = ? AND status = ?", id, workerID, BuildRunning).
+			Updates(map[string]any{
+				"status": r.Status, "status_reason": r.Reason, "pipeline_yaml": r.PipelineYAML,
+				"artifact_sha256": r.ArtifactSHA256, "log_truncated": r.LogTruncated, "finished_at": r.FinishedAt,
+			})
+		if res.Error != nil || res.RowsAffected != 1 {
+			return res.Error
+		}
+		done = true
+		return tx.notifyBuildFinished(ctx, id)
+	})
+	return done, wrap("finish build", err)
 }
 
 // UnfinishedBuilds lists builds that are queued or running.

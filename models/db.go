@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -47,6 +48,9 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect Dialect
 	dsn     string
+	// notify is shared by a store and every transaction it opens; the job
+	// system sets it once (SetNotifyHooks).
+	notify *atomic.Pointer[NotifyHooks]
 }
 
 // IsPostgresURL reports whether url selects PostgreSQL.
@@ -106,7 +110,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("models: ping %s: %w", dialect, err)
 	}
-	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, dsn: dsn}, nil
+	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, dsn: dsn, notify: new(atomic.Pointer[NotifyHooks])}, nil
 }
 
 func redactURL(u string) string {
@@ -140,7 +144,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // the same transaction as the rows they work on.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	return s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		return fn(&Store{db: gtx, sqlDB: s.sqlDB, dialect: s.dialect, dsn: s.dsn})
+		return fn(&Store{db: gtx, sqlDB: s.sqlDB, dialect: s.dialect, dsn: s.dsn, notify: s.notify})
 	})
 }
 

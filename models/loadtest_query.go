@@ -158,14 +158,19 @@ func (s *Store) FinishLoadTest(ctx context.Context, id int64, r LoadTestResult, 
 	if r.Windows == "" {
 		r.Windows = "[]"
 	}
-	res := s.db.WithContext(ctx).Model(&LoadTest{}).Where("id = ? AND status IN ?", id, []string{LoadTestQueued, LoadTestRunning}).
-		Updates(map[string]any{
-			"status": r.Status, "verdict": r.Verdict, "report": r.Report, "windows": r.Windows, "error": r.Error, "finished_at": now,
-		})
-	if res.Error == nil && res.RowsAffected == 0 {
-		return wrap("finish load test", gorm.ErrRecordNotFound)
-	}
-	return wrap("finish load test", res.Error)
+	return s.Tx(ctx, func(tx *Store) error {
+		res := tx.db.WithContext(ctx).Model(&LoadTest{}).Where("id = ? AND status IN ?", id, []string{LoadTestQueued, LoadTestRunning}).
+			Updates(map[string]any{
+				"status": r.Status, "verdict": r.Verdict, "report": r.Report, "windows": r.Windows, "error": r.Error, "finished_at": now,
+			})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return wrap("finish load test", gorm.ErrRecordNotFound)
+		}
+		if res.Error != nil {
+			return wrap("finish load test", res.Error)
+		}
+		return tx.notifyLoadTest(ctx, id)
+	})
 }
 
 // CancelLoadTest asks a run to stop. A queued run is canceled at once

@@ -26,6 +26,7 @@ func migrations() []*gormigrate.Migration {
 		migration0010BranchProtection(),
 		migration0011DORA(),
 		migration0013Instances(),
+		migration0012Notifications(),
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	return all

@@ -268,6 +268,9 @@ func (s *Store) FinishReleaseLive(ctx context.Context, id, instanceID int64, now
 		if err := q.Updates(env).Error; err != nil {
 			return wrap("finish release", err)
 		}
+		if err := tx.notifyRelease(ctx, id); err != nil {
+			return err
+		}
 		return tx.unlock(ctx, r.EnvironmentID, id)
 	})
 }
@@ -284,6 +287,9 @@ func (s *Store) FailRelease(ctx context.Context, id int64, now time.Time, errTex
 			"status": ReleaseFailed, "finished_at": now, "error": errText, "output": output,
 		}).Error; err != nil {
 			return wrap("fail release", err)
+		}
+		if err := tx.notifyRelease(ctx, id); err != nil {
+			return err
 		}
 		return tx.unlock(ctx, r.EnvironmentID, id)
 	})

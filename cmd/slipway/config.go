@@ -17,6 +17,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/artifact"
 	"github.com/slipway-ci/slipway/internal/logs"
+	"github.com/slipway-ci/slipway/internal/notify"
 	"github.com/slipway-ci/slipway/internal/runner"
 	"github.com/slipway-ci/slipway/internal/secretbox"
 	"github.com/slipway-ci/slipway/jobs"
@@ -54,6 +55,13 @@ type config struct {
 	// SecretKey is SLIPWAY_SECRET_KEY (environment only: a flag would show
 	// the key in the process list).
 	SecretKey string
+	// SMTPURL is where notification mail goes (smtp://user@host:587?from=…);
+	// SMTPPassword is SLIPWAY_SMTP_PASSWORD (environment only, never printed).
+	SMTPURL      string
+	SMTPPassword string
+	// NotifyAllowNetworks is the comma-separated CIDR list of non-public
+	// networks every notification endpoint may reach.
+	NotifyAllowNetworks string
 }
 
 func env(name, def string) string {
@@ -152,11 +160,34 @@ func buildFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.WorkspaceDir, "workspace-dir", env("SLIPWAY_WORKSPACE_DIR", ""), "where build workspaces are made, outside the data directory; empty means the system temp dir (SLIPWAY_WORKSPACE_DIR)")
 	fs.IntVar(&c.BuildMaxProcs, "build-max-procs", envInt("SLIPWAY_BUILD_MAX_PROCS", 2048), "most processes and threads one build may have at once; 0 means no bound (SLIPWAY_BUILD_MAX_PROCS)")
 	fs.IntVar(&c.BuildCacheMaxMB, "build-cache-max-mb", envInt("SLIPWAY_BUILD_CACHE_MAX_MB", 10240), "size cap of all build caches together in MiB, least recently used evicted first; 0 means no cap (SLIPWAY_BUILD_CACHE_MAX_MB)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", env("SLIPWAY_SMTP_URL", ""), "SMTP server for email notifications: smtp://user@host:587?from=ci@example.com (STARTTLS required), smtps://… (TLS), &tls=none for a local relay; the password comes from SLIPWAY_SMTP_PASSWORD only (SLIPWAY_SMTP_URL)")
+	c.SMTPPassword = os.Getenv("SLIPWAY_SMTP_PASSWORD")
+	fs.StringVar(&c.NotifyAllowNetworks, "notify-allow-networks", env("SLIPWAY_NOTIFY_ALLOW_NETWORKS", ""), "comma-separated CIDRs of private networks any notification webhook may reach; loopback and private addresses are otherwise for endpoints an admin created (SLIPWAY_NOTIFY_ALLOW_NETWORKS)")
 	fs.StringVar(&c.RepoAllowNetworks, "repo-allow-networks", env("SLIPWAY_REPO_ALLOW_NETWORKS", ""), "comma-separated CIDRs of private networks any project's repository may reach, e.g. an internal git server; loopback and private addresses are otherwise for admins' projects only (SLIPWAY_REPO_ALLOW_NETWORKS)")
 }
 
 // repoNetworks parses --repo-allow-networks.
 func repoNetworks(raw string) ([]netip.Prefix, error) {
+	return parseNetworks("--repo-allow-networks", raw)
+}
+
+// notifySettings parses the notification settings: the mailer (nil when
+// --smtp-url is empty) and --notify-allow-networks.
+func notifySettings(c config) (*notify.Mailer, []netip.Prefix, error) {
+	nets, err := parseNetworks("--notify-allow-networks", c.NotifyAllowNetworks)
+	if err != nil || c.SMTPURL == "" {
+		return nil, nets, err
+	}
+	cfg, err := notify.ParseSMTPURL(c.SMTPURL)
+	if err != nil {
+		return nil, nil, usageError{"--smtp-url: " + strings.TrimPrefix(err.Error(), "notify: ")}
+	}
+	cfg.Password = c.SMTPPassword
+	return notify.NewMailer(cfg), nets, nil
+}
+
+// parseNetworks parses a comma-separated CIDR list given to flag.
+func parseNetworks(flag, raw string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, f := range strings.Split(raw, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -164,7 +195,7 @@ func repoNetworks(raw string) ([]netip.Prefix, error) {
 		}
 		p, err := netip.ParsePrefix(f)
 		if err != nil {
-			return nil, usageError{fmt.Sprintf("--repo-allow-networks: %q is not a CIDR like 10.20.0.0/16", f)}
+			return nil, usageError{fmt.Sprintf("%s: %q is not a CIDR like 10.20.0.0/16", flag, f)}
 		}
 		out = append(out, p.Masked())
 	}
@@ -184,6 +215,9 @@ func buildDeps(ctx context.Context, c config, store *models.Store, log *slog.Log
 		return nil, nil, usageError{"--build-max-procs and --build-cache-max-mb must not be negative"}
 	}
 	if _, err := repoNetworks(c.RepoAllowNetworks); err != nil {
+		return nil, nil, err
+	}
+	if _, _, err := notifySettings(c); err != nil {
 		return nil, nil, err
 	}
 	arts, err := artifact.NewStore(filepath.Join(c.DataDir, "artifacts"))
@@ -210,6 +244,11 @@ func jobDeps(c config, store *models.Store, log *slog.Logger, ls *logs.Service, 
 	}
 	// Checked in buildDeps, which every caller runs first.
 	d.RepoNetworks, _ = repoNetworks(c.RepoAllowNetworks)
+	d.Mailer, d.NotifyNetworks, _ = notifySettings(c)
+	d.PublicURL = c.PublicURL
+	if d.Mailer != nil {
+		log.Info("email notifications", slog.String("smtp", d.Mailer.Config().String()))
+	}
 	return d
 }
 

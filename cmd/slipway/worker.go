@@ -21,7 +21,12 @@ func worker(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	commonFlags(fs, &c)
 	fs.IntVar(&c.BuildWorkers, "build-workers", envInt("SLIPWAY_BUILD_WORKERS", 2), "builds run at once (SLIPWAY_BUILD_WORKERS)")
 	buildFlags(fs, &c)
+	fs.StringVar(&c.PublicURL, "public-url", env("SLIPWAY_PUBLIC_URL", ""), "external base URL of the portal, for links in notifications, e.g. https://ci.example.com (SLIPWAY_PUBLIC_URL)")
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if c.PublicURL, err = validatePublicURL(c.PublicURL); err != nil {
 		return err
 	}
 	log, err := newLogger(c, stderr)

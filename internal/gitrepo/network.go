@@ -276,3 +276,8 @@ func (ep endpoint) pin(raw string, addrs []netip.Addr) (string, []string, []stri
 	}
 	return raw, nil, nil
 }
+
+// Allows reports whether a connection to a may be made under n: the same
+// rule git's remotes follow, for other outgoing connections (notification
+// webhooks) that check the address they actually dial.
+func (n Network) Allows(a netip.Addr) bool { return n.allows(a, localAddrs()) }
