@@ -13,15 +13,28 @@ import (
 // streamText reads a whole log stream.
 func (h *deployHarness) streamText(stream string) string {
 	h.t.Helper()
-	page, err := h.logs.Read(context.Background(), stream, 1, 0)
-	if err != nil {
-		h.t.Fatal(err)
+	read := func() string {
+		page, err := h.logs.Read(context.Background(), stream, 1, 0)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range page.Lines {
+			lines = append(lines, l.Text)
+		}
+		return strings.Join(lines, "\n")
 	}
-	var lines []string
-	for _, l := range page.Lines {
-		lines = append(lines, l.Text)
+	if !strings.HasPrefix(stream, "deploy:") {
+		return read()
 	}
-	return strings.Join(lines, "\n")
+	// A release is live before its log writer's last flush (every 50 ms)
+	// reaches the store: read until the final line is there.
+	text := read()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(text, "is live") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		text = read()
+	}
+	return text
 }
 
 // TestAppOutputIsMasked deploys an app that prints its secret plainly, in

@@ -338,23 +338,7 @@ func TestDeployRunsTheReleaseWithItsConfiguration(t *testing.T) {
 	if strings.Contains(r.ConfigSummary, "s3cret") {
 		t.Fatal("the release's config summary must not hold secret values")
 	}
-	// The release is live before its log writer's last flush (every
-	// 50 ms) reaches the store: read until the final line is there.
-	var text string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		page, err := h.logs.Read(ctx, r.LogStream(), 1, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for _, l := range page.Lines {
-			lines = append(lines, l.Text)
-		}
-		text = strings.Join(lines, "\n")
-		if strings.Contains(text, "is live") || time.Now().After(deadline) {
-			break
-		}
-	}
+	text := h.streamText(r.LogStream())
 	for _, want := range []string{"deploying release", "healthy: pid", "is live"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("deploy log lacks %q:\n%s", want, text)

@@ -274,11 +274,18 @@ func WaitTestID(ctx context.Context, id string) error {
 func TextOf(ctx context.Context, id string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(TestID(id), chromedp.NodeVisible))
-	if err != nil {
+	for {
+		s, err := chromedp.Run(ctx, chromedp.Text(TestID(id), chromedp.NodeVisible))
+		if err == nil {
+			return strings.TrimSpace(s), nil
+		}
+		// A live page may swap the region holding the node between finding
+		// it and reading it: find it again.
+		if strings.Contains(err.Error(), "No node with given id") && ctx.Err() == nil {
+			continue
+		}
 		return "", fmt.Errorf("e2e: text of data-testid=%q: %w", id, err)
 	}
-	return strings.TrimSpace(s), nil
 }
 
 // HasTestID reports whether the current page has an element with
