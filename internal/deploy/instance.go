@@ -162,6 +162,7 @@ func newInstance(m *Manager, es *envState, spec InstanceSpec, dir string, log fu
 			return nil
 		},
 		Transport:    i.transport,
+		BufferPool:   copyBuffers,
 		ErrorHandler: i.proxyError,
 		ErrorLog:     slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
