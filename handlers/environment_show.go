@@ -147,7 +147,9 @@ func (h *Handler) instancesCard(c echo.Context, env *models.Environment) pages.I
 		p.Desired = st.Desired
 		p.Instances = instanceViews(st)
 	}
-	if p.Desired == 0 {
+	if env.Instances > 0 {
+		// The saved setting is what is wanted; the engine's own count
+		// catches up when the scale job has run.
 		p.Desired = env.Instances
 	}
 	return p
