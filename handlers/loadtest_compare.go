@@ -92,12 +92,27 @@ func deltaRow(d loadtest.Delta) pages.DeltaRow {
 	case d.Metric == "requests" || d.Metric == "rate":
 		// What was sent follows the plan; neither way is better.
 		r.Neutral = true
-	case math.Abs(d.Abs) > 1e-9:
+	case withinNoise(d):
+		// Leave it "= same": run-to-run noise is no verdict.
+	default:
 		up := d.Abs > 0
 		r.Better = up != d.LowerIsBetter
 		r.Worse = !r.Better
 	}
 	return r
+}
+
+// withinNoise reports whether a delta is too small to call either run
+// better: under 1 % for rates and latencies, under 0.1 percentage point
+// for the success ratio.
+func withinNoise(d loadtest.Delta) bool {
+	if d.Metric == "success" {
+		return math.Abs(d.Abs) < 0.001
+	}
+	if d.HasRel {
+		return math.Abs(d.Rel) < 0.01
+	}
+	return math.Abs(d.Abs) < 1e-9
 }
 
 func metricLabel(m string) string {

@@ -53,3 +53,29 @@ func TestCompareNeverCallsTheHeavierRunBetter(t *testing.T) {
 		t.Errorf("the same load: a slower run is not called worse: %q", deltas)
 	}
 }
+
+// TestCompareCallsNoiseTheSame: a 0.1 % throughput dip or a 0.05 point
+// success change is noise, not "worse"; 5 % slower p95 is worse.
+func TestCompareCallsNoiseTheSame(t *testing.T) {
+	for _, c := range []struct {
+		d    loadtest.Delta
+		want string
+	}{
+		{loadtest.Delta{Metric: "throughput", A: 20.18, B: 20.16, Abs: -0.02, Rel: -0.001, HasRel: true}, "same"},
+		{loadtest.Delta{Metric: "success", A: 1, B: 0.9995, Abs: -0.0005, Rel: -0.0005, HasRel: true}, "same"},
+		{loadtest.Delta{Metric: "success", A: 1, B: 0.99, Abs: -0.01, Rel: -0.01, HasRel: true}, "worse"},
+		{loadtest.Delta{Metric: "latency_p95", A: 100, B: 105, Abs: 5, Rel: 0.05, HasRel: true, LowerIsBetter: true}, "worse"},
+		{loadtest.Delta{Metric: "latency_p95", A: 100, B: 95, Abs: -5, Rel: -0.05, HasRel: true, LowerIsBetter: true}, "better"},
+	} {
+		r := deltaRow(c.d)
+		got := "same"
+		if r.Better {
+			got = "better"
+		} else if r.Worse {
+			got = "worse"
+		}
+		if got != c.want {
+			t.Errorf("%s %v → %v: got %s, want %s", c.d.Metric, c.d.A, c.d.B, got, c.want)
+		}
+	}
+}
