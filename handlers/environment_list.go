@@ -81,13 +81,18 @@ type environmentJSON struct {
 }
 
 // environmentJSON is env in the API, without its live release.
-func (h *Handler) environmentJSON(ctx context.Context, e *models.Environment) environmentJSON {
+// environmentJSON maps e and its live release (nil when none) for the API.
+func (h *Handler) environmentJSON(e *models.Environment, live *models.Release) environmentJSON {
 	j := environmentJSON{Name: e.Name, Position: e.Position, URL: e.URL(), Protected: e.Protected, Target: e.Target,
 		AutoDeployBranch: e.AutoDeployBranch, AutoDeployPaused: e.AutoDeployPaused, ConfigVersion: e.ConfigVersion,
 		Instances: e.Instances}
 	if h.engine != nil {
 		n := len(h.engine.Status(e.EngineKey()).Pool)
 		j.Running = &n
+	}
+	if live != nil {
+		rj := toReleaseJSON(live, e)
+		j.LiveRelease = &rj
 	}
 	return j
 }
@@ -113,12 +118,7 @@ func (h *Handler) apiEnvironments(c echo.Context) error {
 	out := make([]environmentJSON, 0, len(envs))
 	for i := range envs {
 		e := &envs[i]
-		j := h.environmentJSON(ctx, e)
-		if r := live[e.ID]; r != nil {
-			rj := toReleaseJSON(r, e)
-			j.LiveRelease = &rj
-		}
-		out = append(out, j)
+		out = append(out, h.environmentJSON(e, live[e.ID]))
 	}
 	return c.JSON(http.StatusOK, out)
 }

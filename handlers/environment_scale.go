@@ -98,7 +98,11 @@ func (h *Handler) apiPatchEnvironment(c echo.Context) error {
 	if err := h.saveInstances(c.Request().Context(), c, env, *req.Instances); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, h.environmentJSON(c.Request().Context(), env))
+	live, err := h.store.LiveReleases(c.Request().Context(), []int64{env.ID})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h.environmentJSON(env, live[env.ID]))
 }
 
 // environmentInstances is the live list of the environment page's

@@ -14,7 +14,7 @@ import (
 
 func TestScaleAnEnvironment(t *testing.T) {
 	ts := newTestServer(t)
-	seedEnvironments(t, ts)
+	f := seedEnvironments(t, ts)
 	admin := ts.user("ada", auth.Admin)
 	tok, _ := ts.token(admin)
 	session := ts.session(admin)
@@ -57,6 +57,21 @@ func TestScaleAnEnvironment(t *testing.T) {
 		}
 		if n := instances(); n != 3 {
 			t.Errorf("stored instances = %d, want 3", n)
+		}
+	})
+
+	t.Run("the answer shows what is live, like the environments list", func(t *testing.T) {
+		resp, out := ts.do(http.MethodPatch, "/api/v1/projects/shop/environments/dev", reqOpts{token: tok, body: `{"instances":2}`, ctype: "application/json"})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PATCH = %d %s", resp.StatusCode, out)
+		}
+		var got struct {
+			LiveRelease *struct {
+				ID int64 `json:"id"`
+			} `json:"live_release"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.LiveRelease == nil || got.LiveRelease.ID != f.r2.ID {
+			t.Fatalf("response %s (%v), want live_release %d", out, err, f.r2.ID)
 		}
 	})
 
