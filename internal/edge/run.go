@@ -1,0 +1,142 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cloudflare/tableflip"
+)
+
+// ErrRunning means another edge already serves the data dir.
+var ErrRunning = errors.New("another slipway edge already runs for this data dir")
+
+// lockName is the tableflip name of the lock file passed to a successor.
+const lockName = "edge.lock"
+
+// Run is `slipway edge`: it takes the data dir's edge lock (or inherits it
+// from the edge it upgrades), listens on the control socket (mode 0600),
+// restores the saved state, and serves until ctx ends or SIGTERM (stop
+// every app) or an upgrade (SIGHUP or POST /v1/upgrade) hands everything
+// over to the new binary.
+func Run(ctx context.Context, opts Options) error {
+	opts = opts.withDefaults()
+	log := opts.Logger
+	runDir := filepath.Dir(opts.Socket)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	upg, err := tableflip.New(tableflip.Options{UpgradeTimeout: time.Minute, PIDFile: filepath.Join(runDir, "edge.pid")})
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	defer upg.Stop()
+
+	lock, err := upg.Fds.File(lockName)
+	if err != nil {
+		return fmt.Errorf("edge: inherited lock: %w", err)
+	}
+	if lock == nil {
+		if lock, err = takeLock(opts.Socket + ".lock"); err != nil {
+			return err
+		}
+		// Nobody serves the socket: a file left there is stale.
+		_ = os.Remove(opts.Socket)
+	}
+	defer lock.Close()
+	if err := upg.Fds.AddFile(lockName, lock); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+
+	opts.Listen = func(network, addr string) (net.Listener, error) {
+		// An inherited listener is looked up by the address it was bound
+		// to; a new one is recorded under its bound address, so that a
+		// port picked by the kernel is found again by the successor.
+		if ln, err := upg.Fds.Listener(network, addr); err != nil || ln != nil {
+			return ln, err
+		}
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if tl, ok := ln.(tableflip.Listener); ok {
+			if err := upg.Fds.AddListener(network, ln.Addr().String(), tl); err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		return ln, nil
+	}
+	ctl, err := upg.Fds.Listen("unix", opts.Socket)
+	if err != nil {
+		return fmt.Errorf("edge: control socket %s: %w", opts.Socket, err)
+	}
+	if err := os.Chmod(opts.Socket, 0o600); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+
+	d := New(opts)
+	if err := d.Restore(ctx); err != nil {
+		return err
+	}
+	upgrade := func() error { return upg.Upgrade() }
+	srv := &http.Server{Handler: d.Handler(upgrade), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	go func() { _ = srv.Serve(ctl) }()
+	if err := upg.Ready(); err != nil {
+		return fmt.Errorf("edge: ready: %w", err)
+	}
+	log.Info("slipway edge is running", slog.String("socket", opts.Socket), slog.Int("pid", os.Getpid()),
+		slog.Bool("upgraded", upg.HasParent()), slog.Int("adopted", d.Info().Adopted))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			log.Info("edge: upgrade requested (SIGHUP)")
+			if err := upg.Upgrade(); err != nil {
+				log.Error("edge: upgrade failed; this edge keeps serving", slog.Any("err", err))
+			}
+		case <-upg.Exit():
+			// The successor is ready: it serves the listeners and owns the
+			// apps. Finish what is in flight and leave.
+			log.Info("edge: handed over to the new edge; draining")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return d.HandOver(sctx)
+		case <-ctx.Done():
+			log.Info("edge: stopping every environment")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return d.Close(sctx)
+		}
+	}
+}
+
+// takeLock locks path exclusively, without waiting.
+func takeLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("edge: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("edge: %w (%s is locked)", ErrRunning, path)
+		}
+		return nil, fmt.Errorf("edge: lock %s: %w", path, err)
+	}
+	return f, nil
+}
