@@ -36,7 +36,7 @@ type ProcessInfo struct {
 	Start uint64 `json:"start"`
 	// Boot identifies the boot the process started in.
 	Boot string `json:"boot"`
-	Port int  `json:"port"`
+	Port int    `json:"port"`
 	// Output is the FIFO the process writes its output to ("" when none).
 	Output string `json:"output,omitempty"`
 }

@@ -104,13 +104,13 @@ type Failure struct {
 
 // Info describes the edge process.
 type Info struct {
-	PID         int    `json:"pid"`
-	Version     string `json:"version"`
-	ReleasesDir string `json:"releases_dir"`
-	WorkDir     string `json:"work_dir"`
-	Sandboxed   bool   `json:"sandboxed"`
-	Notice      string `json:"sandbox_notice,omitempty"`
-	SandboxErr  string `json:"sandbox_error,omitempty"`
+	PID         int       `json:"pid"`
+	Version     string    `json:"version"`
+	ReleasesDir string    `json:"releases_dir"`
+	WorkDir     string    `json:"work_dir"`
+	Sandboxed   bool      `json:"sandboxed"`
+	Notice      string    `json:"sandbox_notice,omitempty"`
+	SandboxErr  string    `json:"sandbox_error,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
 	Adopted     int       `json:"adopted"`
 }

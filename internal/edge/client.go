@@ -132,7 +132,9 @@ func (e *APIError) Error() string { return fmt.Sprintf("edge: %s (%d)", e.Messag
 var ErrConflict = errors.New("edge: generation conflict")
 
 // Is makes errors.Is(err, ErrConflict) work.
-func (e *APIError) Is(target error) bool { return target == ErrConflict && e.Status == http.StatusConflict }
+func (e *APIError) Is(target error) bool {
+	return target == ErrConflict && e.Status == http.StatusConflict
+}
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
