@@ -61,6 +61,13 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	if err := ensureEdge(ctx, d, env); err != nil {
 		return err
 	}
+	// An edge of its own (`slipway edge`) kept serving while the portal
+	// was down: the release is live already, nothing starts again.
+	if st := d.Deploy.Status(env.EngineKey()); st.LiveReleaseID == rel.ID && st.Live != nil && st.Live.State != deploy.StateStopped {
+		j.log.Info("environment still served by the edge", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
+			slog.Int64("release", rel.ID), slog.Int("pid", st.Live.PID))
+		return nil
+	}
 	app, err := appConfig(ctx, d.Store, rel)
 	if err != nil {
 		return err
