@@ -71,6 +71,10 @@ type Daemon struct {
 
 	subMu sync.Mutex
 	subs  map[chan Message]struct{}
+	// leaving is closed by HandOver and Close: event streams end, so that
+	// the control server's shutdown does not wait for them.
+	leaving   chan struct{}
+	leaveOnce sync.Once
 }
 
 // envRun is one environment as the edge runs it. Guarded by Daemon.mu.
@@ -88,7 +92,7 @@ type envRun struct {
 func New(opts Options) *Daemon {
 	opts = opts.withDefaults()
 	d := &Daemon{opts: opts, log: opts.Logger, started: time.Now(), envs: map[string]*envRun{},
-		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]struct{}{}}
+		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]struct{}{}, leaving: make(chan struct{})}
 	d.mgr = deploy.NewManager(deploy.Options{
 		ReleasesDir: filepath.Join(opts.DataDir, "releases"), WorkDir: filepath.Join(opts.DataDir, "appdata"),
 		Sandbox: opts.Sandbox, MaxProcs: opts.MaxProcs, Logger: opts.Logger, HealthTimeout: opts.HealthTimeout,
@@ -442,6 +446,7 @@ func (d *Daemon) Info() Info {
 // closes every edge listener gracefully, and leaves the app processes
 // running for the successor.
 func (d *Daemon) HandOver(ctx context.Context) error {
+	d.leave()
 	d.mu.Lock()
 	d.frozen = true
 	d.mu.Unlock()
@@ -450,11 +455,18 @@ func (d *Daemon) HandOver(ctx context.Context) error {
 
 // Close stops every edge and every app: the end of the edge's service.
 func (d *Daemon) Close(ctx context.Context) error {
+	d.leave()
 	d.mu.Lock()
 	d.frozen = true // the state stays: a restarted edge starts the releases again
 	d.mu.Unlock()
 	return d.mgr.Close(ctx)
 }
+
+// leave ends the event streams.
+func (d *Daemon) leave() { d.leaveOnce.Do(func() { close(d.leaving) }) }
+
+// Leaving is closed once the daemon hands over or closes.
+func (d *Daemon) Leaving() <-chan struct{} { return d.leaving }
 
 // onEvent passes an instance event to subscribers, and records a
 // restarted instance's new process.

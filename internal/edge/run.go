@@ -113,14 +113,16 @@ func Run(ctx context.Context, opts Options) error {
 			log.Info("edge: handed over to the new edge; draining")
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			err := d.HandOver(sctx)
 			_ = srv.Shutdown(sctx)
-			return d.HandOver(sctx)
+			return err
 		case <-ctx.Done():
 			log.Info("edge: stopping every environment")
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			err := d.Close(sctx)
 			_ = srv.Shutdown(sctx)
-			return d.Close(sctx)
+			return err
 		}
 	}
 }

@@ -110,6 +110,8 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-d.leaving:
+			return
 		case m := <-ch:
 			if enc.Encode(m) != nil {
 				return
