@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -298,9 +297,6 @@ func TestADesiredStateChangeIsACompareAndSwap(t *testing.T) {
 		"two instances asked":   edge.Desired{Env: "7", Generation: 1, Releases: []edge.Release{{ID: 3, Instances: 2, Dir: "/x", Command: "x"}}},
 		"edge addr not an addr": edge.Desired{Env: "7", Generation: 1, EdgeAddr: "nowhere"},
 	} {
-		if m, ok := bad.(map[string]any); ok {
-			_ = m
-		}
 		code, body := rawPut(t, e.socket, bad)
 		if code != http.StatusBadRequest || !strings.Contains(body, `"error"`) {
 			t.Errorf("%s: %d %s, want 400 with an error", name, code, body)
@@ -479,5 +475,4 @@ func TestAnUpgradeHandsTheListenersOverWithoutDroppingARequest(t *testing.T) {
 		t.Errorf("after the upgrade: %+v, want the same app pid %d", st.Live, appPID)
 	}
 	t.Logf("%d requests at 200/s across the upgrade, %d failed", r.sent, r.failed)
-	_ = strconv.Itoa
 }
