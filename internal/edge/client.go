@@ -196,6 +196,13 @@ func (c *Client) EnvStatus(ctx context.Context, env string) (Status, bool, error
 	return st, err == nil, err
 }
 
+// Envs returns the status of every environment the edge runs.
+func (c *Client) Envs(ctx context.Context) ([]Status, error) {
+	var out []Status
+	err := c.do(ctx, http.MethodGet, "/envs", nil, &out)
+	return out, err
+}
+
 // update applies change to env's desired state with compare-and-swap,
 // reading it again after a lost race.
 func (c *Client) update(ctx context.Context, env string, change func(*Desired) error) error {
