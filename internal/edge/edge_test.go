@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -475,4 +476,54 @@ func TestAnUpgradeHandsTheListenersOverWithoutDroppingARequest(t *testing.T) {
 		t.Errorf("after the upgrade: %+v, want the same app pid %d", st.Live, appPID)
 	}
 	t.Logf("%d requests at 200/s across the upgrade, %d failed", r.sent, r.failed)
+}
+
+// TestTheClientDrivesDeploysAndRollbacksLikeTheManager runs what the
+// deploy job does through the client: a second release goes live, the
+// first stays warm and a rollback switches back to the same process; a
+// release that exits at once fails its start with its output, and is not
+// started again behind the portal's back.
+func TestTheClientDrivesDeploysAndRollbacksLikeTheManager(t *testing.T) {
+	data := t.TempDir()
+	startEdge(t, data)
+	cl := dial(t, data)
+	url, v1 := deployApp(t, cl, data, "7", 41, "v1")
+	v1PID := v1.PID()
+	_, v2 := deployApp(t, cl, data, "7", 42, "v2")
+	if got := get(t, url); got != "v2" {
+		t.Fatalf("after the second deploy: %q", got)
+	}
+	warm := cl.Warm("7", 41)
+	if warm == nil || warm.PID() != v1PID {
+		t.Fatalf("warm instance of release 41: %v, want pid %d", warm, v1PID)
+	}
+	prev, err := cl.Switch("7", warm)
+	if err != nil || prev == nil || prev.ReleaseID() != 42 {
+		t.Fatalf("rollback: prev %v, %v", prev, err)
+	}
+	if got := get(t, url); got != "v1" {
+		t.Errorf("after the rollback: %q", got)
+	}
+	if st := cl.Status("7"); st.Live == nil || st.Live.PID != v1PID || len(st.Warm) != 1 || st.Warm[0].PID != v2.PID() {
+		t.Errorf("after the rollback: %+v, want release 41 live on pid %d and 42 warm", st, v1PID)
+	}
+	if err := cl.Stop(context.Background(), warm); !errors.Is(err, deploy.ErrLive) {
+		t.Errorf("stopping the live release: %v, want ErrLive", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = cl.StartInstance(ctx, deploy.InstanceSpec{Env: "7", ReleaseID: 43, Dir: releaseDir(t, data), Command: "exec " + appBin,
+		Vars: map[string]string{"EXIT_AT_ONCE": "1"}, HealthPath: "/healthz"}, nil)
+	var se *deploy.StartError
+	if !errors.As(err, &se) || !errors.Is(err, deploy.ErrExited) || !strings.Contains(strings.Join(se.Output, "\n"), "told to exit at once") {
+		t.Fatalf("a release that exits at once: %v, want a StartError wrapping ErrExited with its output", err)
+	}
+	ds, err := cl.Desired(context.Background(), "7")
+	if err != nil || slices.ContainsFunc(ds.Releases, func(r edge.Release) bool { return r.ID == 43 }) {
+		t.Errorf("the failed release is still desired: %+v %v", ds, err)
+	}
+	if got := get(t, url); got != "v1" {
+		t.Errorf("after the failed start: %q", got)
+	}
 }
