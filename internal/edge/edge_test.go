@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -526,4 +527,14 @@ func TestTheClientDrivesDeploysAndRollbacksLikeTheManager(t *testing.T) {
 	if got := get(t, url); got != "v1" {
 		t.Errorf("after the failed start: %q", got)
 	}
+}
+
+// zombie reports whether pid has ended and waits for its parent to reap it.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] == 'Z'
 }
