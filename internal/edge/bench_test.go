@@ -113,7 +113,11 @@ func BenchmarkEdgeUpgrade(b *testing.B) {
 			b.Fatal(err)
 		}
 		var newPID int
+		deadline := time.Now().Add(30 * time.Second)
 		for newPID == 0 || newPID == oldPID {
+			if time.Now().After(deadline) {
+				b.Fatalf("no new edge 30 s after SIGHUP to %d:\n%s", oldPID, e.output())
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			if c, err := edge.Dial(ctx, edge.ClientOptions{Socket: edge.DefaultSocket(data)}); err == nil {
 				newPID = c.Info().PID
@@ -124,6 +128,9 @@ func BenchmarkEdgeUpgrade(b *testing.B) {
 		}
 		ready += time.Since(start)
 		for syscall.Kill(oldPID, 0) == nil && !zombie(oldPID) {
+			if time.Now().After(deadline) {
+				b.Fatalf("the old edge %d still runs 30 s after SIGHUP:\n%s", oldPID, e.output())
+			}
 			time.Sleep(time.Millisecond)
 		}
 		gone += time.Since(start)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -87,7 +88,24 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.Restore(ctx); err != nil {
 		return err
 	}
-	upgrade := func() error { return upg.Upgrade() }
+	upgrade := func() error {
+		// An edge that was itself just started by an upgrade may be asked
+		// again before it has seen its predecessor exit: wait for that.
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := upg.WaitForParent(wctx); err != nil {
+			return fmt.Errorf("the previous edge has not exited yet: %w", err)
+		}
+		// The upgrader notices the exit a moment after WaitForParent does.
+		for range 100 {
+			err := upg.Upgrade()
+			if err == nil || !strings.Contains(err.Error(), "parent hasn't exited") {
+				return err
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return upg.Upgrade()
+	}
 	srv := &http.Server{Handler: d.Handler(upgrade), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() { _ = srv.Serve(ctl) }()
@@ -104,7 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 		select {
 		case <-hup:
 			log.Info("edge: upgrade requested (SIGHUP)")
-			if err := upg.Upgrade(); err != nil {
+			if err := upgrade(); err != nil {
 				log.Error("edge: upgrade failed; this edge keeps serving", slog.Any("err", err))
 			}
 		case <-upg.Exit():
