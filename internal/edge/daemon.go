@@ -215,9 +215,7 @@ func (d *Daemon) Put(want Desired) (int64, error) {
 		return er.desired.Generation, &conflictError{current: er.desired.Generation}
 	}
 	for _, r := range want.Releases {
-		if !hasRelease(er.desired.Releases, r.ID) {
-			delete(er.failed, r.ID) // asked for again: try again
-		}
+		delete(er.failed, r.ID) // still or again desired: try again
 	}
 	want.Generation++
 	er.desired = want

@@ -239,6 +239,9 @@ func TestTheSocketIsPrivateAndASecondEdgeIsRefused(t *testing.T) {
 	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode %v, want a socket with 0600", fi.Mode())
 	}
+	if di, err := os.Stat(filepath.Dir(e.socket)); err != nil || di.Mode().Perm() != 0o700 {
+		t.Errorf("socket directory: %v %v, want 0700", di.Mode(), err)
+	}
 	res := e2e.Exec(t, nil, "", "edge", "--data", data, "--sandbox", "off")
 	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "another slipway edge already runs") {
 		t.Errorf("a second edge on the same data dir: %s", res)

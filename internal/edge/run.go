@@ -31,8 +31,18 @@ const lockName = "edge.lock"
 func Run(ctx context.Context, opts Options) error {
 	opts = opts.withDefaults()
 	log := opts.Logger
+	// From the start: SIGHUP's default action would end a new edge that
+	// is asked to upgrade the moment its predecessor left.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	runDir := filepath.Dir(opts.Socket)
+	// Only the user that runs Slipway may reach the socket: its directory
+	// is 0700 before the socket exists, and the socket 0600 after.
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	if err := os.Chmod(runDir, 0o700); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
 	upg, err := tableflip.New(tableflip.Options{UpgradeTimeout: time.Minute, PIDFile: filepath.Join(runDir, "edge.pid")})
@@ -115,9 +125,6 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("slipway edge is running", slog.String("socket", opts.Socket), slog.Int("pid", os.Getpid()),
 		slog.Bool("upgraded", upg.HasParent()), slog.Int("adopted", d.Info().Adopted))
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
