@@ -171,6 +171,16 @@ func TestTrafficSurvivesPortalRestartsAndAnEdgeUpgrade(t *testing.T) {
 	if _, pid := liveApp(t, cl2); pid != appPID {
 		t.Errorf("the app's pid changed from %d to %d: it was started again", appPID, pid)
 	}
+	// The last portal took the app's output up again: a line the app
+	// prints now is stored, masked as before.
+	token := strings.TrimSpace(res.Stdout)
+	if code, body := apiCall(t, http.MethodGet, "http://"+addr+"/say?msg=after-the-restarts", "", ""); code != http.StatusOK {
+		t.Fatalf("/say: %d %s", code, body)
+	}
+	waitUntil(t, "the app's line after the restarts in its stored output", func() bool {
+		code, body := apiCall(t, http.MethodGet, p.URL+"/api/v1/projects/shop/environments/dev/output?lines=50", token, "")
+		return code == http.StatusOK && strings.Contains(body, "after-the-restarts")
+	})
 	if strings.Contains(p.Stderr(), "environment restored") || !strings.Contains(p.Stderr(), "environment still served by the edge") {
 		t.Errorf("the last portal should have found the release live on the edge:\n%s", p.Stderr())
 	}

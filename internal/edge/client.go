@@ -394,6 +394,27 @@ func (c *Client) Switch(env string, inst *deploy.Instance) (*deploy.Instance, er
 	return h.inst, nil
 }
 
+// Attach returns a handle on env's running instance of releaseID, whose
+// output lines from now on go through lines (nil: as they come) to the
+// handle's SetLog: a restarted portal takes the live instance's output up
+// again. It returns nil when the edge runs no such instance.
+func (c *Client) Attach(env string, releaseID int64, lines deploy.LineSplitter) *deploy.Instance {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, ok, err := c.EnvStatus(ctx, env)
+	if err != nil || !ok {
+		return nil
+	}
+	in := instanceOf(st, releaseID)
+	if in == nil {
+		return nil
+	}
+	h := c.handle(env, releaseID, lines, nil)
+	c.refresh(h, in)
+	h.ready.Store(true)
+	return h.inst
+}
+
 // Warm implements deploy.Engine.
 func (c *Client) Warm(env string, releaseID int64) *deploy.Instance {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
