@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +67,8 @@ type handleKey struct {
 type handle struct {
 	inst *deploy.Instance
 	mu   sync.Mutex
-	w    io.WriteCloser // spec.Lines around inst.RemoteLine; nil passes lines as they are
+	w    io.WriteCloser      // spec.Lines around inst.RemoteLine; nil passes lines as they are
+	mask deploy.LineSplitter // spec.Lines, for lines reported in events
 	// ready is set once the edge runs the instance; until then the handle
 	// is not ended for being absent from the status.
 	ready atomic.Bool
@@ -309,6 +311,11 @@ func (c *Client) StartInstance(ctx context.Context, spec deploy.InstanceSpec, lo
 		})
 		c.dropHandle(spec.Env, spec.ReleaseID, h)
 		if fail != nil {
+			fail.Output = maskAll(spec.Lines, fail.Output)
+			fail.Detail = strings.Join(maskAll(spec.Lines, []string{fail.Detail}), " ")
+			if fail.Exit != nil {
+				fail.Exit.Lines = maskAll(spec.Lines, fail.Exit.Lines)
+			}
 			return nil, fail.startError(spec)
 		}
 		return nil, &deploy.StartError{Env: spec.Env, ReleaseID: spec.ReleaseID, Err: err}
@@ -542,10 +549,27 @@ func (c *Client) handle(env string, rel int64, lines deploy.LineSplitter, log fu
 	}
 	if lines != nil {
 		h.mu.Lock()
-		h.w = lines(h.inst.RemoteLine)
+		h.w, h.mask = lines(h.inst.RemoteLine), lines
 		h.mu.Unlock()
 	}
 	return h
+}
+
+// maskAll passes lines through split (masking secrets) and returns what
+// it emits. The edge keeps an app's output as the app printed it; only the
+// portal knows the secrets, so every line that leaves the client for a
+// page, a log or an event goes through here first.
+func maskAll(split deploy.LineSplitter, lines []string) []string {
+	if split == nil || len(lines) == 0 {
+		return lines
+	}
+	var out []string
+	w := split(func(l string) { out = append(out, l) })
+	for _, l := range lines {
+		_, _ = io.WriteString(w, l+"\n")
+	}
+	_ = w.Close()
+	return out
 }
 
 func (c *Client) dropHandle(env string, rel int64, h *handle) {
@@ -670,9 +694,29 @@ func (c *Client) readEvents() error {
 				h.line(m.Line)
 			}
 		case "event":
-			if m.Event != nil && c.opts.OnEvent != nil {
-				c.opts.OnEvent(*m.Event)
+			if m.Event == nil || c.opts.OnEvent == nil {
+				continue
 			}
+			ev := *m.Event
+			if ev.Exit != nil && len(ev.Exit.Lines) > 0 {
+				c.mu.Lock()
+				h := c.handles[handleKey{m.Env, m.ReleaseID}]
+				c.mu.Unlock()
+				var mask deploy.LineSplitter
+				if h != nil {
+					h.mu.Lock()
+					mask = h.mask
+					h.mu.Unlock()
+				}
+				if mask != nil {
+					ev.Exit.Lines = maskAll(mask, ev.Exit.Lines)
+				} else {
+					// Nothing here knows this instance's secrets: its
+					// raw output stays in the edge.
+					ev.Exit.Lines = []string{"(output not shown: this portal did not start the instance; see the environment's output)"}
+				}
+			}
+			c.opts.OnEvent(ev)
 		}
 	}
 	return sc.Err()

@@ -517,11 +517,19 @@ func TestTheClientDrivesDeploysAndRollbacksLikeTheManager(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Its output names a secret: the edge keeps it raw (it does not know
+	// the secrets), the client masks it before anyone sees it.
 	_, err = cl.StartInstance(ctx, deploy.InstanceSpec{Env: "7", ReleaseID: 43, Dir: releaseDir(t, data), Command: "exec " + appBin,
-		Vars: map[string]string{"EXIT_AT_ONCE": "1"}, HealthPath: "/healthz"}, nil)
+		Vars: map[string]string{"EXIT_AT_ONCE": "1", "VERSION": "s3cret-value"}, HealthPath: "/healthz", Lines: maskWith("s3cret-value")}, nil)
 	var se *deploy.StartError
 	if !errors.As(err, &se) || !errors.Is(err, deploy.ErrExited) || !strings.Contains(strings.Join(se.Output, "\n"), "told to exit at once") {
 		t.Fatalf("a release that exits at once: %v, want a StartError wrapping ErrExited with its output", err)
+	}
+	if out := strings.Join(se.Output, "\n"); strings.Contains(out, "s3cret") || !strings.Contains(out, "app **** starting") {
+		t.Errorf("the failed start's output is not masked:\n%s", out)
+	}
+	if se.Exit != nil && strings.Contains(strings.Join(se.Exit.Lines, "\n"), "s3cret") {
+		t.Errorf("the exit's lines are not masked: %v", se.Exit.Lines)
 	}
 	ds, err := cl.Desired(context.Background(), "7")
 	if err != nil || slices.ContainsFunc(ds.Releases, func(r edge.Release) bool { return r.ID == 43 }) {
@@ -540,4 +548,36 @@ func zombie(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i > 0 && len(b) > i+2 && b[i+2] == 'Z'
+}
+
+// maskWith splits lines and replaces secret with ****.
+func maskWith(secret string) deploy.LineSplitter {
+	return func(emit func(string)) io.WriteCloser {
+		return &maskWriter{secret: secret, emit: emit}
+	}
+}
+
+type maskWriter struct {
+	secret string
+	emit   func(string)
+	buf    []byte
+}
+
+func (m *maskWriter) Write(p []byte) (int, error) {
+	m.buf = append(m.buf, p...)
+	for {
+		i := bytes.IndexByte(m.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		m.emit(strings.ReplaceAll(string(m.buf[:i]), m.secret, "****"))
+		m.buf = m.buf[i+1:]
+	}
+}
+
+func (m *maskWriter) Close() error {
+	if len(m.buf) > 0 {
+		m.emit(strings.ReplaceAll(string(m.buf), m.secret, "****"))
+	}
+	return nil
 }
