@@ -469,6 +469,7 @@ func (c *Client) Status(env string) deploy.EnvStatus {
 	}
 	out.EdgeAddr, out.LiveReleaseID = st.EdgeAddr, st.Live
 	for _, in := range st.Instances {
+		in.LastExit = withoutLines(in.LastExit) // raw output: the edge does not mask
 		switch in.Role {
 		case "live":
 			s := in.InstanceStatus
@@ -602,9 +603,31 @@ func (h *handle) line(s string) {
 }
 
 func (c *Client) refresh(h *handle, in *Instance) {
-	if in != nil {
-		h.inst.UpdateRemote(in.InstanceStatus, in.Process)
+	if in == nil {
+		return
 	}
+	st := in.InstanceStatus
+	if st.LastExit != nil {
+		h.mu.Lock()
+		mask := h.mask
+		h.mu.Unlock()
+		e := withoutLines(st.LastExit)
+		if mask != nil {
+			e.Lines = maskAll(mask, st.LastExit.Lines)
+		}
+		st.LastExit = e
+	}
+	h.inst.UpdateRemote(st, in.Process)
+}
+
+// withoutLines copies e without its output lines.
+func withoutLines(e *deploy.Exit) *deploy.Exit {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Lines = nil
+	return &c
 }
 
 // refreshHandles keeps the handles' status current and ends the handles
