@@ -325,6 +325,9 @@ func TestTheStateFileSurvivesACrashAndTheRestartedEdgeAdoptsTheSameProcess(t *te
 	if !ok || env.Desired.Live != 41 || env.Processes[41].PID != pid || env.Bound == "" {
 		t.Fatalf("state after the crash: %+v, want release 41 live on pid %d", st, pid)
 	}
+	if fi, err := os.Stat(filepath.Join(data, "run", "edge-state.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file (it holds the apps' variables): %v %v, want mode 0600", fi.Mode(), err)
+	}
 	if tmp, _ := filepath.Glob(filepath.Join(data, "run", ".edge-state.json.tmp-*")); len(tmp) > 0 {
 		t.Errorf("temporary state files left: %v", tmp)
 	}
