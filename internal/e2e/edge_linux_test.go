@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/edge"
+	"github.com/slipway-ci/slipway/internal/secretbox"
+	"github.com/slipway-ci/slipway/internal/testkit"
+)
+
+// edgeClient connects to the edge of a portal's data dir.
+func edgeClient(t *testing.T, dataDir string) *edge.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := edge.Dial(ctx, edge.ClientOptions{Socket: edge.DefaultSocket(dataDir)})
+	must(t, err)
+	t.Cleanup(func() { _ = cl.Close(context.Background()) })
+	return cl
+}
+
+// liveApp returns the edge address and app pid of the one environment the
+// edge serves.
+func liveApp(t *testing.T, cl *edge.Client) (addr string, pid int) {
+	t.Helper()
+	envs, err := cl.Envs(context.Background())
+	must(t, err)
+	for _, st := range envs {
+		for _, in := range st.Instances {
+			if in.Role == "live" {
+				return st.EdgeAddr, in.PID
+			}
+		}
+	}
+	t.Fatalf("the edge serves nothing: %+v", envs)
+	return "", 0
+}
+
+// steadyLoad sends rate GET requests per second to url until stop is
+// closed; it returns how many were sent and the failures (errors and
+// non-200 answers), by message.
+func steadyLoad(url string, rate int, stop <-chan struct{}) (sent int, failures map[string]int) {
+	failures = map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			wg.Wait()
+			return sent, failures
+		case <-tick.C:
+		}
+		sent++
+		wg.Go(func() {
+			resp, err := hc.Get(url)
+			bad := ""
+			if err != nil {
+				bad = err.Error()
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					bad = resp.Status
+				}
+			}
+			if bad != "" {
+				mu.Lock()
+				failures[bad]++
+				mu.Unlock()
+			}
+		})
+	}
+}
+
+// TestTrafficSurvivesPortalRestartsAndAnEdgeUpgrade is the edge's bar: a
+// deployed app is served through the edge process at 200 requests per
+// second while the portal is restarted five times (SIGTERM and kill -9,
+// alternately) and the edge upgrades itself in place; no request fails,
+// and the app keeps its pid throughout (nothing started it again).
+func TestTrafficSurvivesPortalRestartsAndAnEdgeUpgrade(t *testing.T) {
+	key := secretbox.NewKey()
+	opts := Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_EDGE=child"}}
+	p := StartPortal(t, opts)
+	data := p.DataDir
+	// Registered first, so it runs last: the edge outlives every portal.
+	t.Cleanup(func() {
+		if res := Exec(t, []string{"SLIPWAY_DATA=" + data}, "", "edge", "stop"); res.ExitCode != 0 {
+			t.Errorf("slipway edge stop:\n%s", res)
+		}
+		if t.Failed() {
+			t.Logf("edge log:\n%s", readFile(filepath.Join(data, "run", "edge.log")))
+		}
+	})
+	id := seedApp(t, p, key, "exec ./bin/app")
+	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
+	if res.ExitCode != 0 {
+		t.Fatalf("token create:\n%s", res)
+	}
+	deployLive(t, p, strings.TrimSpace(res.Stdout), id)
+	cl := edgeClient(t, data)
+	addr, appPID := liveApp(t, cl)
+	edgePID := cl.Info().PID
+
+	stop := make(chan struct{})
+	type result struct {
+		sent     int
+		failures map[string]int
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, f := steadyLoad("http://"+addr+"/", 200, stop)
+		done <- result{s, f}
+	}()
+	began := time.Now()
+	for i := range 5 {
+		time.Sleep(500 * time.Millisecond)
+		if i%2 == 0 {
+			if code := p.Stop(); code != 0 {
+				t.Errorf("restart %d: the portal exited with %d after SIGTERM", i+1, code)
+			}
+		} else {
+			killPortal(t, p)
+		}
+		var err error
+		p, err = startOnce(t, opts, data, t.TempDir(), 1)
+		must(t, err)
+	}
+	// The upgrade: SIGHUP to the edge starts the binary again, which
+	// inherits the listeners and adopts the app.
+	must(t, sigHUP(edgePID))
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c2, err := edge.Dial(ctx, edge.ClientOptions{Socket: edge.DefaultSocket(data)})
+		if err != nil {
+			return false
+		}
+		defer c2.Close(ctx)
+		return c2.Info().PID != edgePID && processGone(edgePID)
+	}, "the upgraded edge")
+	time.Sleep(time.Second)
+	close(stop)
+	r := <-done
+	elapsed := time.Since(began)
+
+	failed := 0
+	for _, n := range r.failures {
+		failed += n
+	}
+	t.Logf("%d requests in %s at 200/s across 5 portal restarts and an edge upgrade: %d failed", r.sent, elapsed.Round(time.Millisecond), failed)
+	if failed != 0 {
+		t.Errorf("%d requests failed: %v", failed, r.failures)
+	}
+	if r.sent < int(elapsed.Seconds()*200*0.8) {
+		t.Errorf("only %d requests sent in %s: the load did not hold 200/s", r.sent, elapsed)
+	}
+	cl2 := edgeClient(t, data)
+	if _, pid := liveApp(t, cl2); pid != appPID {
+		t.Errorf("the app's pid changed from %d to %d: it was started again", appPID, pid)
+	}
+	// The last portal took the app's output up again: a line the app
+	// prints now is stored, masked as before.
+	token := strings.TrimSpace(res.Stdout)
+	if code, body := apiCall(t, http.MethodGet, "http://"+addr+"/say?msg=after-the-restarts", "", ""); code != http.StatusOK {
+		t.Fatalf("/say: %d %s", code, body)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		code, body := apiCall(t, http.MethodGet, p.URL+"/api/v1/projects/shop/environments/dev/output?lines=50", token, "")
+		return code == http.StatusOK && strings.Contains(body, "after-the-restarts")
+	}, "the app's line after the restarts in its stored output")
+	if strings.Contains(p.Stderr(), "environment restored") || !strings.Contains(p.Stderr(), "environment still served by the edge") {
+		t.Errorf("the last portal should have found the release live on the edge:\n%s", p.Stderr())
+	}
+}
+
+// sigHUP sends SIGHUP to pid.
+func sigHUP(pid int) error { return syscall.Kill(pid, syscall.SIGHUP) }
+
+// processGone reports whether pid no longer runs (gone or a zombie).
+func processGone(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
