@@ -22,10 +22,13 @@ import (
 // Edge modes of `slipway serve` (--edge).
 const (
 	// edgeChild: use the data dir's `slipway edge`, starting it as a
-	// process of its own when none runs. The default.
+	// process of its own when none runs. Apps outlive the portal; one
+	// instance per environment (edge.MaxInstances). The default when
+	// --edge-socket names an edge.
 	edgeChild = "child"
 	// edgeInProcess: edges and apps inside the portal process; they stop
 	// with it (and a portal killed with SIGKILL leaves apps to reap).
+	// Pools of up to deploy.MaxInstances instances. The default.
 	edgeInProcess = "inprocess"
 )
 
@@ -177,11 +180,24 @@ func startEdge(c config, socket string) (int, error) {
 	return pid, nil
 }
 
+// edgeModeFor is the --edge mode serve runs in: as given, else
+// inprocess (pools of several instances work only there), or child when
+// --edge-socket names an edge to drive.
+func edgeModeFor(mode, socket string) string {
+	switch {
+	case mode != "":
+		return mode
+	case socket != "":
+		return edgeChild
+	}
+	return edgeInProcess
+}
+
 // edgeEngine picks the deploy engine of `slipway serve` from --edge and
 // --edge-socket. closeFn ends it as the portal shuts down: an in-process
 // manager stops every app; a client only disconnects.
 func edgeEngine(ctx context.Context, c config, mode, socket string, log *slog.Logger, events *jobs.DeployEvents) (jobs.DeployEngine, func(context.Context) error, error) {
-	switch mode {
+	switch edgeModeFor(mode, socket) {
 	case edgeInProcess:
 		if socket != "" {
 			return nil, nil, usageError{"--edge-socket and --edge=inprocess exclude each other"}
@@ -196,7 +212,7 @@ func edgeEngine(ctx context.Context, c config, mode, socket string, log *slog.Lo
 			return nil, nil, err
 		}
 		return mgr, mgr.Close, nil
-	case edgeChild, "":
+	case edgeChild:
 	default:
 		return nil, nil, usageError{fmt.Sprintf("--edge must be %s or %s, not %q", edgeChild, edgeInProcess, mode)}
 	}

@@ -21,6 +21,8 @@ func TestServeRefusesBadEdgeSettings(t *testing.T) {
 		{[]string{"--edge", "inprocess", "--edge-socket", "/nowhere/edge.sock"}, true, "exclude each other"},
 		// An external edge is never started from here: no answer is an error.
 		{[]string{"--edge", "child", "--edge-socket", filepath.Join(t.TempDir(), "edge.sock")}, false, "no edge answers on --edge-socket"},
+		// --edge-socket alone means child: it is not refused as inprocess.
+		{[]string{"--edge", "", "--edge-socket", filepath.Join(t.TempDir(), "edge.sock")}, false, "no edge answers on --edge-socket"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			data := t.TempDir()
@@ -38,6 +40,23 @@ func TestServeRefusesBadEdgeSettings(t *testing.T) {
 				t.Errorf("an edge was started on the data dir")
 			}
 		})
+	}
+}
+
+// TestServeRunsTheEdgeInProcessByDefault: pools of several instances
+// work only in process, so that is the default; --edge-socket alone
+// drives an edge process.
+func TestServeRunsTheEdgeInProcessByDefault(t *testing.T) {
+	for _, tt := range []struct{ mode, socket, want string }{
+		{"", "", edgeInProcess},
+		{"", "/run/slipway/edge.sock", edgeChild},
+		{edgeChild, "", edgeChild},
+		{edgeInProcess, "", edgeInProcess},
+		{"elsewhere", "", "elsewhere"},
+	} {
+		if got := edgeModeFor(tt.mode, tt.socket); got != tt.want {
+			t.Errorf("edgeModeFor(%q, %q) = %q, want %q", tt.mode, tt.socket, got, tt.want)
+		}
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/slipway-ci/slipway/internal/edge"
 	"github.com/slipway-ci/slipway/internal/secretbox"
 	"github.com/slipway-ci/slipway/internal/testkit"
@@ -201,4 +203,57 @@ func processGone(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i > 0 && len(b) > i+2 && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
+// TestBrowserAChildEdgeRefusesAPoolWithAClearMessage: the edge process
+// runs one instance per environment, so with `--edge=child` a scale above
+// 1 is refused when it is asked for, with a message that says what to do
+// (422 in the API, an error on the page; not a 500, and not a scale job
+// that fails later), and the live app keeps serving untouched.
+func TestBrowserAChildEdgeRefusesAPoolWithAClearMessage(t *testing.T) {
+	key := secretbox.NewKey()
+	p := StartPortal(t, Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_EDGE=child"}})
+	data := p.DataDir
+	t.Cleanup(func() {
+		if res := Exec(t, []string{"SLIPWAY_DATA=" + data}, "", "edge", "stop"); res.ExitCode != 0 {
+			t.Errorf("slipway edge stop:\n%s", res)
+		}
+	})
+	id := seedApp(t, p, key, "exec ./bin/app")
+	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
+	if res.ExitCode != 0 {
+		t.Fatalf("token create:\n%s", res)
+	}
+	token := strings.TrimSpace(res.Stdout)
+	deployLive(t, p, token, id)
+	cl := edgeClient(t, data)
+	_, pid := liveApp(t, cl)
+
+	const api = "/api/v1/projects/shop/environments/dev"
+	code, body := apiCall(t, http.MethodPatch, p.URL+api, token, `{"instances":3}`)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "one instance per environment") || !strings.Contains(body, "--edge=inprocess") {
+		t.Fatalf("PATCH instances 3 with --edge=child = %d %s, want 422 saying to use --edge=inprocess", code, body)
+	}
+
+	ctx := NewBrowser(t)
+	must(t, Login(ctx, p, "admin", p.AdminPassword))
+	must(t, Visit(ctx, p.URL+"/projects/shop/environments/dev"))
+	must(t, Fill(ctx, `[data-testid=scale-form] input[name=instances]`, "2"))
+	must(t, ClickAndLoad(ctx, chromedp.CSS(`[data-testid=scale-form] button`)))
+	msg, err := TextOf(ctx, "flash-error")
+	must(t, err)
+	if !strings.Contains(msg, "one instance per environment") || !strings.Contains(msg, "--edge=inprocess") {
+		t.Errorf("the scale form's error = %q, want it to say to use --edge=inprocess", msg)
+	}
+	Screenshot(t, ctx, "scale-refused")
+	phone(t, ctx)
+	Screenshot(t, ctx, "scale-refused-phone")
+
+	code, body = apiCall(t, http.MethodPatch, p.URL+api, token, `{"instances":1}`)
+	if code != http.StatusOK || !strings.Contains(body, `"instances":1`) {
+		t.Fatalf("PATCH instances 1 = %d %s, want 200", code, body)
+	}
+	if _, now := liveApp(t, cl); now != pid {
+		t.Errorf("the live app's pid changed from %d to %d", pid, now)
+	}
 }

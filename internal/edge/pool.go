@@ -13,15 +13,18 @@ import (
 // in-process engine (`slipway serve --edge=inprocess`).
 const MaxInstances = 1
 
+// oneInstance says why no more than MaxInstances, and what to do.
+const oneInstance = "the edge process (slipway serve --edge=child or --edge-socket) runs only one instance per environment for now; " +
+	"start the portal with --edge=inprocess to run more"
+
 // ErrOneInstance is the error of a rollout or scale to more than
 // MaxInstances through the edge process; it wraps deploy.ErrInvalid.
-var ErrOneInstance = fmt.Errorf("%w: the edge process (slipway serve --edge=child, or an edge of its own) runs one instance per environment yet; "+
-	"run the portal with --edge=inprocess for more", deploy.ErrInvalid)
+var ErrOneInstance = fmt.Errorf("%w: %s", deploy.ErrInvalid, oneInstance)
 
 // InstanceLimit reports how many instances the client can run per
-// environment, so that a form or an API call asking for more is refused
-// up front with ErrOneInstance's explanation.
-func (c *Client) InstanceLimit() (int, error) { return MaxInstances, ErrOneInstance }
+// environment and why not more, so that a form or an API call asking for
+// more is refused up front.
+func (c *Client) InstanceLimit() (int, string) { return MaxInstances, oneInstance }
 
 func checkInstances(what string, n int) error {
 	switch {
