@@ -87,6 +87,17 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 		}
 	}
 	n := instancesFor(env, app)
+	note := ""
+	if l, ok := d.Deploy.(instanceLimiter); ok {
+		// Serving with fewer instances beats not serving: the setting
+		// stays, and takes effect again under an engine that runs pools.
+		if limit, why := l.InstanceLimit(); n > limit {
+			j.log.Warn("environment restored with fewer instances than it asks for", slog.String("project", env.Project.Slug),
+				slog.String("env", env.Name), slog.Int("instances", n), slog.Int("running", limit), slog.String("why", why))
+			note = fmt.Sprintf(" of the %d it asks for: %s", n, why)
+			n = limit
+		}
+	}
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()
 	out := openAppOutput(ctx, d.Logs, rel.ID, j.log)
@@ -106,8 +117,14 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	j.log.Info("environment restored", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
 		slog.Int64("release", rel.ID), slog.String("url", env.URL()))
 	j.recordEvent(ctx, &models.ReleaseEvent{EnvironmentID: env.ID, ReleaseID: rel.ID, Kind: models.EventRestored,
-		Message: fmt.Sprintf("started again after Slipway restarted (%d instance(s))", n)})
+		Message: fmt.Sprintf("started again after Slipway restarted (%d instance(s)%s)", n, note)})
 	return nil
+}
+
+// instanceLimiter is an engine that runs fewer instances per environment
+// than deploy.MaxInstances (the edge process): how many, and why not more.
+type instanceLimiter interface {
+	InstanceLimit() (n int, why string)
 }
 
 // outputAttacher is an engine whose instances outlive the portal (a

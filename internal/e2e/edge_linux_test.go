@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,4 +257,62 @@ func TestBrowserAChildEdgeRefusesAPoolWithAClearMessage(t *testing.T) {
 	if _, now := liveApp(t, cl); now != pid {
 		t.Errorf("the live app's pid changed from %d to %d", pid, now)
 	}
+}
+
+// TestAPoolRestoredThroughTheEdgeProcessServesWithOneInstance: an
+// environment scaled to 2 under the in-process edge, after the portal
+// restarts with --edge=child, is served again with one instance (the edge
+// process runs no more yet) rather than left down, and the log says why.
+func TestAPoolRestoredThroughTheEdgeProcessServesWithOneInstance(t *testing.T) {
+	key := secretbox.NewKey()
+	opts := Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key}}
+	p := StartPortal(t, opts)
+	data := p.DataDir
+	t.Cleanup(func() {
+		if res := Exec(t, []string{"SLIPWAY_DATA=" + data}, "", "edge", "stop"); res.ExitCode != 0 {
+			t.Errorf("slipway edge stop:\n%s", res)
+		}
+	})
+	id := seedApp(t, p, key, "exec ./bin/app")
+	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
+	if res.ExitCode != 0 {
+		t.Fatalf("token create:\n%s", res)
+	}
+	token := strings.TrimSpace(res.Stdout)
+	const api = "/api/v1/projects/shop/environments/dev"
+	if code, body := apiCall(t, http.MethodPatch, p.URL+api, token, `{"instances":2}`); code != http.StatusOK {
+		t.Fatalf("PATCH instances 2 in process = %d %s", code, body)
+	}
+	deployLive(t, p, token, id)
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("the in-process portal exited with %d", code)
+	}
+
+	child := Options{Env: append(slices.Clone(opts.Env), "SLIPWAY_EDGE=child")}
+	p2, err := startOnce(t, child, data, t.TempDir(), 1)
+	must(t, err)
+	cl := edgeClient(t, data)
+	var addr string
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		envs, err := cl.Envs(context.Background())
+		if err != nil || len(envs) != 1 || envs[0].Live == 0 || envs[0].EdgeAddr == "" {
+			return false
+		}
+		addr = envs[0].EdgeAddr
+		return true
+	}, "the live release restored through the edge process")
+	resp, err := http.Get("http://" + addr + "/")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the restored environment answers %d", resp.StatusCode)
+	}
+	envs, err := cl.Envs(context.Background())
+	must(t, err)
+	if n := len(envs[0].Instances); n != 1 {
+		t.Errorf("the edge process runs %d instances, want 1: %+v", n, envs[0].Instances)
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(p2.Stdout()+p2.Stderr(), "environment restored with fewer instances than it asks for")
+	}, "the portal's log to say it restored fewer instances")
 }
