@@ -61,6 +61,14 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	if err := ensureEdge(ctx, d, env); err != nil {
 		return err
 	}
+	// An edge of its own (`slipway edge`) kept serving while the portal
+	// was down: the release is live already, nothing starts again.
+	if st := d.Deploy.Status(env.EngineKey()); st.LiveReleaseID == rel.ID && st.Live != nil && st.Live.State != deploy.StateStopped {
+		j.log.Info("environment still served by the edge", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
+			slog.Int64("release", rel.ID), slog.Int("pid", st.Live.PID))
+		j.attachOutput(ctx, rel)
+		return nil
+	}
 	app, err := appConfig(ctx, d.Store, rel)
 	if err != nil {
 		return err
@@ -79,6 +87,17 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 		}
 	}
 	n := instancesFor(env, app)
+	note := ""
+	if l, ok := d.Deploy.(instanceLimiter); ok {
+		// Serving with fewer instances beats not serving: the setting
+		// stays, and takes effect again under an engine that runs pools.
+		if limit, why := l.InstanceLimit(); n > limit {
+			j.log.Warn("environment restored with fewer instances than it asks for", slog.String("project", env.Project.Slug),
+				slog.String("env", env.Name), slog.Int("instances", n), slog.Int("running", limit), slog.String("why", why))
+			note = fmt.Sprintf(" of the %d it asks for: %s", n, why)
+			n = limit
+		}
+	}
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()
 	out := openAppOutput(ctx, d.Logs, rel.ID, j.log)
@@ -98,8 +117,43 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	j.log.Info("environment restored", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
 		slog.Int64("release", rel.ID), slog.String("url", env.URL()))
 	j.recordEvent(ctx, &models.ReleaseEvent{EnvironmentID: env.ID, ReleaseID: rel.ID, Kind: models.EventRestored,
-		Message: fmt.Sprintf("started again after Slipway restarted (%d instance(s))", n)})
+		Message: fmt.Sprintf("started again after Slipway restarted (%d instance(s)%s)", n, note)})
 	return nil
+}
+
+// instanceLimiter is an engine that runs fewer instances per environment
+// than deploy.MaxInstances (the edge process): how many, and why not more.
+type instanceLimiter interface {
+	InstanceLimit() (n int, why string)
+}
+
+// outputAttacher is an engine whose instances outlive the portal (a
+// `slipway edge`): it hands back a running instance, so that a restarted
+// portal stores its output again.
+type outputAttacher interface {
+	Attach(env string, releaseID int64, lines deploy.LineSplitter) *deploy.Instance
+}
+
+// attachOutput resumes storing the output of rel's live instance, masked
+// with the release's secrets, in its output stream (which continues where
+// the previous portal left it).
+func (j *Jobs) attachOutput(ctx context.Context, rel *models.Release) {
+	a, ok := j.deps.Deploy.(outputAttacher)
+	if !ok {
+		return
+	}
+	_, secrets, err := releaseVars(j.deps, rel)
+	if err != nil {
+		j.log.Warn("app output not attached", slog.Int64("release", rel.ID), slog.Any("err", err))
+		return
+	}
+	inst := a.Attach(rel.Environment.EngineKey(), rel.ID, maskLines(secrets))
+	if inst == nil {
+		return
+	}
+	out := openAppOutput(ctx, j.deps.Logs, rel.ID, j.log)
+	inst.SetLog(out.line)
+	out.closeWhenDone(inst)
 }
 
 func (j *Jobs) recordEvent(ctx context.Context, ev *models.ReleaseEvent) {

@@ -65,10 +65,11 @@ type Deps struct {
 	// Artifacts is where build artifacts are kept (default:
 	// <DataDir>/artifacts).
 	Artifacts *artifact.Store
-	// Deploy runs the environments' edges and app instances. Only the
-	// process that owns it (slipway serve) works the deploys queue; nil
+	// Deploy runs the environments' edges and app instances: an
+	// in-process *deploy.Manager or a client of `slipway edge`. Only the
+	// process that drives it (slipway serve) works the deploys queue; nil
 	// means this process runs no deploys.
-	Deploy *deploy.Manager
+	Deploy DeployEngine
 	// Secrets opens secrets sealed at rest (environment secrets, deploy
 	// keys); nil when this process has no secret key (a worker without
 	// SLIPWAY_SECRET_KEY), which refuses them.
@@ -118,6 +119,16 @@ type Deps struct {
 	// NotifyTimeout the per-attempt timeout (tests).
 	NotifySchedule []time.Duration
 	NotifyTimeout  time.Duration
+}
+
+// DeployEngine is what the deploy jobs drive: deploy.Engine, plus where
+// releases and work dirs are and how apps are sandboxed. *deploy.Manager
+// (in process) and *edge.Client (a `slipway edge`) implement it.
+type DeployEngine interface {
+	deploy.Engine
+	ReleaseDir(digest string) (string, error)
+	WorkDir(env string) string
+	Sandbox() (sandboxed bool, notice string, err error)
 }
 
 // Jobs wraps the River client.

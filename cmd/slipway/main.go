@@ -43,6 +43,8 @@ const usage = `Slipway — from git push to production.
 Usage:
   slipway [serve]        run the portal: web UI, API, workers (default)
   slipway worker         run job workers only (needs PostgreSQL)
+  slipway edge [stop]    run (or stop) the environments' edges and apps on their own;
+                         serve starts one when none runs
   slipway migrate        apply database migrations and exit
   slipway user add NAME --role ROLE [--password-stdin]
   slipway token create --user NAME [--name LABEL]
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, args, stdout, stderr)
 	case "worker":
 		return worker(ctx, args, stdout, stderr)
+	case "edge":
+		return edgeCmd(ctx, args, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args, stdout, stderr)
 	case "user":

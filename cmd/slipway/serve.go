@@ -21,7 +21,6 @@ import (
 	"github.com/slipway-ci/slipway/internal/auth"
 	"github.com/slipway-ci/slipway/internal/delivery"
 	"github.com/slipway-ci/slipway/internal/deploy"
-	"github.com/slipway-ci/slipway/internal/pipeline"
 	"github.com/slipway-ci/slipway/jobs"
 	"github.com/slipway-ci/slipway/models"
 	"github.com/slipway-ci/slipway/static"
@@ -48,6 +47,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("SLIPWAY_TRUSTED_PROXIES", ""), "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the client; empty trusts none (SLIPWAY_TRUSTED_PROXIES)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", envDuration("SLIPWAY_READ_TIMEOUT", 30*time.Second), "time a client has to send a whole request, body included; slower ones are cut off (SLIPWAY_READ_TIMEOUT)")
 	fs.DurationVar(&c.HookReadTimeout, "hook-read-timeout", envDuration("SLIPWAY_HOOK_READ_TIMEOUT", 2*time.Minute), "the same for forge webhooks, whose bodies can be large (SLIPWAY_HOOK_READ_TIMEOUT)")
+	var edgeMode, edgeSocket string
+	fs.StringVar(&edgeMode, "edge", env("SLIPWAY_EDGE", ""), "where environments' edges and apps run: inprocess (inside this process; they stop with it; pools of up to 16 instances per environment) or child (the data dir's `slipway edge`, started when none runs; apps keep running across portal restarts; one instance per environment yet); default inprocess, or child when --edge-socket is given (SLIPWAY_EDGE)")
+	fs.StringVar(&edgeSocket, "edge-socket", env("SLIPWAY_EDGE_SOCKET", ""), "control socket of an external `slipway edge` to drive instead of the data dir's own; it is never started from here (SLIPWAY_EDGE_SOCKET)")
 	fs.BoolVar(&c.NoWorkers, "no-workers", envBool("SLIPWAY_NO_WORKERS"), "do not run jobs in this process; run `slipway worker` elsewhere (SLIPWAY_NO_WORKERS)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -87,24 +89,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer logSvc.Close()
-	// The deploy engine (edges and app instances) lives in the process that
-	// works jobs: deploys run where the edges run.
-	var mgr *deploy.Manager
+	// The deploy engine (edges and app instances) is driven by the process
+	// that works jobs: deploys run where the edges are driven from.
+	var engine jobs.DeployEngine
+	var closeEngine func(context.Context) error
 	var deployEvents *jobs.DeployEvents
 	if !c.NoWorkers {
 		deployEvents = jobs.NewDeployEvents(store, log)
-		mgr = deploy.NewManager(deploy.Options{ReleasesDir: filepath.Join(c.DataDir, "releases"), Logger: log,
-			WorkDir: filepath.Join(c.DataDir, "appdata"), StateFile: filepath.Join(c.DataDir, "run", "apps.json"),
-			Sandbox:       deploy.SandboxMode(c.Sandbox),
-			HealthTimeout: pipeline.MaxHealthTimeout, OnEvent: deployEvents.Record})
-		// A portal killed with SIGKILL could not stop its apps: end what
-		// is left of them before anything starts again.
-		if _, err := mgr.ReapOrphans(); err != nil {
+		engine, closeEngine, err = edgeEngine(ctx, c, edgeMode, edgeSocket, log, deployEvents)
+		if err != nil {
+			deployEvents.Close()
 			return err
 		}
 	}
 	deps := jobDeps(c, store, log, logSvc, artifacts)
-	deps.Deploy = mgr
+	if engine != nil {
+		deps.Deploy = engine
+	}
 	deps.Secrets = secrets
 	j, err := jobs.New(ctx, deps, jobs.Options{Work: !c.NoWorkers, BuildWorkers: c.BuildWorkers})
 	if err != nil {
@@ -114,7 +115,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// workers' auto-deploy and promotion sweep.
 	dlv := delivery.New(j.DeliveryDeps())
 	j.UseDelivery(dlv)
-	if mgr != nil {
+	if engine != nil {
 		if err := j.RecoverDeploys(ctx); err != nil {
 			return err
 		}
@@ -124,7 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	h := handlers.New(handlers.Deps{Store: store, Jobs: j, Assets: assets, Logger: log, Registry: prometheus.NewRegistry(),
-		Logs: logSvc, Deploy: engineOf(mgr), Artifacts: artifacts, Secrets: secrets, Delivery: dlv},
+		Logs: logSvc, Deploy: engineOf(engine), Artifacts: artifacts, Secrets: secrets, Delivery: dlv},
 		handlers.Config{SecureCookies: c.SecureCookies, Version: versionString(), PublicURL: c.PublicURL,
 			DemoDir: filepath.Join(c.DataDir, "demo"), CSRFKey: secrets.DeriveKey("csrf"),
 			TrustedProxies: proxies, HookReadTimeout: c.HookReadTimeout})
@@ -176,10 +177,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jobsErr := j.Stop(sctx)
 	stopRestore()
 	<-restored
-	if mgr != nil {
-		// Environments stop with the portal (until edges run on their own),
-		// after the workers so no deploy is cut in half.
-		if err := mgr.Close(sctx); err != nil {
+	if engine != nil {
+		// After the workers, so no deploy is cut in half. An in-process
+		// engine stops the environments with the portal; a `slipway edge`
+		// keeps serving them.
+		if err := closeEngine(sctx); err != nil {
 			log.Error("stop environments", slog.Any("err", err))
 		}
 		deployEvents.Close()
@@ -245,10 +247,10 @@ func ensureAdmin(ctx context.Context, store *models.Store, stdout io.Writer) err
 	return nil
 }
 
-// engineOf keeps a nil *deploy.Manager from becoming a non-nil interface.
-func engineOf(m *deploy.Manager) deploy.Engine {
-	if m == nil {
+// engineOf keeps a nil engine from becoming a non-nil interface.
+func engineOf(e jobs.DeployEngine) deploy.Engine {
+	if e == nil {
 		return nil
 	}
-	return m
+	return e
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,8 @@ type Instance struct {
 	restarts  int
 	startedAt time.Time
 	lastExit  *Exit
+	procStart uint64 // the process's start time in clock ticks (see ProcessInfo)
+	outPath   string // its output FIFO, when detached
 
 	// Guarded by Manager.mu.
 	warmUntil time.Time
@@ -474,7 +477,8 @@ func (i *Instance) spawn() (*proc, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("spawn: %w", err)
 	}
-	p, err := startProc(argv, dir, buildEnv(vars), i.lines, i.line)
+	fifo := i.m.outputFIFOPath()
+	p, err := startProcOpts(procOpts{detached: i.m.opts.Detached, fifo: fifo}, argv, dir, buildEnv(vars), i.lines, i.line)
 	if err != nil {
 		if limit != nil {
 			_ = limit.Close()
@@ -490,10 +494,14 @@ func (i *Instance) spawn() (*proc, int, error) {
 			}
 		}
 		i.m.forgetGroup(pid)
+		if fifo != "" {
+			_ = os.Remove(fifo)
+		}
 	}
+	start, _ := procStartTime(p.pid)
 	i.target.Store(&url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	i.mu.Lock()
-	i.pid, i.port, i.startedAt = p.pid, port, p.started
+	i.pid, i.port, i.startedAt, i.procStart, i.outPath = p.pid, port, p.started, start, fifo
 	i.mu.Unlock()
 	i.m.log.Info("instance process started", slog.String("env", i.env), slog.Int64("release", i.releaseID),
 		slog.Int("pid", p.pid), slog.Int("port", port))

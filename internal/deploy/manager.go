@@ -138,7 +138,11 @@ func (m *Manager) EnsureEdge(env, addr string) (string, error) {
 	if e.srv != nil && (anyPort(addr) || sameAddr(addr, e.addr)) {
 		return e.addr, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	listen := net.Listen
+	if m.opts.Listen != nil {
+		listen = m.opts.Listen
+	}
+	ln, err := listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return "", fmt.Errorf("deploy: edge for %s: cannot listen on %s: %w", env, addr, ErrAddrInUse)

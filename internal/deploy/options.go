@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -65,6 +66,17 @@ type Options struct {
 	// OutputLines is how many lines of an instance's output are kept for
 	// Status and errors. Default 200.
 	OutputLines int
+	// Detached starts app processes that outlive this process: each in its
+	// own session, without a parent-death signal or bwrap's
+	// --die-with-parent, its output going through a FIFO in OutputDir that
+	// a later process reads again after Adopt. `slipway edge` sets it so
+	// that its restart or upgrade never kills an app. Requires OutputDir.
+	Detached bool
+	// OutputDir holds the output FIFOs of detached app processes.
+	OutputDir string
+	// Listen opens an edge's listener; nil means net.Listen. An edge that
+	// hands its listeners to its successor on upgrade passes its own.
+	Listen func(network, addr string) (net.Listener, error)
 	// OnEvent, if set, receives restarts, crashes and stops, in order per
 	// instance, from the instance's supervisor goroutine: it should return
 	// quickly. It may call the Manager.

@@ -105,7 +105,27 @@ type LineSplitter func(emit func(line string)) io.WriteCloser
 // of output is passed to line, in order, from one goroutine, through split
 // when it is not nil.
 func startProc(argv []string, dir string, env []string, split LineSplitter, line func(string)) (*proc, error) {
-	r, w, err := os.Pipe()
+	return startProcOpts(procOpts{}, argv, dir, env, split, line)
+}
+
+// procOpts are the ways a detached app process is started differently.
+type procOpts struct {
+	// detached: a new session and no parent-death signal, so the process
+	// outlives this one.
+	detached bool
+	// fifo, if set, is the path of a FIFO created for the output instead
+	// of a pipe (see openOutputFIFO).
+	fifo string
+}
+
+func startProcOpts(po procOpts, argv []string, dir string, env []string, split LineSplitter, line func(string)) (*proc, error) {
+	var r, w *os.File
+	var err error
+	if po.fifo != "" {
+		r, w, err = openOutputFIFO(po.fifo)
+	} else {
+		r, w, err = os.Pipe()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pipe: %w", err)
 	}
@@ -119,6 +139,12 @@ func startProc(argv []string, dir string, env []string, split LineSplitter, line
 	// starts can be signalled at once. Pdeathsig kills it if this process
 	// dies without stopping it, so no app outlives a crashed portal.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if po.detached {
+		// A session of its own (its pid is also its group's) and no
+		// parent-death signal: the app outlives this process, and no
+		// terminal's or service manager's signal to our group reaches it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	p := &proc{
 		cmd:        cmd,
 		out:        r,
@@ -149,6 +175,13 @@ func startProc(argv []string, dir string, env []string, split LineSplitter, line
 		return nil, err
 	}
 	p.pid, p.started = cmd.Process.Pid, time.Now()
+	p.readOutput(split, line)
+	return p, nil
+}
+
+// readOutput reads p.out line by line until EOF (or finish closes it).
+func (p *proc) readOutput(split LineSplitter, line func(string)) {
+	r := p.out
 	go func() {
 		defer close(p.outputDone)
 		if split == nil {
@@ -159,7 +192,6 @@ func startProc(argv []string, dir string, env []string, split LineSplitter, line
 		_, _ = io.Copy(w, r) // ends when every writer has closed the pipe, or at finish
 		_ = w.Close()
 	}()
-	return p, nil
 }
 
 // readLines calls line for each line read from r until EOF or error. Lines
@@ -307,7 +339,11 @@ func (p *proc) finish() {
 // exit describes how the leader ended; lines are the last output lines.
 func (p *proc) exit(lines []string) *Exit {
 	<-p.exited
-	e := &Exit{Code: p.state.ExitCode(), Time: p.endedAt, Lines: lines}
+	e := &Exit{Code: -1, Time: p.endedAt, Lines: lines}
+	if p.state == nil {
+		return e // an adopted process: another process reaped it
+	}
+	e.Code = p.state.ExitCode()
 	if ws, ok := p.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		e.Signal = ws.Signal().String()
 	}

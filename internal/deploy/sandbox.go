@@ -96,12 +96,10 @@ func (m *Manager) appCommand(name, work, release, command string, vars map[strin
 		spec := sandbox.Spec{
 			Binds: []sandbox.Bind{{Source: work, Target: AppDir}},
 			Chdir: AppDir,
-			// Apps die with the portal for now: the portal owns the edge
-			// that routes to them, so an app left behind serves nobody and
-			// only holds its port and its work dir. When `slipway edge`
-			// owns instances and re-adopts them, this goes (see
-			// docs/environments.md).
-			DieWithParent: true,
+			// An app dies with the process that runs the edge routing to
+			// it, unless that process re-adopts it after a restart or an
+			// upgrade (Options.Detached: `slipway edge`).
+			DieWithParent: !m.opts.Detached,
 		}
 		for _, e := range entries {
 			spec.Binds = append(spec.Binds, sandbox.Bind{Source: filepath.Join(release, e), Target: filepath.Join(AppDir, e), ReadOnly: true})

@@ -38,6 +38,9 @@ func (e *Exit) describe() string {
 	if e.Signal != "" {
 		return "killed by " + e.Signal
 	}
+	if e.Code < 0 {
+		return "ended" // adopted: its exit status went to another process
+	}
 	return fmt.Sprintf("exit status %d", e.Code)
 }
 

@@ -33,6 +33,9 @@ var ErrNoModuleRoot = errors.New("e2e: no go.mod above the working directory")
 //
 //	func TestMain(m *testing.M) { os.Exit(e2e.Main(m)) }
 func Main(m *testing.M) int {
+	// A portal run inside the test binary (run(ctx, "serve")) must never
+	// start the test binary as its edge: edges run in process there.
+	_ = os.Setenv("SLIPWAY_EDGE", "inprocess")
 	if os.Getenv(BinaryEnv) == "" {
 		dir, err := os.MkdirTemp("", "slipway-e2e-bin-")
 		if err != nil {
@@ -139,7 +142,10 @@ func Exec(t testing.TB, env []string, stdin string, args ...string) Result {
 }
 
 // cleanEnv is this process's environment without SLIPWAY_* variables, so a
-// developer's own settings never leak into a test.
+// developer's own settings never leak into a test. It adds one:
+// SLIPWAY_EDGE=inprocess, so that a portal's environments stop with it
+// instead of in a `slipway edge` that outlives the test; a test of the
+// edge process passes SLIPWAY_EDGE=child (a later value wins).
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -147,5 +153,5 @@ func cleanEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, "SLIPWAY_EDGE=inprocess")
 }

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/deploy"
+	"github.com/slipway-ci/slipway/internal/edge"
+	"github.com/slipway-ci/slipway/internal/pipeline"
+	"github.com/slipway-ci/slipway/jobs"
+)
+
+// Edge modes of `slipway serve` (--edge).
+const (
+	// edgeChild: use the data dir's `slipway edge`, starting it as a
+	// process of its own when none runs. Apps outlive the portal; one
+	// instance per environment (edge.MaxInstances). The default when
+	// --edge-socket names an edge.
+	edgeChild = "child"
+	// edgeInProcess: edges and apps inside the portal process; they stop
+	// with it (and a portal killed with SIGKILL leaves apps to reap).
+	// Pools of up to deploy.MaxInstances instances. The default.
+	edgeInProcess = "inprocess"
+)
+
+// edgeConnectTimeout bounds the wait for a started edge's socket.
+const edgeConnectTimeout = 20 * time.Second
+
+// edgeCmd is `slipway edge`: the long-lived process that holds the
+// environments' edges and app instances, or `slipway edge stop`.
+func edgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c config
+	var socket string
+	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DataDir, "data", env("SLIPWAY_DATA", "./data"), "data directory shared with `slipway serve`: releases/, appdata/, run/ (SLIPWAY_DATA)")
+	fs.StringVar(&socket, "socket", env("SLIPWAY_EDGE_SOCKET", ""), "control socket; empty means <data>/run/edge.sock (SLIPWAY_EDGE_SOCKET)")
+	fs.StringVar(&c.Sandbox, "sandbox", env("SLIPWAY_SANDBOX", "auto"), "run deployed apps in bubblewrap: auto, off or required (SLIPWAY_SANDBOX)")
+	fs.StringVar(&c.LogFormat, "log-format", env("SLIPWAY_LOG_FORMAT", "text"), "log format: text or json (SLIPWAY_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("SLIPWAY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (SLIPWAY_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: slipway edge [flags]        run the edge (SIGHUP: upgrade in place; SIGTERM: stop every app)\n"+
+			"       slipway edge stop [flags]   stop the data dir's edge and its apps\n\n")
+		fs.PrintDefaults()
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if socket == "" {
+		socket = edge.DefaultSocket(c.DataDir)
+	}
+	switch deploy.SandboxMode(c.Sandbox) {
+	case deploy.SandboxAuto, deploy.SandboxOff, deploy.SandboxRequired:
+	default:
+		return usageError{fmt.Sprintf("--sandbox must be auto, off or required, not %q", c.Sandbox)}
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && pos[0] == "stop":
+		return stopEdge(ctx, socket, stdout)
+	case len(pos) > 0:
+		return usageError{fmt.Sprintf("unknown edge command %q (want: stop)", strings.Join(pos, " "))}
+	}
+	return edge.Run(ctx, edge.Options{DataDir: c.DataDir, Socket: socket, Sandbox: deploy.SandboxMode(c.Sandbox),
+		HealthTimeout: pipeline.MaxHealthTimeout, Logger: log, Version: versionString()})
+}
+
+// stopEdge sends SIGTERM to the edge serving socket and waits for it to go.
+func stopEdge(ctx context.Context, socket string, stdout io.Writer) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := edge.Dial(cctx, edge.ClientOptions{Socket: socket})
+	if err != nil {
+		fmt.Fprintln(stdout, "no edge answers on", socket)
+		return nil
+	}
+	pid := cl.Info().PID
+	_ = cl.Close(ctx)
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop edge pid %d: %w", pid, err)
+	}
+	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil {
+			fmt.Fprintf(stdout, "edge (pid %d) stopped\n", pid)
+			return nil
+		}
+	}
+	return fmt.Errorf("edge pid %d still runs 45s after SIGTERM", pid)
+}
+
+// connectEdge returns the deploy engine of `slipway serve`: a client of
+// the edge at socket (external: never started here), or of the data dir's
+// edge, started as a process of its own when none answers.
+func connectEdge(ctx context.Context, c config, socket string, external bool, log *slog.Logger, onEvent func(deploy.Event)) (*edge.Client, error) {
+	opts := edge.ClientOptions{Socket: socket, Logger: log, OnEvent: onEvent, HealthTimeout: pipeline.MaxHealthTimeout}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	cl, err := edge.Dial(dctx, opts)
+	cancel()
+	if err == nil {
+		log.Info("using the running edge", slog.String("socket", socket), slog.Int("pid", cl.Info().PID), slog.String("version", cl.Info().Version))
+		return cl, nil
+	}
+	if external {
+		return nil, fmt.Errorf("no edge answers on --edge-socket %s (start `slipway edge --socket %s`): %w", socket, socket, err)
+	}
+	pid, err := startEdge(c, socket)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(edgeConnectTimeout)
+	for {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		cl, err := edge.Dial(dctx, opts)
+		cancel()
+		if err == nil {
+			log.Info("started the edge", slog.String("socket", socket), slog.Int("pid", pid),
+				slog.String("log", filepath.Join(c.DataDir, "run", "edge.log")))
+			return cl, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("the edge started as pid %d did not answer on %s within %s (see %s): %w",
+				pid, socket, edgeConnectTimeout, filepath.Join(c.DataDir, "run", "edge.log"), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startEdge starts `slipway edge` as a process of its own: a new session,
+// no parent-death signal, output appended to <data>/run/edge.log. It
+// outlives the portal: restarting or killing the portal never stops the
+// environments' traffic. Its environment is the bare minimum: it never
+// sees the portal's database URL or secret key.
+func startEdge(c config, socket string) (int, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("start the edge: %w", err)
+	}
+	runDir := filepath.Join(c.DataDir, "run")
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return 0, fmt.Errorf("start the edge: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(runDir, "edge.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("start the edge: %w", err)
+	}
+	defer logf.Close()
+	data, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(bin, "edge", "--data", data, "--socket", socket, "--sandbox", c.Sandbox,
+		"--log-format", c.LogFormat, "--log-level", c.LogLevel)
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for _, k := range []string{"HOME", "TMPDIR", "LANG"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start the edge: %w", err)
+	}
+	pid := cmd.Process.Pid
+	go func() { _ = cmd.Wait() }() // reap it if it ends while the portal runs
+	return pid, nil
+}
+
+// edgeModeFor is the --edge mode serve runs in: as given, else
+// inprocess (pools of several instances work only there), or child when
+// --edge-socket names an edge to drive.
+func edgeModeFor(mode, socket string) string {
+	switch {
+	case mode != "":
+		return mode
+	case socket != "":
+		return edgeChild
+	}
+	return edgeInProcess
+}
+
+// edgeEngine picks the deploy engine of `slipway serve` from --edge and
+// --edge-socket. closeFn ends it as the portal shuts down: an in-process
+// manager stops every app; a client only disconnects.
+func edgeEngine(ctx context.Context, c config, mode, socket string, log *slog.Logger, events *jobs.DeployEvents) (jobs.DeployEngine, func(context.Context) error, error) {
+	switch edgeModeFor(mode, socket) {
+	case edgeInProcess:
+		if socket != "" {
+			return nil, nil, usageError{"--edge-socket and --edge=inprocess exclude each other"}
+		}
+		mgr := deploy.NewManager(deploy.Options{ReleasesDir: filepath.Join(c.DataDir, "releases"), Logger: log,
+			WorkDir: filepath.Join(c.DataDir, "appdata"), StateFile: filepath.Join(c.DataDir, "run", "apps.json"),
+			Sandbox:       deploy.SandboxMode(c.Sandbox),
+			HealthTimeout: pipeline.MaxHealthTimeout, OnEvent: events.Record})
+		// A portal killed with SIGKILL could not stop its apps: end what
+		// is left of them before anything starts again.
+		if _, err := mgr.ReapOrphans(); err != nil {
+			return nil, nil, err
+		}
+		return mgr, mgr.Close, nil
+	case edgeChild:
+	default:
+		return nil, nil, usageError{fmt.Sprintf("--edge must be %s or %s, not %q", edgeChild, edgeInProcess, mode)}
+	}
+	// Apps an earlier in-process portal left behind hold ports and work
+	// dirs: end them once, as the in-process mode does.
+	if _, err := deploy.NewManager(deploy.Options{StateFile: filepath.Join(c.DataDir, "run", "apps.json"), Logger: log}).ReapOrphans(); err != nil {
+		return nil, nil, err
+	}
+	external := socket != ""
+	if !external {
+		socket = edge.DefaultSocket(c.DataDir)
+	}
+	cl, err := connectEdge(ctx, c, socket, external, log, events.Record)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, cl.Close, nil
+}

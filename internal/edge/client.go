@@ -1,0 +1,757 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/deploy"
+)
+
+// pollEvery is how often the client checks a change it waits for, and
+// refreshes its instance handles.
+const pollEvery = 25 * time.Millisecond
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// Socket is the edge's control socket.
+	Socket string
+	// Logger receives the client's own messages.
+	Logger *slog.Logger
+	// OnEvent receives the instance events the edge reports (crashes,
+	// restarts, stops), like deploy.Options.OnEvent.
+	OnEvent func(deploy.Event)
+	// HealthTimeout is the default bound of a start (5m when 0).
+	HealthTimeout time.Duration
+}
+
+// Client drives a `slipway edge` over its control socket. It implements
+// deploy.Engine: each call turns into a compare-and-swap of the
+// environment's desired state, then waits for the edge to get there.
+type Client struct {
+	opts ClientOptions
+	log  *slog.Logger
+	http *http.Client
+	info Info
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+
+	mu      sync.Mutex
+	handles map[handleKey]*handle
+}
+
+type handleKey struct {
+	env string
+	rel int64
+}
+
+// handle is a remote instance handle and how its output is split.
+type handle struct {
+	inst *deploy.Instance
+	mu   sync.Mutex
+	w    io.WriteCloser      // spec.Lines around inst.RemoteLine; nil passes lines as they are
+	mask deploy.LineSplitter // spec.Lines, for lines reported in events
+	// ready is set once the edge runs the instance; until then the handle
+	// is not ended for being absent from the status.
+	ready atomic.Bool
+}
+
+var _ deploy.Engine = (*Client)(nil)
+
+// Dial connects to the edge at opts.Socket and checks that it answers.
+func Dial(ctx context.Context, opts ClientOptions) (*Client, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = 5 * time.Minute
+	}
+	sock := opts.Socket
+	tr := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		MaxIdleConnsPerHost: 8,
+	}
+	c := &Client{opts: opts, log: opts.Logger, http: &http.Client{Transport: tr}, handles: map[handleKey]*handle{}}
+	if err := c.do(ctx, http.MethodGet, "/info", nil, &c.info); err != nil {
+		return nil, err
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.bg.Go(c.followEvents)
+	c.bg.Go(c.refreshHandles)
+	return c, nil
+}
+
+// Info is what the edge said of itself when the client connected.
+func (c *Client) Info() Info { return c.info }
+
+// Upgrade asks the edge to start its binary anew and hand over.
+func (c *Client) Upgrade(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/upgrade", nil, nil)
+}
+
+// Close stops following the edge; the edge and its apps keep running.
+func (c *Client) Close(ctx context.Context) error {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.bg.Wait()
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// APIError is an error answer of the edge.
+type APIError struct {
+	Status     int
+	Message    string
+	Generation int64
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("edge: %s (%d)", e.Message, e.Status) }
+
+// ErrConflict is matched by an APIError with status 409.
+var ErrConflict = errors.New("edge: generation conflict")
+
+// Is makes errors.Is(err, ErrConflict) work.
+func (e *APIError) Is(target error) bool {
+	return target == ErrConflict && e.Status == http.StatusConflict
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://edge"+APIVersion+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("edge at %s: %w", c.opts.Socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var ae apiError
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ae)
+		return &APIError{Status: resp.StatusCode, Message: ae.Error, Generation: ae.Generation}
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func q(env string) string { return "?env=" + url.QueryEscape(env) }
+
+// Desired returns env's desired state.
+func (c *Client) Desired(ctx context.Context, env string) (Desired, error) {
+	var ds Desired
+	err := c.do(ctx, http.MethodGet, "/env/desired"+q(env), nil, &ds)
+	return ds, err
+}
+
+// Put replaces env's desired state if its generation is still
+// ds.Generation; errors.Is(err, ErrConflict) tells a lost race.
+func (c *Client) Put(ctx context.Context, ds Desired) (int64, error) {
+	var out struct {
+		Generation int64 `json:"generation"`
+	}
+	err := c.do(ctx, http.MethodPut, "/env"+q(ds.Env), ds, &out)
+	return out.Generation, err
+}
+
+// EnvStatus returns what the edge runs for env (ok false when it does not
+// know env).
+func (c *Client) EnvStatus(ctx context.Context, env string) (Status, bool, error) {
+	var st Status
+	err := c.do(ctx, http.MethodGet, "/env"+q(env), nil, &st)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return Status{Env: env}, false, nil
+	}
+	return st, err == nil, err
+}
+
+// Envs returns the status of every environment the edge runs.
+func (c *Client) Envs(ctx context.Context) ([]Status, error) {
+	var out []Status
+	err := c.do(ctx, http.MethodGet, "/envs", nil, &out)
+	return out, err
+}
+
+// update applies change to env's desired state with compare-and-swap,
+// reading it again after a lost race.
+func (c *Client) update(ctx context.Context, env string, change func(*Desired) error) error {
+	for {
+		ds, err := c.Desired(ctx, env)
+		if err != nil {
+			return err
+		}
+		ds.Env = env
+		if err := change(&ds); err != nil {
+			return err
+		}
+		if _, err = c.Put(ctx, ds); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+}
+
+// waitFor polls env's status until cond says done (or fails).
+func (c *Client) waitFor(ctx context.Context, env string, cond func(Status) (bool, error)) (Status, error) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		st, _, err := c.EnvStatus(ctx, env)
+		if err != nil {
+			return st, err
+		}
+		if done, err := cond(st); done || err != nil {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// EnsureEdge implements deploy.Engine.
+func (c *Client) EnsureEdge(env, addr string) (string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if st, ok, err := c.EnvStatus(ctx, env); err != nil {
+		return "", err
+	} else if ok && st.EdgeAddr != "" && (anyPort(addr) || sameAddr(addr, st.EdgeAddr)) {
+		return st.EdgeAddr, nil
+	}
+	err := c.update(ctx, env, func(ds *Desired) error { ds.EdgeAddr = addr; return nil })
+	if err != nil {
+		return "", err
+	}
+	st, err := c.waitFor(ctx, env, func(st Status) (bool, error) {
+		switch {
+		case st.EdgeAddrInUse:
+			return true, fmt.Errorf("edge for %s: cannot listen on %s: %w", env, addr, deploy.ErrAddrInUse)
+		case st.EdgeError != "":
+			return true, errors.New(st.EdgeError)
+		}
+		return st.EdgeAddr != "" && (anyPort(addr) || sameAddr(addr, st.EdgeAddr)), nil
+	})
+	return st.EdgeAddr, err
+}
+
+// StartInstance implements deploy.Engine: it adds the release to the
+// desired releases and waits until its instance is healthy or its start
+// failed (then the release is taken out again).
+func (c *Client) StartInstance(ctx context.Context, spec deploy.InstanceSpec, log func(line string)) (*deploy.Instance, error) {
+	rel := Release{ID: spec.ReleaseID, Dir: spec.Dir, Command: spec.Command, Vars: spec.Vars, HealthPath: spec.HealthPath}
+	if dl, ok := ctx.Deadline(); ok {
+		rel.HealthTimeout = time.Until(dl)
+	}
+	h := c.handle(spec.Env, spec.ReleaseID, spec.Lines, log)
+	err := c.update(ctx, spec.Env, func(ds *Desired) error {
+		ds.Releases = slices.DeleteFunc(ds.Releases, func(r Release) bool { return r.ID == rel.ID })
+		ds.Warm = slices.DeleteFunc(ds.Warm, func(r Release) bool { return r.ID == rel.ID })
+		ds.Releases = append(ds.Releases, rel)
+		return nil
+	})
+	if err != nil {
+		c.dropHandle(spec.Env, spec.ReleaseID, h)
+		return nil, err
+	}
+	var fail *Failure
+	st, err := c.waitFor(ctx, spec.Env, func(st Status) (bool, error) {
+		if in := instanceOf(st, spec.ReleaseID); in != nil && in.State == deploy.StateHealthy {
+			return true, nil
+		}
+		for _, f := range st.Failed {
+			if f.ReleaseID == spec.ReleaseID {
+				fail = &f
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil || fail != nil {
+		// Take the release out again, so that nothing starts it later.
+		_ = c.update(context.WithoutCancel(ctx), spec.Env, func(ds *Desired) error {
+			ds.Releases = slices.DeleteFunc(ds.Releases, func(r Release) bool { return r.ID == rel.ID })
+			return nil
+		})
+		c.dropHandle(spec.Env, spec.ReleaseID, h)
+		if fail != nil {
+			fail.Output = maskAll(spec.Lines, fail.Output)
+			fail.Detail = strings.Join(maskAll(spec.Lines, []string{fail.Detail}), " ")
+			if fail.Exit != nil {
+				fail.Exit.Lines = maskAll(spec.Lines, fail.Exit.Lines)
+			}
+			return nil, fail.startError(spec)
+		}
+		return nil, &deploy.StartError{Env: spec.Env, ReleaseID: spec.ReleaseID, Err: err}
+	}
+	c.refresh(h, instanceOf(st, spec.ReleaseID))
+	h.ready.Store(true)
+	return h.inst, nil
+}
+
+func (f *Failure) startError(spec deploy.InstanceSpec) error {
+	se := &deploy.StartError{Env: spec.Env, ReleaseID: spec.ReleaseID, Detail: f.Detail, Exit: f.Exit, Output: f.Output}
+	switch {
+	case f.Exited:
+		se.Err = deploy.ErrExited
+	case f.Unhealthy:
+		se.Err = deploy.ErrUnhealthy
+	default:
+		se.Err = errors.New(f.Error)
+	}
+	return se
+}
+
+// Switch implements deploy.Engine: the release becomes live, the one it
+// replaces stays warm.
+func (c *Client) Switch(env string, inst *deploy.Instance) (*deploy.Instance, error) {
+	if inst == nil {
+		return nil, fmt.Errorf("edge: switch %s: %w: no instance", env, deploy.ErrInvalid)
+	}
+	if inst.Env() != env {
+		return nil, fmt.Errorf("edge: switch %s to release %d: %w (%s)", env, inst.ReleaseID(), deploy.ErrWrongEnv, inst.Env())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rel := inst.ReleaseID()
+	var prev int64
+	err := c.update(ctx, env, func(ds *Desired) error {
+		prev = ds.Live
+		if prev == rel {
+			return nil
+		}
+		i := slices.IndexFunc(ds.Warm, func(r Release) bool { return r.ID == rel })
+		if i >= 0 { // a rollback to a warm instance
+			ds.Releases = append(ds.Releases, ds.Warm[i])
+			ds.Warm = slices.Delete(ds.Warm, i, i+1)
+		}
+		if !hasRelease(ds.Releases, rel) {
+			return fmt.Errorf("edge: switch %s to release %d: %w", env, rel, deploy.ErrStopped)
+		}
+		if j := slices.IndexFunc(ds.Releases, func(r Release) bool { return r.ID == prev }); j >= 0 {
+			ds.Warm = append(ds.Warm, ds.Releases[j])
+			ds.Releases = slices.Delete(ds.Releases, j, j+1)
+		}
+		ds.Live = rel
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if prev == rel {
+		return nil, nil
+	}
+	if _, err := c.waitFor(ctx, env, func(st Status) (bool, error) {
+		if st.Live == rel {
+			return true, nil
+		}
+		if in := instanceOf(st, rel); in == nil || in.State == deploy.StateStopped {
+			return true, fmt.Errorf("edge: switch %s to release %d: %w", env, rel, deploy.ErrNotHealthy)
+		}
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
+	if prev == 0 {
+		return nil, nil
+	}
+	c.mu.Lock()
+	h := c.handles[handleKey{env, prev}]
+	c.mu.Unlock()
+	if h == nil {
+		h = c.handle(env, prev, nil, nil)
+		h.ready.Store(true)
+	}
+	return h.inst, nil
+}
+
+// Attach returns a handle on env's running instance of releaseID, whose
+// output lines from now on go through lines (nil: as they come) to the
+// handle's SetLog: a restarted portal takes the live instance's output up
+// again. It returns nil when the edge runs no such instance.
+func (c *Client) Attach(env string, releaseID int64, lines deploy.LineSplitter) *deploy.Instance {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, ok, err := c.EnvStatus(ctx, env)
+	if err != nil || !ok {
+		return nil
+	}
+	in := instanceOf(st, releaseID)
+	if in == nil {
+		return nil
+	}
+	h := c.handle(env, releaseID, lines, nil)
+	c.refresh(h, in)
+	h.ready.Store(true)
+	return h.inst
+}
+
+// Warm implements deploy.Engine.
+func (c *Client) Warm(env string, releaseID int64) *deploy.Instance {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, ok, err := c.EnvStatus(ctx, env)
+	if err != nil || !ok {
+		return nil
+	}
+	in := instanceOf(st, releaseID)
+	if in == nil || in.Role == "live" || in.State != deploy.StateHealthy {
+		return nil
+	}
+	h := c.handle(env, releaseID, nil, nil)
+	c.refresh(h, in)
+	h.ready.Store(true)
+	return h.inst
+}
+
+// Stop implements deploy.Engine: the release is no longer wanted.
+func (c *Client) Stop(ctx context.Context, inst *deploy.Instance) error {
+	env, rel := inst.Env(), inst.ReleaseID()
+	err := c.update(ctx, env, func(ds *Desired) error {
+		if ds.Live == rel {
+			return fmt.Errorf("edge: stop release %d in %s: %w", rel, env, deploy.ErrLive)
+		}
+		ds.Releases = slices.DeleteFunc(ds.Releases, func(r Release) bool { return r.ID == rel })
+		ds.Warm = slices.DeleteFunc(ds.Warm, func(r Release) bool { return r.ID == rel })
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = c.waitFor(ctx, env, func(st Status) (bool, error) { return instanceOf(st, rel) == nil, nil })
+	return err
+}
+
+// Status implements deploy.Engine.
+func (c *Client) Status(env string) deploy.EnvStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, _, err := c.EnvStatus(ctx, env)
+	out := deploy.EnvStatus{Env: env}
+	if err != nil {
+		return out
+	}
+	out.EdgeAddr, out.LiveReleaseID = st.EdgeAddr, st.Live
+	for _, in := range st.Instances {
+		in.LastExit = withoutLines(in.LastExit) // raw output: the edge does not mask
+		switch in.Role {
+		case "live":
+			s := in.InstanceStatus
+			out.Live = &s
+			out.Pool = append(out.Pool, s) // one instance per environment
+			out.Desired = MaxInstances
+		case "warm":
+			out.Warm = append(out.Warm, in.InstanceStatus)
+		default:
+			out.Other = append(out.Other, in.InstanceStatus)
+		}
+	}
+	return out
+}
+
+// StopEnv implements deploy.Engine.
+func (c *Client) StopEnv(env string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		ds, err := c.Desired(ctx, env)
+		if err != nil {
+			return err
+		}
+		err = c.do(ctx, http.MethodDelete, "/env"+q(env)+"&generation="+strconv.FormatInt(ds.Generation, 10), nil, nil)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+}
+
+var digestRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ReleaseDir returns where the artifact with digest is unpacked: the edge
+// runs on this host and reads the same data dir.
+func (c *Client) ReleaseDir(digest string) (string, error) {
+	if !digestRE.MatchString(digest) {
+		return "", fmt.Errorf("edge: release dir: %w: bad digest %q", deploy.ErrInvalid, digest)
+	}
+	return filepath.Join(c.info.ReleasesDir, digest), nil
+}
+
+// WorkDir returns env's work dir on the edge.
+func (c *Client) WorkDir(env string) string {
+	if env == "" {
+		return ""
+	}
+	return filepath.Join(c.info.WorkDir, url.PathEscape(env))
+}
+
+// Sandbox reports how the edge runs apps.
+func (c *Client) Sandbox() (bool, string, error) {
+	if c.info.SandboxErr != "" {
+		return false, "", fmt.Errorf("%s: %w", c.info.SandboxErr, deploy.ErrSandboxUnavailable)
+	}
+	return c.info.Sandboxed, c.info.Notice, nil
+}
+
+func instanceOf(st Status, rel int64) *Instance {
+	for i := range st.Instances {
+		if st.Instances[i].ReleaseID == rel && st.Instances[i].State != deploy.StateStopped {
+			return &st.Instances[i]
+		}
+	}
+	return nil
+}
+
+// handle returns the handle of env's release, making one.
+func (c *Client) handle(env string, rel int64, lines deploy.LineSplitter, log func(string)) *handle {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := handleKey{env, rel}
+	h := c.handles[k]
+	if h == nil {
+		h = &handle{inst: deploy.NewRemoteInstance(env, rel, 0)}
+		c.handles[k] = h
+	}
+	if log != nil {
+		h.inst.SetLog(log)
+	}
+	if lines != nil {
+		h.mu.Lock()
+		h.w, h.mask = lines(h.inst.RemoteLine), lines
+		h.mu.Unlock()
+	}
+	return h
+}
+
+// maskAll passes lines through split (masking secrets) and returns what
+// it emits. The edge keeps an app's output as the app printed it; only the
+// portal knows the secrets, so every line that leaves the client for a
+// page, a log or an event goes through here first.
+func maskAll(split deploy.LineSplitter, lines []string) []string {
+	if split == nil || len(lines) == 0 {
+		return lines
+	}
+	var out []string
+	w := split(func(l string) { out = append(out, l) })
+	for _, l := range lines {
+		_, _ = io.WriteString(w, l+"\n")
+	}
+	_ = w.Close()
+	return out
+}
+
+func (c *Client) dropHandle(env string, rel int64, h *handle) {
+	c.mu.Lock()
+	if c.handles[handleKey{env, rel}] == h {
+		delete(c.handles, handleKey{env, rel})
+	}
+	c.mu.Unlock()
+	h.end()
+}
+
+func (h *handle) end() {
+	h.mu.Lock()
+	if h.w != nil {
+		_ = h.w.Close()
+		h.w = nil
+	}
+	h.mu.Unlock()
+	h.inst.EndRemote()
+}
+
+func (h *handle) line(s string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.w != nil {
+		_, _ = io.WriteString(h.w, s+"\n") // masked on this side, before anything stores it
+		return
+	}
+	h.inst.RemoteLine(s)
+}
+
+func (c *Client) refresh(h *handle, in *Instance) {
+	if in == nil {
+		return
+	}
+	st := in.InstanceStatus
+	if st.LastExit != nil {
+		h.mu.Lock()
+		mask := h.mask
+		h.mu.Unlock()
+		e := withoutLines(st.LastExit)
+		if mask != nil {
+			e.Lines = maskAll(mask, st.LastExit.Lines)
+		}
+		st.LastExit = e
+	}
+	h.inst.UpdateRemote(st, in.Process)
+}
+
+// withoutLines copies e without its output lines.
+func withoutLines(e *deploy.Exit) *deploy.Exit {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Lines = nil
+	return &c
+}
+
+// refreshHandles keeps the handles' status current and ends the handles
+// of instances the edge no longer runs.
+func (c *Client) refreshHandles() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		envs := map[string]bool{}
+		for k := range c.handles {
+			envs[k.env] = true
+		}
+		c.mu.Unlock()
+		for env := range envs {
+			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+			st, ok, err := c.EnvStatus(ctx, env)
+			cancel()
+			if err != nil {
+				continue // the edge may be upgrading: try again later
+			}
+			c.mu.Lock()
+			for k, h := range c.handles {
+				if k.env != env {
+					continue
+				}
+				in := instanceOf(st, k.rel)
+				if !h.ready.Load() {
+					continue // still starting
+				}
+				if !ok || in == nil {
+					delete(c.handles, k)
+					go h.end()
+					continue
+				}
+				c.refresh(h, in)
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+// followEvents reads the edge's event stream, reconnecting after an edge
+// restart or upgrade, and passes output lines to the handles and events
+// to OnEvent.
+func (c *Client) followEvents() {
+	for c.ctx.Err() == nil {
+		if err := c.readEvents(); err != nil && c.ctx.Err() == nil {
+			c.log.Debug("edge events: reconnecting", slog.Any("err", err))
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) readEvents() error {
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, "http://edge"+APIVersion+"/events", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var m Message
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue
+		}
+		switch m.Type {
+		case "line":
+			c.mu.Lock()
+			h := c.handles[handleKey{m.Env, m.ReleaseID}]
+			c.mu.Unlock()
+			if h != nil {
+				h.line(m.Line)
+			}
+		case "event":
+			if m.Event == nil || c.opts.OnEvent == nil {
+				continue
+			}
+			ev := *m.Event
+			if ev.Exit != nil && len(ev.Exit.Lines) > 0 {
+				c.mu.Lock()
+				h := c.handles[handleKey{m.Env, m.ReleaseID}]
+				c.mu.Unlock()
+				var mask deploy.LineSplitter
+				if h != nil {
+					h.mu.Lock()
+					mask = h.mask
+					h.mu.Unlock()
+				}
+				if mask != nil {
+					ev.Exit.Lines = maskAll(mask, ev.Exit.Lines)
+				} else {
+					// Nothing here knows this instance's secrets: its
+					// raw output stays in the edge.
+					ev.Exit.Lines = []string{"(output not shown: this portal did not start the instance; see the environment's output)"}
+				}
+			}
+			c.opts.OnEvent(ev)
+		}
+	}
+	return sc.Err()
+}
+
+func sameAddr(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ta, err1 := net.ResolveTCPAddr("tcp", a)
+	tb, err2 := net.ResolveTCPAddr("tcp", b)
+	return err1 == nil && err2 == nil && ta.Port == tb.Port && ta.IP.Equal(tb.IP)
+}

@@ -1,0 +1,93 @@
+package edge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/slipway-ci/slipway/internal/deploy"
+)
+
+// stateFile is what the edge writes after every change: the desired state
+// of each environment and the processes that run it, so that a restarted
+// or upgraded edge re-adopts them. It holds the apps' variables (secrets
+// among them): it is written 0600 in the data dir's run/ (0700).
+type stateFile struct {
+	Envs map[string]*envRecord `json:"envs"`
+}
+
+type envRecord struct {
+	Desired Desired `json:"desired"`
+	// Bound is the address the edge listens on (it stays the same across
+	// restarts even when Desired.EdgeAddr asks for any port).
+	Bound string `json:"bound,omitempty"`
+	// Processes maps a release to its running process.
+	Processes map[int64]deploy.ProcessInfo `json:"processes,omitempty"`
+}
+
+// writeFileAtomic replaces path with data so that a crash at any moment
+// leaves either the old or the new content, never a torn file: write a
+// temporary file in the same directory, fsync it, rename it over path,
+// fsync the directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// loadState reads the state file; a missing file is an empty state.
+func loadState(path string) (*stateFile, error) {
+	st := &stateFile{Envs: map[string]*envRecord{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("edge: read state: %w", err)
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("edge: state file %s is not valid JSON (%w); move it away to start empty", path, err)
+	}
+	if st.Envs == nil {
+		st.Envs = map[string]*envRecord{}
+	}
+	return st, nil
+}
