@@ -52,6 +52,16 @@ func TestTheClientRollsOutOneInstanceAndRefusesAPool(t *testing.T) {
 	}
 	v1PID := st.Live.PID
 
+	// The live release again (a redeploy): it keeps serving on the same
+	// process, nothing restarts.
+	var stoppedAgain atomic.Bool
+	if res, err := cl.Rollout(ctx, spec(51, "v1", 1, &stoppedAgain), nil); err != nil || res.Instances != 1 || res.Previous != 0 {
+		t.Fatalf("rollout of the live release: %+v %v", res, err)
+	}
+	if st := cl.Status("9"); st.Live == nil || st.Live.PID != v1PID {
+		t.Errorf("after a rollout of the live release: %+v, want the same process (pid %d)", st, v1PID)
+	}
+
 	// A pool of three: refused before anything starts.
 	_, err = cl.Rollout(ctx, spec(52, "v2", 3, &stoppedPool), nil)
 	if !errors.Is(err, deploy.ErrInvalid) || !strings.Contains(err.Error(), "one instance per environment") || !strings.Contains(err.Error(), "--edge=inprocess") {
