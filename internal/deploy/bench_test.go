@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,38 +102,11 @@ func BenchmarkPoolCPUBound(b *testing.B) {
 			b.Fatal(err)
 		}
 		url := "http://" + addr + "/cpu?n=100000"
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-		defer client.CloseIdleConnections()
-		var done atomic.Int64
-		var failed atomic.Int64
-		deadline := time.Now().Add(window)
-		var wg sync.WaitGroup
-		for range clients {
-			wg.Go(func() {
-				for time.Now().Before(deadline) {
-					resp, err := client.Get(url)
-					if err != nil {
-						failed.Add(1)
-						continue
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						failed.Add(1)
-						continue
-					}
-					done.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d requests failed with %d instance(s)", f, n)
-		}
+		rate := throughput(b, url, clients, window)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = m.Close(ctx)
-		return float64(done.Load()) / window.Seconds()
+		return rate
 	}
 	for b.Loop() {
 		one := measure(1)
