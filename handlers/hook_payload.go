@@ -210,22 +210,11 @@ func typeName(v any) string {
 
 // skipValue reads one JSON value of any size and forgets it.
 func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
+	t, err := dec.Token()
+	if err != nil {
+		return err
 	}
+	return skipRest(dec, t)
 }
 
 // commitIDs reads a push's commits array, keeping each commit's "id" and
