@@ -39,6 +39,8 @@ type ProcessInfo struct {
 	Port int    `json:"port"`
 	// Output is the FIFO the process writes its output to ("" when none).
 	Output string `json:"output,omitempty"`
+	// Slot is the instance's number in its release's pool (from 1).
+	Slot int `json:"slot,omitempty"`
 }
 
 // Process returns the identity of the instance's current process; PID is
@@ -49,7 +51,7 @@ func (i *Instance) Process() ProcessInfo {
 	if i.pid == 0 {
 		return ProcessInfo{}
 	}
-	return ProcessInfo{PID: i.pid, Start: i.procStart, Boot: bootID(), Port: i.port, Output: i.outPath}
+	return ProcessInfo{PID: i.pid, Start: i.procStart, Boot: bootID(), Port: i.port, Output: i.outPath, Slot: i.slot}
 }
 
 // Running reports whether the process info names a process that still
@@ -74,6 +76,14 @@ func (pi ProcessInfo) Running() bool {
 // returns an error and kills nothing but the process group it verified as
 // the app's; the caller then starts the release anew.
 func (m *Manager) Adopt(ctx context.Context, spec InstanceSpec, pi ProcessInfo, log func(line string)) (*Instance, error) {
+	return m.adopt(ctx, spec, pi, log, nil)
+}
+
+// adopt is Adopt of a member of set (nil: of no pool).
+func (m *Manager) adopt(ctx context.Context, spec InstanceSpec, pi ProcessInfo, log func(line string), set *releaseSet) (*Instance, error) {
+	if pi.Slot > 0 {
+		spec.Slot = pi.Slot
+	}
 	dir, err := m.checkSpec(spec)
 	if err != nil {
 		return nil, err
@@ -88,6 +98,10 @@ func (m *Manager) Adopt(ctx context.Context, spec InstanceSpec, pi ProcessInfo, 
 	}
 	e := m.envLocked(spec.Env)
 	inst := newInstance(m, e, spec, dir, log)
+	if set != nil {
+		inst.set = set
+		set.running++
+	}
 	e.instances[inst] = struct{}{}
 	m.ports[pi.Port] = inst
 	m.mu.Unlock()

@@ -19,17 +19,14 @@ import (
 )
 
 // Engine is the one narrow interface through which callers drive edges and
-// app instances. *Manager implements it in process; a client of a separate
-// `slipway edge` process can implement it later without changing callers.
+// app instances. *Manager implements it in process; edge.Client implements
+// it over the control socket of a separate `slipway edge` process.
 // Rollout, SwitchWarm and Scale name environments and releases by key and
 // ID and return plain values, so they cross a socket as they are; the
 // functions in a RolloutSpec (Output, Stopped, Lines) stand for the
 // release's output stream, which such a client feeds from its own side.
 type Engine interface {
 	EnsureEdge(env, addr string) (string, error)
-	StartInstance(ctx context.Context, spec InstanceSpec, log func(line string)) (*Instance, error)
-	Switch(env string, inst *Instance) (prev *Instance, err error)
-	Warm(env string, releaseID int64) *Instance
 	// Rollout takes a release live on a pool of instances: all at once
 	// when nothing (or the same release) is live, else rolling, batch by
 	// batch. A failure leaves (or puts back) the previous pool.
@@ -39,7 +36,6 @@ type Engine interface {
 	SwitchWarm(env string, releaseID int64) (int, error)
 	// Scale changes the live pool of env to n instances without a deploy.
 	Scale(ctx context.Context, env string, n int) error
-	Stop(ctx context.Context, inst *Instance) error
 	Status(env string) EnvStatus
 	StopEnv(env string) error
 	Close(ctx context.Context) error

@@ -34,10 +34,12 @@ type Desired struct {
 	// EdgeAddr is the address the edge listens on ("" for no edge; port 0
 	// picks a free port once, which the edge keeps).
 	EdgeAddr string `json:"edge_addr,omitempty"`
-	// Live is the release the edge serves (0: none yet). It must be one of
-	// Releases; the edge switches once its instance is healthy.
+	// Live is the release the edge serves (0: none yet). It must be in
+	// Releases; the edge puts its warm pool back at once when it has one,
+	// else rolls it out (batch by batch when another release serves), and
+	// scales the live pool to its Instances.
 	Live int64 `json:"live,omitempty"`
-	// Releases should run (started when they do not).
+	// Releases holds how to run the live release (and nothing else).
 	Releases []Release `json:"releases,omitempty"`
 	// Warm are releases that may keep running, for an instant rollback,
 	// until the edge's rollback window ends; they are never started.
@@ -47,9 +49,12 @@ type Desired struct {
 // Release says how to run one release of the environment.
 type Release struct {
 	ID int64 `json:"id"`
-	// Instances is how many instances should serve it; 0 means 1 (the only
-	// value this edge supports yet).
+	// Instances is how many instances should serve it, 1 to
+	// deploy.MaxInstances; 0 means 1.
 	Instances int `json:"instances,omitempty"`
+	// Batch is how many new instances a rolling deploy starts at a time;
+	// 0 means a quarter of Instances, at least 1.
+	Batch int `json:"batch,omitempty"`
 	// Dir, Command, Vars and HealthPath are deploy.InstanceSpec's.
 	Dir        string            `json:"dir"`
 	Command    string            `json:"command"`
@@ -57,6 +62,16 @@ type Release struct {
 	HealthPath string            `json:"health_path,omitempty"`
 	// HealthTimeout bounds its start (the edge's default when 0).
 	HealthTimeout time.Duration `json:"health_timeout,omitempty"`
+}
+
+// live returns the live release's Release.
+func (ds Desired) live() (Release, bool) {
+	for _, r := range ds.Releases {
+		if r.ID == ds.Live && ds.Live != 0 {
+			return r, true
+		}
+	}
+	return Release{}, false
 }
 
 func (r Release) spec(env string) deploy.InstanceSpec {
@@ -75,7 +90,14 @@ type Status struct {
 	EdgeAddrInUse bool `json:"edge_addr_in_use,omitempty"`
 	// Live is the release the edge serves now (0: none).
 	Live int64 `json:"live,omitempty"`
-	// Instances lists every instance, live first.
+	// Desired is the size the live pool was last asked to have.
+	Desired int `json:"desired,omitempty"`
+	// Busy is set while a rollout, a switch back or a scale runs.
+	Busy bool `json:"busy,omitempty"`
+	// ScaleError says why the last scale of the live pool failed.
+	ScaleError string `json:"scale_error,omitempty"`
+	// Instances lists every instance: the live pool by slot (during a
+	// rolling deploy, of two releases), then the warm ones, then the rest.
 	Instances []Instance `json:"instances"`
 	// Failed lists the releases whose last start failed.
 	Failed []Failure `json:"failed,omitempty"`
@@ -116,9 +138,10 @@ type Info struct {
 }
 
 // Message is one line of the event stream (GET /v1/events, one JSON
-// object per line): an app's output line or an instance event.
+// object per line): an app's output line, a step of a rollout, or an
+// instance event.
 type Message struct {
-	Type      string        `json:"type"` // "line", "event" or "ping"
+	Type      string        `json:"type"` // "line", "progress", "event" or "ping"
 	Env       string        `json:"env,omitempty"`
 	ReleaseID int64         `json:"release_id,omitempty"`
 	Line      string        `json:"line,omitempty"`

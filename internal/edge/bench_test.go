@@ -22,8 +22,8 @@ func BenchmarkEdgeProcessOverhead(b *testing.B) {
 	data := b.TempDir()
 	startEdge(b, data)
 	cl := dial(b, data)
-	url, inst := deployApp(b, cl, data, "bench", 1, "v1")
-	direct := "http://127.0.0.1:" + strconv.Itoa(inst.Port()) + "/"
+	url, _ := deployApp(b, cl, data, "bench", 1, "v1", 1)
+	direct := "http://127.0.0.1:" + strconv.Itoa(cl.Status("bench").Pool[0].Port) + "/"
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
 	defer hc.CloseIdleConnections()
 	const round = 200
@@ -68,8 +68,8 @@ func BenchmarkEdgeRestartAdopt(b *testing.B) {
 	data := b.TempDir()
 	e := startEdge(b, data)
 	cl := dial(b, data)
-	url, inst := deployApp(b, cl, data, "bench", 1, "v1")
-	pid := inst.PID()
+	url, pids := deployApp(b, cl, data, "bench", 1, "v1", 1)
+	pid := pids[0]
 	_ = cl.Close(context.Background())
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	var total time.Duration
@@ -103,7 +103,7 @@ func BenchmarkEdgeUpgrade(b *testing.B) {
 	data := b.TempDir()
 	e := startEdge(b, data)
 	cl := dial(b, data)
-	deployApp(b, cl, data, "bench", 1, "v1")
+	deployApp(b, cl, data, "bench", 1, "v1", 1)
 	_ = cl.Close(context.Background())
 	oldPID := e.cmd.Process.Pid
 	var ready, gone time.Duration

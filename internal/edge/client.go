@@ -14,9 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +70,8 @@ type handle struct {
 	// ready is set once the edge runs the instance; until then the handle
 	// is not ended for being absent from the status.
 	ready atomic.Bool
+	// progress receives the steps of a rollout of the release.
+	progress atomic.Pointer[func(string)]
 }
 
 var _ deploy.Engine = (*Client)(nil)
@@ -271,60 +271,6 @@ func (c *Client) EnsureEdge(env, addr string) (string, error) {
 	return st.EdgeAddr, err
 }
 
-// StartInstance implements deploy.Engine: it adds the release to the
-// desired releases and waits until its instance is healthy or its start
-// failed (then the release is taken out again).
-func (c *Client) StartInstance(ctx context.Context, spec deploy.InstanceSpec, log func(line string)) (*deploy.Instance, error) {
-	rel := Release{ID: spec.ReleaseID, Dir: spec.Dir, Command: spec.Command, Vars: spec.Vars, HealthPath: spec.HealthPath}
-	if dl, ok := ctx.Deadline(); ok {
-		rel.HealthTimeout = time.Until(dl)
-	}
-	h := c.handle(spec.Env, spec.ReleaseID, spec.Lines, log)
-	err := c.update(ctx, spec.Env, func(ds *Desired) error {
-		ds.Releases = slices.DeleteFunc(ds.Releases, func(r Release) bool { return r.ID == rel.ID })
-		ds.Warm = slices.DeleteFunc(ds.Warm, func(r Release) bool { return r.ID == rel.ID })
-		ds.Releases = append(ds.Releases, rel)
-		return nil
-	})
-	if err != nil {
-		c.dropHandle(spec.Env, spec.ReleaseID, h)
-		return nil, err
-	}
-	var fail *Failure
-	st, err := c.waitFor(ctx, spec.Env, func(st Status) (bool, error) {
-		if in := instanceOf(st, spec.ReleaseID); in != nil && in.State == deploy.StateHealthy {
-			return true, nil
-		}
-		for _, f := range st.Failed {
-			if f.ReleaseID == spec.ReleaseID {
-				fail = &f
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil || fail != nil {
-		// Take the release out again, so that nothing starts it later.
-		_ = c.update(context.WithoutCancel(ctx), spec.Env, func(ds *Desired) error {
-			ds.Releases = slices.DeleteFunc(ds.Releases, func(r Release) bool { return r.ID == rel.ID })
-			return nil
-		})
-		c.dropHandle(spec.Env, spec.ReleaseID, h)
-		if fail != nil {
-			fail.Output = maskAll(spec.Lines, fail.Output)
-			fail.Detail = strings.Join(maskAll(spec.Lines, []string{fail.Detail}), " ")
-			if fail.Exit != nil {
-				fail.Exit.Lines = maskAll(spec.Lines, fail.Exit.Lines)
-			}
-			return nil, fail.startError(spec)
-		}
-		return nil, &deploy.StartError{Env: spec.Env, ReleaseID: spec.ReleaseID, Err: err}
-	}
-	c.refresh(h, instanceOf(st, spec.ReleaseID))
-	h.ready.Store(true)
-	return h.inst, nil
-}
-
 func (f *Failure) startError(spec deploy.InstanceSpec) error {
 	se := &deploy.StartError{Env: spec.Env, ReleaseID: spec.ReleaseID, Detail: f.Detail, Exit: f.Exit, Output: f.Output}
 	switch {
@@ -336,69 +282,6 @@ func (f *Failure) startError(spec deploy.InstanceSpec) error {
 		se.Err = errors.New(f.Error)
 	}
 	return se
-}
-
-// Switch implements deploy.Engine: the release becomes live, the one it
-// replaces stays warm.
-func (c *Client) Switch(env string, inst *deploy.Instance) (*deploy.Instance, error) {
-	if inst == nil {
-		return nil, fmt.Errorf("edge: switch %s: %w: no instance", env, deploy.ErrInvalid)
-	}
-	if inst.Env() != env {
-		return nil, fmt.Errorf("edge: switch %s to release %d: %w (%s)", env, inst.ReleaseID(), deploy.ErrWrongEnv, inst.Env())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rel := inst.ReleaseID()
-	var prev int64
-	err := c.update(ctx, env, func(ds *Desired) error {
-		prev = ds.Live
-		if prev == rel {
-			return nil
-		}
-		i := slices.IndexFunc(ds.Warm, func(r Release) bool { return r.ID == rel })
-		if i >= 0 { // a rollback to a warm instance
-			ds.Releases = append(ds.Releases, ds.Warm[i])
-			ds.Warm = slices.Delete(ds.Warm, i, i+1)
-		}
-		if !hasRelease(ds.Releases, rel) {
-			return fmt.Errorf("edge: switch %s to release %d: %w", env, rel, deploy.ErrStopped)
-		}
-		if j := slices.IndexFunc(ds.Releases, func(r Release) bool { return r.ID == prev }); j >= 0 {
-			ds.Warm = append(ds.Warm, ds.Releases[j])
-			ds.Releases = slices.Delete(ds.Releases, j, j+1)
-		}
-		ds.Live = rel
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if prev == rel {
-		return nil, nil
-	}
-	if _, err := c.waitFor(ctx, env, func(st Status) (bool, error) {
-		if st.Live == rel {
-			return true, nil
-		}
-		if in := instanceOf(st, rel); in == nil || in.State == deploy.StateStopped {
-			return true, fmt.Errorf("edge: switch %s to release %d: %w", env, rel, deploy.ErrNotHealthy)
-		}
-		return false, nil
-	}); err != nil {
-		return nil, err
-	}
-	if prev == 0 {
-		return nil, nil
-	}
-	c.mu.Lock()
-	h := c.handles[handleKey{env, prev}]
-	c.mu.Unlock()
-	if h == nil {
-		h = c.handle(env, prev, nil, nil)
-		h.ready.Store(true)
-	}
-	return h.inst, nil
 }
 
 // Attach returns a handle on env's running instance of releaseID, whose
@@ -422,42 +305,6 @@ func (c *Client) Attach(env string, releaseID int64, lines deploy.LineSplitter) 
 	return h.inst
 }
 
-// Warm implements deploy.Engine.
-func (c *Client) Warm(env string, releaseID int64) *deploy.Instance {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, ok, err := c.EnvStatus(ctx, env)
-	if err != nil || !ok {
-		return nil
-	}
-	in := instanceOf(st, releaseID)
-	if in == nil || in.Role == "live" || in.State != deploy.StateHealthy {
-		return nil
-	}
-	h := c.handle(env, releaseID, nil, nil)
-	c.refresh(h, in)
-	h.ready.Store(true)
-	return h.inst
-}
-
-// Stop implements deploy.Engine: the release is no longer wanted.
-func (c *Client) Stop(ctx context.Context, inst *deploy.Instance) error {
-	env, rel := inst.Env(), inst.ReleaseID()
-	err := c.update(ctx, env, func(ds *Desired) error {
-		if ds.Live == rel {
-			return fmt.Errorf("edge: stop release %d in %s: %w", rel, env, deploy.ErrLive)
-		}
-		ds.Releases = slices.DeleteFunc(ds.Releases, func(r Release) bool { return r.ID == rel })
-		ds.Warm = slices.DeleteFunc(ds.Warm, func(r Release) bool { return r.ID == rel })
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	_, err = c.waitFor(ctx, env, func(st Status) (bool, error) { return instanceOf(st, rel) == nil, nil })
-	return err
-}
-
 // Status implements deploy.Engine.
 func (c *Client) Status(env string) deploy.EnvStatus {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -467,15 +314,16 @@ func (c *Client) Status(env string) deploy.EnvStatus {
 	if err != nil {
 		return out
 	}
-	out.EdgeAddr, out.LiveReleaseID = st.EdgeAddr, st.Live
+	out.EdgeAddr, out.LiveReleaseID, out.Desired = st.EdgeAddr, st.Live, st.Desired
 	for _, in := range st.Instances {
 		in.LastExit = withoutLines(in.LastExit) // raw output: the edge does not mask
 		switch in.Role {
 		case "live":
 			s := in.InstanceStatus
-			out.Live = &s
-			out.Pool = append(out.Pool, s) // one instance per environment
-			out.Desired = MaxInstances
+			if out.Live == nil && s.ReleaseID == st.Live {
+				out.Live = &s
+			}
+			out.Pool = append(out.Pool, s)
 		case "warm":
 			out.Warm = append(out.Warm, in.InstanceStatus)
 		default:
@@ -711,6 +559,15 @@ func (c *Client) readEvents() error {
 			continue
 		}
 		switch m.Type {
+		case "progress":
+			c.mu.Lock()
+			h := c.handles[handleKey{m.Env, m.ReleaseID}]
+			c.mu.Unlock()
+			if h != nil {
+				if p := h.progress.Load(); p != nil {
+					(*p)(m.Line)
+				}
+			}
 		case "line":
 			c.mu.Lock()
 			h := c.handles[handleKey{m.Env, m.ReleaseID}]

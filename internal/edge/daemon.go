@@ -79,13 +79,17 @@ type Daemon struct {
 
 // envRun is one environment as the edge runs it. Guarded by Daemon.mu.
 type envRun struct {
-	desired   Desired
-	bound     string
-	edgeErr   error
-	insts     map[int64]*deploy.Instance // the instance of each release
-	starting  map[int64]bool
-	failed    map[int64]Failure
-	switchErr error
+	desired Desired
+	bound   string
+	edgeErr error
+	// busy is set while a rollout, a switch back or a scale of the
+	// environment runs; its end reconciles again.
+	busy bool
+	// failed holds the releases whose last rollout failed: they are not
+	// tried again until a desired state lists them anew.
+	failed map[int64]Failure
+	// scaleErr is why the last scale of the live pool failed.
+	scaleErr error
 }
 
 // New returns a Daemon; call Restore, then serve its Handler.
@@ -109,98 +113,83 @@ func (d *Daemon) StatePath() string { return d.statePath }
 func (d *Daemon) env(name string) *envRun {
 	er := d.envs[name]
 	if er == nil {
-		er = &envRun{desired: Desired{Env: name}, insts: map[int64]*deploy.Instance{}, starting: map[int64]bool{}, failed: map[int64]Failure{}}
+		er = &envRun{desired: Desired{Env: name}, failed: map[int64]Failure{}}
 		d.envs[name] = er
 	}
 	return er
 }
 
 // Restore reads the state file and brings every environment back: its
-// edge on the address it had, its running app processes re-adopted (those
-// whose pid and start time still match and that answer their health
-// check), the others started again, the live release switched to.
+// edge on the address it had, and its pools re-adopted whole (the
+// processes whose pid and start time still match and that answer their
+// health check), the pool that served serving again at once. Then each
+// environment is reconciled: missing instances of the live pool start
+// again, and a release that should be live but was not yet gets there.
 func (d *Daemon) Restore(ctx context.Context) error {
 	st, err := loadState(d.statePath)
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	var amu sync.Mutex
-	type adopted struct {
-		env  string
-		rel  int64
-		inst *deploy.Instance
-	}
-	var got []adopted
 	d.mu.Lock()
 	for name, rec := range st.Envs {
 		er := d.env(name)
 		er.desired, er.bound = rec.Desired, rec.Bound
-		for _, r := range slices.Concat(rec.Desired.Releases, rec.Desired.Warm) {
-			pi, ok := rec.Processes[r.ID]
-			if !ok || pi.PID == 0 {
+		if er.desired.EdgeAddr != "" {
+			addr := er.desired.EdgeAddr
+			if er.bound != "" && anyPort(addr) {
+				addr = er.bound
+			}
+			// Listen before adopting: the successor of an upgrade takes
+			// the listeners over, and requests wait in their backlog.
+			if bound, err := d.mgr.EnsureEdge(name, addr); err == nil {
+				er.bound = bound
+			} else {
+				er.edgeErr = err
+			}
+		}
+	}
+	d.mu.Unlock()
+
+	var wg sync.WaitGroup
+	var amu sync.Mutex
+	adopted := 0
+	for name, rec := range st.Envs {
+		for rel, procs := range rec.pools() {
+			r, ok := rec.release(rel)
+			if !ok {
 				continue
 			}
 			wg.Go(func() {
-				inst, err := d.mgr.Adopt(ctx, r.spec(name), pi, d.lineFunc(name, r.ID))
+				insts, err := d.mgr.AdoptPool(ctx, deploy.RolloutSpec{InstanceSpec: r.spec(name), Output: d.lineFunc(name, rel)},
+					procs, rel == rec.serving())
 				if err != nil {
-					d.log.Warn("edge: not adopted; starting it again if it should run", slog.String("env", name),
-						slog.Int64("release", r.ID), slog.Int("pid", pi.PID), slog.Any("err", err))
-					return
+					d.log.Warn("edge: not every instance was adopted; missing ones start again if they should run",
+						slog.String("env", name), slog.Int64("release", rel), slog.Int("adopted", len(insts)),
+						slog.Int("recorded", len(procs)), slog.Any("err", err))
 				}
 				amu.Lock()
-				got = append(got, adopted{name, r.ID, inst})
+				adopted += len(insts)
 				amu.Unlock()
 			})
 		}
 	}
-	d.mu.Unlock()
 	wg.Wait()
+
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, a := range got {
-		er := d.env(a.env)
-		er.insts[a.rel] = a.inst
-		d.watchLocked(a.env, a.rel, a.inst)
-		d.adopted++
-	}
+	d.adopted = adopted
 	for name, er := range d.envs {
 		d.reconcileLocked(name, er)
-		// Adopted warm instances are not in the new manager's rollback
-		// window: give them one.
-		for _, w := range er.desired.Warm {
-			if inst := er.insts[w.ID]; inst != nil && w.ID != er.desired.Live {
-				time.AfterFunc(d.warmFor(), func() { d.expireAdopted(name, w.ID, inst) })
-			}
-		}
 	}
 	d.saveLocked()
 	d.log.Info("edge state restored", slog.Int("environments", len(d.envs)), slog.Int("adopted", d.adopted))
 	return nil
 }
 
-func (d *Daemon) warmFor() time.Duration {
-	if d.opts.WarmFor > 0 {
-		return d.opts.WarmFor
-	}
-	return 10 * time.Minute
-}
-
-func (d *Daemon) expireAdopted(env string, rel int64, inst *deploy.Instance) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	er := d.envs[env]
-	if er == nil || er.insts[rel] != inst || er.desired.Live == rel || hasRelease(er.desired.Releases, rel) {
-		return
-	}
-	delete(er.insts, rel)
-	go func() { _ = d.mgr.Stop(context.Background(), inst) }()
-}
-
 // Put replaces env's desired state if its generation is still
 // want.Generation, and returns the new generation. The work (listening,
-// starting, switching, stopping) follows in the background; Status shows
-// how far it got.
+// rolling out, switching back, scaling, stopping) follows in the
+// background; Status shows how far it got.
 func (d *Daemon) Put(want Desired) (int64, error) {
 	if err := validate(want); err != nil {
 		return 0, err
@@ -217,6 +206,7 @@ func (d *Daemon) Put(want Desired) (int64, error) {
 	for _, r := range want.Releases {
 		delete(er.failed, r.ID) // still or again desired: try again
 	}
+	er.scaleErr = nil
 	want.Generation++
 	er.desired = want
 	d.reconcileLocked(want.Env, er)
@@ -243,9 +233,15 @@ func (d *Daemon) Delete(env string, gen int64) error {
 	return d.mgr.StopEnv(env)
 }
 
-// reconcileLocked moves env towards its desired state. Starts run in the
-// background and call it again when they end. The caller holds d.mu.
+// reconcileLocked moves env towards its desired state: its edge listens,
+// and unless an operation runs already, the live release's pool is rolled
+// out, switched back to or scaled in the background (whose end calls this
+// again); releases that are neither live nor warm stop. The caller holds
+// d.mu.
 func (d *Daemon) reconcileLocked(name string, er *envRun) {
+	if d.frozen {
+		return
+	}
 	ds := er.desired
 	if ds.EdgeAddr != "" {
 		addr := ds.EdgeAddr
@@ -258,79 +254,86 @@ func (d *Daemon) reconcileLocked(name string, er *envRun) {
 			er.bound = bound
 		}
 	}
-	for _, r := range ds.Releases {
-		if er.insts[r.ID] != nil || er.starting[r.ID] {
-			continue
-		}
-		if _, failed := er.failed[r.ID]; failed {
-			continue
-		}
-		// A warm instance of the release (a rollback) serves again.
-		if inst := d.mgr.Warm(name, r.ID); inst != nil {
-			er.insts[r.ID] = inst
-			continue
-		}
-		er.starting[r.ID] = true
-		go d.start(name, r)
+	if er.busy {
+		return
 	}
-	er.switchErr = nil
-	if inst := er.insts[ds.Live]; inst != nil && d.mgr.Status(name).LiveReleaseID != ds.Live {
-		if _, err := d.mgr.Switch(name, inst); err != nil {
-			er.switchErr = err
+	ms := d.mgr.Status(name)
+	if r, ok := ds.live(); ok {
+		n := max(r.Instances, 1)
+		_, failed := er.failed[r.ID]
+		switch {
+		case ms.LiveReleaseID != r.ID && !failed:
+			d.goOp(name, er, r, func(ctx context.Context) error { return d.bringLive(ctx, name, r) })
+			return
+		case ms.LiveReleaseID == r.ID && ms.Desired != n && er.scaleErr == nil:
+			d.goOp(name, er, r, func(ctx context.Context) error {
+				err := d.mgr.Scale(ctx, name, n)
+				if err != nil {
+					d.mu.Lock()
+					er.scaleErr = err
+					d.mu.Unlock()
+				}
+				return nil
+			})
+			return
 		}
 	}
-	live := d.mgr.Status(name).LiveReleaseID
-	for rel, inst := range er.insts {
-		if rel == live || rel == ds.Live || hasRelease(ds.Releases, rel) || hasRelease(ds.Warm, rel) {
+	// Nothing runs: what is neither live, nor wanted live, nor allowed
+	// warm stops.
+	for _, ri := range d.mgr.Running(name) {
+		if ri.Live || ri.ReleaseID == ds.Live || hasRelease(ds.Warm, ri.ReleaseID) {
 			continue
 		}
-		delete(er.insts, rel)
-		go func() { _ = d.mgr.Stop(context.Background(), inst) }()
+		d.mgr.StopRelease(name, ri.ReleaseID)
 	}
 }
 
-func (d *Daemon) start(env string, r Release) {
+// bringLive puts r's pool live: its warm pool at once when there is one,
+// else a rollout (rolling when another release serves).
+func (d *Daemon) bringLive(ctx context.Context, env string, r Release) error {
+	if d.mgr.Warm(env, r.ID) != nil {
+		n, err := d.mgr.SwitchWarm(env, r.ID)
+		if err == nil {
+			d.publish(Message{Type: "progress", Env: env, ReleaseID: r.ID,
+				Line: fmt.Sprintf("switched back to the %d warm instance(s) of release %d, all at once", n, r.ID)})
+			return nil
+		}
+		if !errors.Is(err, deploy.ErrNotWarm) {
+			return err
+		}
+	}
+	_, err := d.mgr.Rollout(ctx, deploy.RolloutSpec{InstanceSpec: r.spec(env), Instances: max(r.Instances, 1), Batch: r.Batch,
+		Output: d.lineFunc(env, r.ID)}, func(line string) {
+		d.publish(Message{Type: "progress", Env: env, ReleaseID: r.ID, Line: line})
+		d.saveSoon() // a new process runs: a crashed edge's successor must know it
+	})
+	return err
+}
+
+// goOp runs op for env's release r in the background; a failure is
+// recorded as r's, and the end reconciles again. The caller holds d.mu.
+func (d *Daemon) goOp(name string, er *envRun, r Release, op func(context.Context) error) {
+	er.busy = true
 	timeout := r.HealthTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	began := time.Now()
-	inst, err := d.mgr.StartInstance(ctx, r.spec(env), d.lineFunc(env, r.ID))
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	er := d.envs[env]
-	if er != nil {
-		delete(er.starting, r.ID)
-	}
-	if err != nil {
-		if er != nil {
-			er.failed[r.ID] = failureOf(r.ID, err, began)
-		}
-		d.log.Warn("edge: start failed", slog.String("env", env), slog.Int64("release", r.ID), slog.Any("err", err))
-		return
-	}
-	if er == nil || !hasRelease(er.desired.Releases, r.ID) || d.frozen {
-		go func() { _ = d.mgr.Stop(context.Background(), inst) }()
-		return
-	}
-	er.insts[r.ID] = inst
-	d.watchLocked(env, r.ID, inst)
-	d.reconcileLocked(env, er)
-	d.saveLocked()
-}
-
-// watchLocked forgets inst once it has stopped for good.
-func (d *Daemon) watchLocked(env string, rel int64, inst *deploy.Instance) {
 	go func() {
-		<-inst.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		began := time.Now()
+		err := op(ctx)
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if er := d.envs[env]; er != nil && er.insts[rel] == inst {
-			delete(er.insts, rel)
-			d.saveLocked()
+		er.busy = false
+		if err != nil {
+			er.failed[r.ID] = failureOf(r.ID, err, began)
+			d.log.Warn("edge: release not live", slog.String("env", name), slog.Int64("release", r.ID), slog.Any("err", err))
 		}
+		if d.envs[name] == er {
+			d.reconcileLocked(name, er)
+		}
+		d.saveLocked()
 	}()
 }
 
@@ -353,10 +356,11 @@ func (d *Daemon) saveLocked() {
 	}
 	st := stateFile{Envs: map[string]*envRecord{}}
 	for name, er := range d.envs {
-		rec := &envRecord{Desired: er.desired, Bound: er.bound, Processes: map[int64]deploy.ProcessInfo{}}
-		for rel, inst := range er.insts {
-			if pi := inst.Process(); pi.PID != 0 {
-				rec.Processes[rel] = pi
+		rec := &envRecord{Desired: er.desired, Bound: er.bound, Pools: map[int64][]deploy.ProcessInfo{}}
+		for _, ri := range d.mgr.Running(name) {
+			rec.Pools[ri.ReleaseID] = append(rec.Pools[ri.ReleaseID], ri.Process)
+			if ri.Live {
+				rec.Serving = ri.ReleaseID
 			}
 		}
 		st.Envs[name] = rec
@@ -379,25 +383,30 @@ func (d *Daemon) Status(env string) (Status, bool) {
 		return Status{Env: env, Instances: []Instance{}}, false
 	}
 	ms := d.mgr.Status(env)
-	st := Status{Env: env, Generation: er.desired.Generation, EdgeAddr: ms.EdgeAddr, Live: ms.LiveReleaseID, Instances: []Instance{}}
+	st := Status{Env: env, Generation: er.desired.Generation, EdgeAddr: ms.EdgeAddr, Live: ms.LiveReleaseID,
+		Desired: ms.Desired, Busy: er.busy, Instances: []Instance{}}
 	if er.edgeErr != nil {
 		st.EdgeError = er.edgeErr.Error()
 		st.EdgeAddrInUse = errors.Is(er.edgeErr, deploy.ErrAddrInUse)
 	}
-	proc := func(rel int64) deploy.ProcessInfo {
-		if inst := er.insts[rel]; inst != nil {
-			return inst.Process()
-		}
-		return deploy.ProcessInfo{}
+	if er.scaleErr != nil {
+		st.ScaleError = er.scaleErr.Error()
 	}
-	if ms.Live != nil {
-		st.Instances = append(st.Instances, Instance{InstanceStatus: *ms.Live, Role: "live", Process: proc(ms.LiveReleaseID)})
+	procs := map[[2]int64]deploy.ProcessInfo{}
+	for _, ri := range d.mgr.Running(env) {
+		procs[[2]int64{ri.ReleaseID, int64(ri.Process.Slot)}] = ri.Process
 	}
-	for _, w := range ms.Warm {
-		st.Instances = append(st.Instances, Instance{InstanceStatus: w, Role: "warm", Process: proc(w.ReleaseID)})
+	add := func(role string, in deploy.InstanceStatus) {
+		st.Instances = append(st.Instances, Instance{InstanceStatus: in, Role: role, Process: procs[[2]int64{in.ReleaseID, int64(in.Slot)}]})
 	}
-	for _, o := range ms.Other {
-		st.Instances = append(st.Instances, Instance{InstanceStatus: o, Role: "other", Process: proc(o.ReleaseID)})
+	for _, in := range ms.Pool {
+		add("live", in)
+	}
+	for _, in := range ms.Warm {
+		add("warm", in)
+	}
+	for _, in := range ms.Other {
+		add("other", in)
 	}
 	for _, f := range er.failed {
 		st.Failed = append(st.Failed, f)
@@ -471,10 +480,19 @@ func (d *Daemon) Leaving() <-chan struct{} { return d.leaving }
 func (d *Daemon) onEvent(ev deploy.Event) {
 	d.publish(Message{Type: "event", Env: ev.Env, ReleaseID: ev.ReleaseID, Event: &ev})
 	if ev.Kind == deploy.EventRestarted {
-		d.mu.Lock()
-		d.saveLocked()
-		d.mu.Unlock()
+		d.saveSoon()
 	}
+}
+
+// saveSoon writes the state file from another goroutine: the manager may
+// hold its own lock where it reports progress and events, and Daemon.mu is
+// always taken before it.
+func (d *Daemon) saveSoon() {
+	go func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.saveLocked()
+	}()
 }
 
 func (d *Daemon) lineFunc(env string, rel int64) func(string) {
@@ -553,8 +571,10 @@ func validate(ds Desired) error {
 			return bad("release id %d must be positive", r.ID)
 		case seen[r.ID]:
 			return bad("release %d is listed twice", r.ID)
-		case r.Instances > 1:
-			return bad("release %d: %d instances asked; this edge runs one per release", r.ID, r.Instances)
+		case r.Instances < 0 || r.Instances > deploy.MaxInstances:
+			return bad("release %d: %d instances asked, want 1 to %d", r.ID, r.Instances, deploy.MaxInstances)
+		case r.Batch < 0 || r.Batch > max(r.Instances, 1):
+			return bad("release %d: batch %d, want 0 (a quarter of the instances) to %d", r.ID, r.Batch, max(r.Instances, 1))
 		case r.Command == "" || r.Dir == "":
 			return bad("release %d needs a command and a dir", r.ID)
 		}
@@ -562,6 +582,11 @@ func validate(ds Desired) error {
 	}
 	if ds.Live != 0 && !hasRelease(ds.Releases, ds.Live) {
 		return bad("live release %d is not among the releases", ds.Live)
+	}
+	for _, r := range ds.Releases {
+		if r.ID != ds.Live {
+			return bad("release %d is listed to run but is not the live one: the edge runs the live release's pool and keeps warm ones", r.ID)
+		}
 	}
 	return nil
 }

@@ -137,9 +137,10 @@ func stopAll(t testing.TB, data string) {
 
 type stateJSON struct {
 	Envs map[string]struct {
-		Desired   edge.Desired                 `json:"desired"`
-		Bound     string                       `json:"bound"`
-		Processes map[int64]deploy.ProcessInfo `json:"processes"`
+		Desired edge.Desired                   `json:"desired"`
+		Bound   string                         `json:"bound"`
+		Pools   map[int64][]deploy.ProcessInfo `json:"pools"`
+		Serving int64                          `json:"serving"`
 	} `json:"envs"`
 }
 
@@ -165,8 +166,8 @@ func statePIDs(t testing.TB, data string) []deploy.ProcessInfo {
 	_ = json.Unmarshal(b, &st)
 	var out []deploy.ProcessInfo
 	for _, e := range st.Envs {
-		for _, pi := range e.Processes {
-			out = append(out, pi)
+		for _, pool := range e.Pools {
+			out = append(out, pool...)
 		}
 	}
 	return out
@@ -194,25 +195,35 @@ func releaseDir(t testing.TB, data string) string {
 	return dir
 }
 
-// deployApp makes env serve release rel (the test app saying version)
-// through the client, as the deploy job does, and returns the edge URL.
-func deployApp(t testing.TB, cl *edge.Client, data, env string, rel int64, version string) (string, *deploy.Instance) {
+// deployApp makes env serve release rel (the test app saying version) on
+// n instances through the client, as the deploy job does, and returns the
+// edge URL and the pids of the live pool by slot.
+func deployApp(t testing.TB, cl *edge.Client, data, env string, rel int64, version string, n int) (string, []int) {
 	t.Helper()
 	addr, err := cl.EnsureEdge(env, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	inst, err := cl.StartInstance(ctx, deploy.InstanceSpec{Env: env, ReleaseID: rel, Dir: releaseDir(t, data),
-		Command: "exec " + appBin, Vars: map[string]string{"VERSION": version}, HealthPath: "/healthz"}, nil)
-	if err != nil {
-		t.Fatal(err)
+	res, err := cl.Rollout(ctx, deploy.RolloutSpec{InstanceSpec: deploy.InstanceSpec{Env: env, ReleaseID: rel, Dir: releaseDir(t, data),
+		Command: "exec " + appBin, Vars: map[string]string{"VERSION": version}, HealthPath: "/healthz"}, Instances: n}, nil)
+	if err != nil || res.Instances != n {
+		t.Fatalf("rollout of release %d on %d instance(s): %+v %v", rel, n, res, err)
 	}
-	if _, err := cl.Switch(env, inst); err != nil {
-		t.Fatal(err)
+	return "http://" + addr, poolPIDs(t, cl.Status(env), rel)
+}
+
+// poolPIDs returns the pids of rel's instances in st's live pool, by slot.
+func poolPIDs(t testing.TB, st deploy.EnvStatus, rel int64) []int {
+	t.Helper()
+	var pids []int
+	for _, in := range st.Pool {
+		if in.ReleaseID == rel {
+			pids = append(pids, in.PID)
+		}
 	}
-	return "http://" + addr, inst
+	return pids
 }
 
 func get(t testing.TB, url string) string {
@@ -309,12 +320,14 @@ func TestADesiredStateChangeIsACompareAndSwap(t *testing.T) {
 	}
 }
 
-func TestTheStateFileSurvivesACrashAndTheRestartedEdgeAdoptsTheSameProcess(t *testing.T) {
+func TestTheStateFileSurvivesACrashAndTheRestartedEdgeAdoptsTheWholePool(t *testing.T) {
 	data := t.TempDir()
 	e := startEdge(t, data)
 	cl := dial(t, data)
-	url, inst := deployApp(t, cl, data, "7", 41, "v1")
-	pid := inst.PID()
+	url, pids := deployApp(t, cl, data, "7", 41, "v1", 3)
+	if len(pids) != 3 {
+		t.Fatalf("live pool pids: %v, want 3", pids)
+	}
 	if got := get(t, url); got != "v1" {
 		t.Fatalf("through the edge: %q", got)
 	}
@@ -322,8 +335,20 @@ func TestTheStateFileSurvivesACrashAndTheRestartedEdgeAdoptsTheSameProcess(t *te
 	e.kill() // kill -9: no chance to write anything more
 	st := readState(t, data)
 	env, ok := st.Envs["7"]
-	if !ok || env.Desired.Live != 41 || env.Processes[41].PID != pid || env.Bound == "" {
-		t.Fatalf("state after the crash: %+v, want release 41 live on pid %d", st, pid)
+	var recorded []int
+	for _, pi := range env.Pools[41] {
+		recorded = append(recorded, pi.PID)
+		if !pi.Running() {
+			t.Errorf("the app (pid %d) died with the edge", pi.PID)
+		}
+		if pi.Slot < 1 || pi.Slot > 3 {
+			t.Errorf("recorded slot %d of pid %d", pi.Slot, pi.PID)
+		}
+	}
+	slices.Sort(recorded)
+	want := slices.Sorted(slices.Values(pids))
+	if !ok || env.Desired.Live != 41 || env.Serving != 41 || !slices.Equal(recorded, want) || env.Bound == "" {
+		t.Fatalf("state after the crash: %+v, want release 41 serving on pids %v", st, want)
 	}
 	if fi, err := os.Stat(filepath.Join(data, "run", "edge-state.json")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("state file (it holds the apps' variables): %v %v, want mode 0600", fi.Mode(), err)
@@ -331,24 +356,25 @@ func TestTheStateFileSurvivesACrashAndTheRestartedEdgeAdoptsTheSameProcess(t *te
 	if tmp, _ := filepath.Glob(filepath.Join(data, "run", ".edge-state.json.tmp-*")); len(tmp) > 0 {
 		t.Errorf("temporary state files left: %v", tmp)
 	}
-	if !env.Processes[41].Running() {
-		t.Fatalf("the app (pid %d) died with the edge", pid)
-	}
 
 	e2 := startEdge(t, data)
 	cl2 := dial(t, data)
 	st2 := cl2.Status("7")
-	if st2.Live == nil || st2.Live.PID != pid || st2.LiveReleaseID != 41 {
-		t.Fatalf("after the restart: %+v, want release 41 live on the same pid %d", st2, pid)
+	if got := poolPIDs(t, st2, 41); !slices.Equal(got, pids) || st2.LiveReleaseID != 41 || st2.Desired != 3 {
+		t.Fatalf("after the restart: pool %v of release %d (desired %d), want the same pids %v by slot", got, st2.LiveReleaseID, st2.Desired, pids)
 	}
 	if "http://"+st2.EdgeAddr != url {
 		t.Errorf("edge address moved from %s to %s", url, st2.EdgeAddr)
 	}
-	if got := get(t, url); got != "v1" {
-		t.Errorf("through the restarted edge: %q", got)
+	seen := map[string]bool{}
+	for range 30 {
+		seen[get(t, url+"/whoami")] = true
 	}
-	if !strings.Contains(e2.output(), "instance adopted") {
-		t.Errorf("the edge does not say it adopted the instance:\n%s", e2.output())
+	if len(seen) != 3 {
+		t.Errorf("30 requests through the restarted edge reached %d instance(s) (%v), want all 3", len(seen), seen)
+	}
+	if info := cl2.Info(); info.Adopted != 3 || !strings.Contains(e2.output(), "pool adopted") {
+		t.Errorf("the edge adopted %d instance(s), want 3:\n%s", info.Adopted, e2.output())
 	}
 }
 
@@ -356,9 +382,9 @@ func TestAProcessThatIsNotTheRecordedOneIsNeitherAdoptedNorKilled(t *testing.T) 
 	data := t.TempDir()
 	e := startEdge(t, data)
 	cl := dial(t, data)
-	url, inst := deployApp(t, cl, data, "7", 41, "v1")
+	url, pids := deployApp(t, cl, data, "7", 41, "v1", 1)
 	e.kill()
-	_ = syscall.Kill(-inst.PID(), syscall.SIGKILL) // the app died too...
+	_ = syscall.Kill(-pids[0], syscall.SIGKILL) // the app died too...
 
 	// ...and its pid now names something else: an unrelated process
 	// whose start time differs from the recorded one.
@@ -373,7 +399,7 @@ func TestAProcessThatIsNotTheRecordedOneIsNeitherAdoptedNorKilled(t *testing.T) 
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatal(err)
 	}
-	proc := raw["envs"].(map[string]any)["7"].(map[string]any)["processes"].(map[string]any)["41"].(map[string]any)
+	proc := raw["envs"].(map[string]any)["7"].(map[string]any)["pools"].(map[string]any)["41"].([]any)[0].(map[string]any)
 	proc["pid"] = other.Process.Pid
 	b, _ = json.Marshal(raw)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -390,7 +416,7 @@ func TestAProcessThatIsNotTheRecordedOneIsNeitherAdoptedNorKilled(t *testing.T) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st.Live == nil || st.Live.PID == other.Process.Pid || st.Live.PID == inst.PID() {
+	if st.Live == nil || st.Live.PID == other.Process.Pid || st.Live.PID == pids[0] {
 		t.Fatalf("after the restart: %+v, want a new process for release 41", st.Live)
 	}
 	if err := syscall.Kill(other.Process.Pid, 0); err != nil {
@@ -445,8 +471,7 @@ func TestAnUpgradeHandsTheListenersOverWithoutDroppingARequest(t *testing.T) {
 	data := t.TempDir()
 	e := startEdge(t, data)
 	cl := dial(t, data)
-	url, inst := deployApp(t, cl, data, "7", 41, "v1")
-	appPID := inst.PID()
+	url, appPIDs := deployApp(t, cl, data, "7", 41, "v1", 2)
 
 	stop := make(chan struct{})
 	type result struct {
@@ -476,54 +501,61 @@ func TestAnUpgradeHandsTheListenersOverWithoutDroppingARequest(t *testing.T) {
 	}
 	cl2 := dial(t, data)
 	info := cl2.Info()
-	if info.PID == e.cmd.Process.Pid || info.Adopted != 1 {
+	if info.PID == e.cmd.Process.Pid || info.Adopted != 2 {
 		t.Errorf("after the upgrade the socket is served by pid %d (old %d), adopted %d", info.PID, e.cmd.Process.Pid, info.Adopted)
 	}
-	if st := cl2.Status("7"); st.Live == nil || st.Live.PID != appPID {
-		t.Errorf("after the upgrade: %+v, want the same app pid %d", st.Live, appPID)
+	if got := poolPIDs(t, cl2.Status("7"), 41); !slices.Equal(got, appPIDs) {
+		t.Errorf("after the upgrade the pool runs pids %v, want the same %v", got, appPIDs)
 	}
 	t.Logf("%d requests at 200/s across the upgrade, %d failed", r.sent, r.failed)
 }
 
 // TestTheClientDrivesDeploysAndRollbacksLikeTheManager runs what the
-// deploy job does through the client: a second release goes live, the
-// first stays warm and a rollback switches back to the same process; a
-// release that exits at once fails its start with its output, and is not
-// started again behind the portal's back.
+// deploy job does through the client: a second release rolls out on a
+// pool, the first pool stays warm and a rollback switches back to the
+// same processes, all at once; a release that exits at once fails its
+// rollout with its output (masked), the previous pool keeps serving, and
+// nothing starts the failed release again behind the portal's back.
 func TestTheClientDrivesDeploysAndRollbacksLikeTheManager(t *testing.T) {
 	data := t.TempDir()
 	startEdge(t, data)
 	cl := dial(t, data)
-	url, v1 := deployApp(t, cl, data, "7", 41, "v1")
-	v1PID := v1.PID()
-	_, v2 := deployApp(t, cl, data, "7", 42, "v2")
+	url, v1 := deployApp(t, cl, data, "7", 41, "v1", 2)
+	_, v2 := deployApp(t, cl, data, "7", 42, "v2", 2)
 	if got := get(t, url); got != "v2" {
 		t.Fatalf("after the second deploy: %q", got)
 	}
-	warm := cl.Warm("7", 41)
-	if warm == nil || warm.PID() != v1PID {
-		t.Fatalf("warm instance of release 41: %v, want pid %d", warm, v1PID)
+	st := cl.Status("7")
+	var warm []int
+	for _, w := range st.Warm {
+		if w.ReleaseID == 41 {
+			warm = append(warm, w.PID)
+		}
 	}
-	prev, err := cl.Switch("7", warm)
-	if err != nil || prev == nil || prev.ReleaseID() != 42 {
-		t.Fatalf("rollback: prev %v, %v", prev, err)
+	slices.Sort(warm)
+	if !slices.Equal(warm, slices.Sorted(slices.Values(v1))) {
+		t.Fatalf("warm instances of release 41: %v, want pids %v", warm, v1)
+	}
+	if n, err := cl.SwitchWarm("7", 41); err != nil || n != 2 {
+		t.Fatalf("rollback: %d %v, want the 2 warm instances", n, err)
 	}
 	if got := get(t, url); got != "v1" {
 		t.Errorf("after the rollback: %q", got)
 	}
-	if st := cl.Status("7"); st.Live == nil || st.Live.PID != v1PID || len(st.Warm) != 1 || st.Warm[0].PID != v2.PID() {
-		t.Errorf("after the rollback: %+v, want release 41 live on pid %d and 42 warm", st, v1PID)
+	st = cl.Status("7")
+	if got := poolPIDs(t, st, 41); !slices.Equal(got, v1) || st.Live == nil || st.Live.ReleaseID != 41 || len(st.Warm) != 2 {
+		t.Errorf("after the rollback: pool %v, want release 41 live on pids %v and release 42 (%v) warm: %+v", got, v1, v2, st)
 	}
-	if err := cl.Stop(context.Background(), warm); !errors.Is(err, deploy.ErrLive) {
-		t.Errorf("stopping the live release: %v, want ErrLive", err)
+	if _, err := cl.SwitchWarm("7", 77); !errors.Is(err, deploy.ErrNotWarm) {
+		t.Errorf("switch to a release that never ran: %v, want ErrNotWarm", err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// Its output names a secret: the edge keeps it raw (it does not know
 	// the secrets), the client masks it before anyone sees it.
-	_, err = cl.StartInstance(ctx, deploy.InstanceSpec{Env: "7", ReleaseID: 43, Dir: releaseDir(t, data), Command: "exec " + appBin,
-		Vars: map[string]string{"EXIT_AT_ONCE": "1", "VERSION": "s3cret-value"}, HealthPath: "/healthz", Lines: maskWith("s3cret-value")}, nil)
+	_, err := cl.Rollout(ctx, deploy.RolloutSpec{InstanceSpec: deploy.InstanceSpec{Env: "7", ReleaseID: 43, Dir: releaseDir(t, data), Command: "exec " + appBin,
+		Vars: map[string]string{"EXIT_AT_ONCE": "1", "VERSION": "s3cret-value"}, HealthPath: "/healthz", Lines: maskWith("s3cret-value")}, Instances: 2}, nil)
 	var se *deploy.StartError
 	if !errors.As(err, &se) || !errors.Is(err, deploy.ErrExited) || !strings.Contains(strings.Join(se.Output, "\n"), "told to exit at once") {
 		t.Fatalf("a release that exits at once: %v, want a StartError wrapping ErrExited with its output", err)
@@ -535,11 +567,14 @@ func TestTheClientDrivesDeploysAndRollbacksLikeTheManager(t *testing.T) {
 		t.Errorf("the exit's lines are not masked: %v", se.Exit.Lines)
 	}
 	ds, err := cl.Desired(context.Background(), "7")
-	if err != nil || slices.ContainsFunc(ds.Releases, func(r edge.Release) bool { return r.ID == 43 }) {
-		t.Errorf("the failed release is still desired: %+v %v", ds, err)
+	if err != nil || ds.Live != 41 || slices.ContainsFunc(ds.Releases, func(r edge.Release) bool { return r.ID == 43 }) {
+		t.Errorf("after the failed rollout the desired state is %+v %v, want release 41 live and 43 gone", ds, err)
 	}
 	if got := get(t, url); got != "v1" {
-		t.Errorf("after the failed start: %q", got)
+		t.Errorf("after the failed rollout: %q", got)
+	}
+	if got := poolPIDs(t, cl.Status("7"), 41); !slices.Equal(got, v1) {
+		t.Errorf("after the failed rollout the pool runs %v, want the same %v", got, v1)
 	}
 }
 

@@ -4,108 +4,232 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/slipway-ci/slipway/internal/deploy"
 )
 
-// MaxInstances is how many instances of a release the edge process runs
-// per environment: one, for now. A pool of several instances needs the
-// in-process engine (`slipway serve --edge=inprocess`).
-const MaxInstances = 1
+// maxWarm bounds the warm releases a desired state lists; the edge's
+// manager keeps fewer pools warm anyway (deploy.Options.MaxWarm).
+const maxWarm = 8
 
-// oneInstance says why no more than MaxInstances, and what to do.
-const oneInstance = "the edge process (slipway serve --edge=child or --edge-socket) runs only one instance per environment for now; " +
-	"start the portal with --edge=inprocess to run more"
+// livePool returns the live pool's instances of rel that are healthy.
+func livePool(st Status, rel int64) (healthy, all int) {
+	for _, in := range st.Instances {
+		if in.Role == "live" && in.ReleaseID == rel {
+			all++
+			if in.State == deploy.StateHealthy {
+				healthy++
+			}
+		}
+	}
+	return healthy, all
+}
 
-// ErrOneInstance is the error of a rollout or scale to more than
-// MaxInstances through the edge process; it wraps deploy.ErrInvalid.
-var ErrOneInstance = fmt.Errorf("%w: %s", deploy.ErrInvalid, oneInstance)
-
-// InstanceLimit reports how many instances the client can run per
-// environment and why not more, so that a form or an API call asking for
-// more is refused up front.
-func (c *Client) InstanceLimit() (int, string) { return MaxInstances, oneInstance }
-
-func checkInstances(what string, n int) error {
-	switch {
-	case n < 1 || n > deploy.MaxInstances:
-		return fmt.Errorf("edge: %s: %w: %d instances, want 1 to %d", what, deploy.ErrInvalid, n, deploy.MaxInstances)
-	case n > MaxInstances:
-		return fmt.Errorf("edge: %s to %d instances: %w", what, n, ErrOneInstance)
+// failureOfRelease returns rel's failure in st, if any.
+func failureOfRelease(st Status, rel int64) *Failure {
+	for _, f := range st.Failed {
+		if f.ReleaseID == rel {
+			return &f
+		}
 	}
 	return nil
 }
 
-// Rollout implements deploy.Engine for one instance: the release starts
-// through the desired state, must pass its health check, then goes live;
-// the release it replaces stays warm for the rollback window. More than
-// one instance is refused with ErrOneInstance.
+// makeLive moves rel (as r) to the live release of ds and the release it
+// replaces to the warm ones, and returns that release's ID.
+func makeLive(ds *Desired, r Release) int64 {
+	prev := ds.Live
+	if prev != r.ID {
+		if old, ok := ds.live(); ok {
+			ds.Warm = append(ds.Warm, old)
+		}
+	}
+	ds.Warm = slices.DeleteFunc(ds.Warm, func(w Release) bool { return w.ID == r.ID })
+	if len(ds.Warm) > maxWarm {
+		ds.Warm = ds.Warm[len(ds.Warm)-maxWarm:]
+	}
+	ds.Releases = []Release{r}
+	ds.Live = r.ID
+	return prev
+}
+
+// Rollout implements deploy.Engine: the release becomes the live one of
+// the environment's desired state with spec.Instances instances, and the
+// edge brings it there as the in-process engine does (all at once when
+// nothing else serves, else rolling in batches; the replaced pool stays
+// warm). The steps the edge reports go to progress. When the rollout
+// fails, the edge put the previous pool back, and the desired state names
+// it again.
 func (c *Client) Rollout(ctx context.Context, spec deploy.RolloutSpec, progress func(string)) (deploy.RolloutResult, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
-	n := spec.Instances
-	if n == 0 {
-		n = 1
+	n := max(spec.Instances, 1)
+	if n > deploy.MaxInstances || spec.Instances < 0 {
+		return deploy.RolloutResult{}, fmt.Errorf("edge: rollout of release %d in %s: %w: %d instances, want 1 to %d",
+			spec.ReleaseID, spec.Env, deploy.ErrInvalid, spec.Instances, deploy.MaxInstances)
 	}
-	if err := checkInstances(fmt.Sprintf("rollout of release %d in %s", spec.ReleaseID, spec.Env), n); err != nil {
-		return deploy.RolloutResult{}, err
+	env, rel := spec.Env, spec.ReleaseID
+	r := Release{ID: rel, Instances: n, Batch: spec.Batch, Dir: spec.Dir, Command: spec.Command, Vars: spec.Vars, HealthPath: spec.HealthPath}
+	if dl, ok := ctx.Deadline(); ok {
+		r.HealthTimeout = time.Until(dl)
 	}
+	h := c.handle(env, rel, spec.Lines, spec.Output)
+	h.progress.Store(&progress)
+	defer h.progress.Store(nil)
 	stopped := func() {
 		if spec.Stopped != nil {
 			spec.Stopped()
 		}
 	}
-	// The release is live already (a redeploy of it): it keeps serving.
-	if st := c.Status(spec.Env); st.LiveReleaseID == spec.ReleaseID && st.Live != nil && st.Live.State == deploy.StateHealthy {
-		if inst := c.Attach(spec.Env, spec.ReleaseID, spec.Lines); inst != nil {
-			if spec.Output != nil {
-				inst.SetLog(spec.Output)
-			}
-			go func() { <-inst.Done(); stopped() }()
-			progress(fmt.Sprintf("release %d already serves through the edge: 1 instance", spec.ReleaseID))
-			return deploy.RolloutResult{Instances: 1}, nil
-		}
-	}
-	progress(fmt.Sprintf("starting 1 instance of release %d", spec.ReleaseID))
-	inst, err := c.StartInstance(ctx, spec.InstanceSpec, spec.Output)
+
+	var prev int64
+	var prevRelease Release
+	err := c.update(ctx, env, func(ds *Desired) error {
+		prevRelease, _ = ds.live()
+		prev = makeLive(ds, r)
+		return nil
+	})
 	if err != nil {
+		c.dropHandle(env, rel, h)
 		stopped()
 		return deploy.RolloutResult{}, err
 	}
-	go func() { <-inst.Done(); stopped() }()
-	progress(fmt.Sprintf("healthy: pid %d on port %d", inst.PID(), inst.Port()))
-	prev, err := c.Switch(spec.Env, inst)
+	if prev == rel {
+		progress(fmt.Sprintf("release %d already serves through the edge: its pool goes to %d instance(s)", rel, n))
+	}
+	var fail *Failure
+	_, err = c.waitFor(ctx, env, func(st Status) (bool, error) {
+		if f := failureOfRelease(st, rel); f != nil {
+			fail = f
+			return true, nil
+		}
+		if st.Live != rel || st.Busy {
+			return false, nil
+		}
+		if st.ScaleError != "" {
+			return true, fmt.Errorf("edge: release %d in %s serves, but its pool could not grow to %d: %s", rel, env, n, st.ScaleError)
+		}
+		healthy, all := livePool(st, rel)
+		return healthy == n && all == n, nil
+	})
+	if fail != nil || (err != nil && prev != rel) {
+		// The edge kept (or put back) the previous pool: say so, so that
+		// nothing tries this release again on its own.
+		_ = c.update(context.WithoutCancel(ctx), env, func(ds *Desired) error {
+			if ds.Live != rel {
+				return nil
+			}
+			ds.Releases, ds.Live = nil, 0
+			if prev != 0 {
+				makeLive(ds, prevRelease)
+			}
+			return nil
+		})
+		c.dropHandle(env, rel, h)
+		stopped()
+		if fail != nil {
+			fail.Output = maskAll(spec.Lines, fail.Output)
+			fail.Detail = strings.Join(maskAll(spec.Lines, []string{fail.Detail}), " ")
+			if fail.Exit != nil {
+				fail.Exit.Lines = maskAll(spec.Lines, fail.Exit.Lines)
+			}
+			return deploy.RolloutResult{}, fail.startError(spec.InstanceSpec)
+		}
+		return deploy.RolloutResult{}, &deploy.StartError{Env: env, ReleaseID: rel, Err: err}
+	}
 	if err != nil {
-		_ = c.Stop(context.WithoutCancel(ctx), inst)
 		return deploy.RolloutResult{}, err
 	}
-	res := deploy.RolloutResult{Instances: 1}
-	if prev != nil {
-		res.Previous = prev.ReleaseID()
+	h.ready.Store(true)
+	go func() { <-h.inst.Done(); stopped() }()
+	res := deploy.RolloutResult{Instances: n}
+	if prev != 0 && prev != rel {
+		res.Previous, res.Rolling = prev, true
 	}
-	progress("edge switched")
 	return res, nil
 }
 
-// SwitchWarm implements deploy.Engine: the warm instance of releaseID
-// goes live again and the live one stays warm in turn.
+// SwitchWarm implements deploy.Engine: the warm pool of releaseID goes
+// live again, all at once, and the live one stays warm in turn.
 func (c *Client) SwitchWarm(env string, releaseID int64) (int, error) {
-	inst := c.Warm(env, releaseID)
-	if inst == nil {
-		return 0, fmt.Errorf("edge: switch %s back to release %d: %w", env, releaseID, deploy.ErrNotWarm)
-	}
-	if _, err := c.Switch(env, inst); err != nil {
-		if errors.Is(err, deploy.ErrStopped) || errors.Is(err, deploy.ErrNotHealthy) {
-			return 0, fmt.Errorf("%w (%w)", err, deploy.ErrNotWarm)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.HealthTimeout)
+	defer cancel()
+	notWarm := fmt.Errorf("edge: switch %s back to release %d: %w", env, releaseID, deploy.ErrNotWarm)
+	st, ok, err := c.EnvStatus(ctx, env)
+	if err != nil {
 		return 0, err
 	}
-	return 1, nil
+	warm := 0
+	for _, in := range st.Instances {
+		if in.Role == "warm" && in.ReleaseID == releaseID && in.Routable {
+			warm++
+		}
+	}
+	if !ok || warm == 0 {
+		return 0, notWarm
+	}
+	err = c.update(ctx, env, func(ds *Desired) error {
+		i := slices.IndexFunc(ds.Warm, func(r Release) bool { return r.ID == releaseID })
+		if i < 0 {
+			return notWarm // the edge would have to start it anew
+		}
+		r := ds.Warm[i]
+		r.Instances = warm
+		makeLive(ds, r)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	st, err = c.waitFor(ctx, env, func(st Status) (bool, error) {
+		if f := failureOfRelease(st, releaseID); f != nil {
+			return true, fmt.Errorf("edge: switch %s back to release %d: %s", env, releaseID, f.Error)
+		}
+		return st.Live == releaseID && !st.Busy, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	_, all := livePool(st, releaseID)
+	return all, nil
 }
 
-// Scale implements deploy.Engine: the edge process runs one instance per
-// environment, so 1 is all there is to do and more is ErrOneInstance.
+// Scale implements deploy.Engine: the live release's pool gets n
+// instances, without a deploy. With nothing live there is nothing to
+// scale (the next rollout names its size).
 func (c *Client) Scale(ctx context.Context, env string, n int) error {
-	return checkInstances("scale "+env, n)
+	if n < 1 || n > deploy.MaxInstances {
+		return fmt.Errorf("edge: scale %s: %w: %d instances, want 1 to %d", env, deploy.ErrInvalid, n, deploy.MaxInstances)
+	}
+	live := int64(0)
+	err := c.update(ctx, env, func(ds *Desired) error {
+		live = ds.Live
+		for i := range ds.Releases {
+			if ds.Releases[i].ID == ds.Live {
+				ds.Releases[i].Instances = n
+				ds.Releases[i].Batch = min(ds.Releases[i].Batch, n)
+			}
+		}
+		return nil
+	})
+	if err != nil || live == 0 {
+		return err
+	}
+	_, err = c.waitFor(ctx, env, func(st Status) (bool, error) {
+		switch {
+		case st.ScaleError != "":
+			return true, fmt.Errorf("edge: scale %s to %d: %s", env, n, st.ScaleError)
+		case st.Live != live:
+			return true, errors.New("edge: scale " + env + ": another release went live meanwhile")
+		case st.Busy:
+			return false, nil
+		}
+		healthy, all := livePool(st, live)
+		return healthy == n && all == n, nil
+	})
+	return err
 }

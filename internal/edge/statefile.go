@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/slipway-ci/slipway/internal/deploy"
 )
@@ -24,8 +25,44 @@ type envRecord struct {
 	// Bound is the address the edge listens on (it stays the same across
 	// restarts even when Desired.EdgeAddr asks for any port).
 	Bound string `json:"bound,omitempty"`
-	// Processes maps a release to its running process.
+	// Pools maps a release to the processes of its instances.
+	Pools map[int64][]deploy.ProcessInfo `json:"pools,omitempty"`
+	// Serving is the release whose pool the edge served.
+	Serving int64 `json:"serving,omitempty"`
+	// Processes is the one process per release that an edge of one
+	// instance per environment recorded; it is read, never written.
 	Processes map[int64]deploy.ProcessInfo `json:"processes,omitempty"`
+}
+
+// pools returns the recorded processes of each release.
+func (r *envRecord) pools() map[int64][]deploy.ProcessInfo {
+	if len(r.Pools) > 0 || len(r.Processes) == 0 {
+		return r.Pools
+	}
+	out := map[int64][]deploy.ProcessInfo{}
+	for rel, pi := range r.Processes {
+		pi.Slot = 1
+		out[rel] = []deploy.ProcessInfo{pi}
+	}
+	return out
+}
+
+// serving returns the release that served.
+func (r *envRecord) serving() int64 {
+	if r.Serving == 0 && len(r.Pools) == 0 {
+		return r.Desired.Live
+	}
+	return r.Serving
+}
+
+// release returns how to run rel, from the desired state.
+func (r *envRecord) release(rel int64) (Release, bool) {
+	for _, x := range slices.Concat(r.Desired.Releases, r.Desired.Warm) {
+		if x.ID == rel {
+			return x, true
+		}
+	}
+	return Release{}, false
 }
 
 // writeFileAtomic replaces path with data so that a crash at any moment
