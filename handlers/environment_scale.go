@@ -33,29 +33,6 @@ func parseInstances(s string, blankOK bool) (int, error) {
 	return n, nil
 }
 
-// instanceLimiter is an engine that runs fewer instances per environment
-// than models.MaxInstances (the edge process): it says how many, and why
-// not more.
-type instanceLimiter interface {
-	InstanceLimit() (n int, why string)
-}
-
-// checkEngineInstances refuses n when the deploy engine cannot run that
-// many instances per environment, with the engine's explanation.
-func (h *Handler) checkEngineInstances(n int) error {
-	l, ok := h.engine.(instanceLimiter)
-	if !ok {
-		return nil
-	}
-	if limit, why := l.InstanceLimit(); n > limit {
-		if why == "" {
-			why = fmt.Sprintf("this Slipway runs at most %d instance(s) per environment", limit)
-		}
-		return &instancesError{strings.ToUpper(why[:1]) + why[1:] + "."}
-	}
-	return nil
-}
-
 // saveInstances stores env's instances (with an audit event when the
 // number changed) and queues the scale of the live pool, in one
 // transaction. The same number scales again: the live pool may differ
@@ -86,9 +63,6 @@ func (h *Handler) scaleEnvironment(c echo.Context) error {
 		return err
 	}
 	n, err := parseInstances(c.FormValue("instances"), false)
-	if err == nil {
-		err = h.checkEngineInstances(n)
-	}
 	if err != nil {
 		return h.redirectWith(c, envPath(env), "error", err.Error())
 	}
@@ -120,9 +94,6 @@ func (h *Handler) apiPatchEnvironment(c echo.Context) error {
 	}
 	if n := *req.Instances; n < 1 || n > models.MaxInstances {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, fmt.Sprintf("instances: %d is not a whole number from 1 to %d", n, models.MaxInstances))
-	}
-	if err := h.checkEngineInstances(*req.Instances); err != nil {
-		return echo.NewHTTPError(http.StatusUnprocessableEntity, "instances: "+err.Error())
 	}
 	if err := h.saveInstances(c.Request().Context(), c, env, *req.Instances); err != nil {
 		return err

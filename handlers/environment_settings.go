@@ -67,9 +67,6 @@ func (h *Handler) updateEnvironment(c echo.Context) error {
 	if err != nil {
 		return h.redirectWith(c, back, "error", err.Error()+" Leave it empty to use app.instances of .slipway.yml.")
 	}
-	if err := h.checkEngineInstances(instances); err != nil {
-		return h.redirectWith(c, back, "error", err.Error())
-	}
 	if addr != "" {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			return h.redirectWith(c, back, "error", "The edge address must be host:port, like 127.0.0.1:8081.")

@@ -62,8 +62,10 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 		return err
 	}
 	// An edge of its own (`slipway edge`) kept serving while the portal
-	// was down: the release is live already, nothing starts again.
-	if st := d.Deploy.Status(env.EngineKey()); st.LiveReleaseID == rel.ID && st.Live != nil && st.Live.State != deploy.StateStopped {
+	// was down: the release is live already (on its own instances, or on
+	// those of the release a rollback switched back to), nothing starts
+	// again.
+	if st := d.Deploy.Status(env.EngineKey()); st.LiveReleaseID == instanceRelease(rel) && st.Live != nil && st.Live.State != deploy.StateStopped {
 		j.log.Info("environment still served by the edge", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
 			slog.Int64("release", rel.ID), slog.Int("pid", st.Live.PID))
 		j.attachOutput(ctx, rel)
@@ -87,17 +89,6 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 		}
 	}
 	n := instancesFor(env, app)
-	note := ""
-	if l, ok := d.Deploy.(instanceLimiter); ok {
-		// Serving with fewer instances beats not serving: the setting
-		// stays, and takes effect again under an engine that runs pools.
-		if limit, why := l.InstanceLimit(); n > limit {
-			j.log.Warn("environment restored with fewer instances than it asks for", slog.String("project", env.Project.Slug),
-				slog.String("env", env.Name), slog.Int("instances", n), slog.Int("running", limit), slog.String("why", why))
-			note = fmt.Sprintf(" of the %d it asks for: %s", n, why)
-			n = limit
-		}
-	}
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()
 	out := openAppOutput(ctx, d.Logs, rel.ID, j.log)
@@ -117,14 +108,8 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	j.log.Info("environment restored", slog.String("project", env.Project.Slug), slog.String("env", env.Name),
 		slog.Int64("release", rel.ID), slog.String("url", env.URL()))
 	j.recordEvent(ctx, &models.ReleaseEvent{EnvironmentID: env.ID, ReleaseID: rel.ID, Kind: models.EventRestored,
-		Message: fmt.Sprintf("started again after Slipway restarted (%d instance(s)%s)", n, note)})
+		Message: fmt.Sprintf("started again after Slipway restarted (%d instance(s))", n)})
 	return nil
-}
-
-// instanceLimiter is an engine that runs fewer instances per environment
-// than deploy.MaxInstances (the edge process): how many, and why not more.
-type instanceLimiter interface {
-	InstanceLimit() (n int, why string)
 }
 
 // outputAttacher is an engine whose instances outlive the portal (a
@@ -147,13 +132,22 @@ func (j *Jobs) attachOutput(ctx context.Context, rel *models.Release) {
 		j.log.Warn("app output not attached", slog.Int64("release", rel.ID), slog.Any("err", err))
 		return
 	}
-	inst := a.Attach(rel.Environment.EngineKey(), rel.ID, maskLines(secrets))
+	inst := a.Attach(rel.Environment.EngineKey(), instanceRelease(rel), maskLines(secrets))
 	if inst == nil {
 		return
 	}
-	out := openAppOutput(ctx, j.deps.Logs, rel.ID, j.log)
+	out := openAppOutput(ctx, j.deps.Logs, instanceRelease(rel), j.log)
 	inst.SetLog(out.line)
 	out.closeWhenDone(inst)
+}
+
+// instanceRelease is the release whose instances serve rel: its own, or
+// for a rollback to warm instances, those of the release it restored.
+func instanceRelease(rel *models.Release) int64 {
+	if rel.InstanceReleaseID != nil {
+		return *rel.InstanceReleaseID
+	}
+	return rel.ID
 }
 
 func (j *Jobs) recordEvent(ctx context.Context, ev *models.ReleaseEvent) {

@@ -36,33 +36,14 @@ const appSecret = "s3cret-tokenvalue"
 func seedApp(t *testing.T, p *Portal, key, run string) int64 {
 	t.Helper()
 	ctx := context.Background()
-	root, err := ModuleRoot()
-	must(t, err)
-	dir := t.TempDir()
-	must(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
-	if out, err := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(dir, "bin", "app"), filepath.Join(root, "jobs", "testdata", "app")).CombinedOutput(); err != nil {
-		t.Fatalf("build the test app: %v\n%s", err, out)
-	}
-	must(t, os.WriteFile(filepath.Join(dir, "version.txt"), []byte("v1"), 0o644))
 	store, err := models.Open(ctx, models.Config{DataDir: p.DataDir})
 	must(t, err)
 	defer store.Close()
-	arts, err := artifact.NewStore(filepath.Join(p.DataDir, "artifacts"))
-	must(t, err)
 	proj := &models.Project{Slug: "shop", Name: "Shop", RepoURL: "https://example.invalid/shop.git", DefaultBranch: "main",
 		WebhookSecretSealed: []byte("x"), NextBuildNumber: 2}
 	must(t, testkit.InsertFixture(ctx, store, proj))
 	must(t, store.CreateDefaultEnvironments(ctx, proj.ID, "main"))
-	var buf bytes.Buffer
-	must(t, artifact.Pack(dir, []string{"bin", "version.txt"}, &buf))
-	info, err := arts.Put(ctx, &buf)
-	must(t, err)
-	sha := info.SHA256
-	yml, _ := json.Marshal(run) // a JSON string is a YAML string
-	b := &models.Build{ProjectID: proj.ID, Number: 1, Ref: "main", RefType: "branch", CommitSHA: strings.Repeat("1", 40),
-		CommitMessage: "Ship", Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha,
-		PipelineYAML: "build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: " + string(yml) + "\n  health: /healthz\n"}
-	must(t, testkit.InsertFixture(ctx, store, &models.Artifact{SHA256: sha, Size: info.Size}, b))
+	id := addBuild(t, p, store, proj.ID, 1, run, "v1")
 
 	env, err := store.EnvironmentByName(ctx, "shop", "dev")
 	must(t, err)
@@ -72,6 +53,48 @@ func seedApp(t *testing.T, p *Portal, key, run string) int64 {
 	must(t, err)
 	must(t, store.SetEnvironmentVariable(ctx, &models.EnvironmentVariable{EnvironmentID: env.ID, Name: "TOKEN", Secret: true,
 		ValueSealed: box.Seal([]byte(appSecret), models.SecretAD(env.ID, "TOKEN"))}))
+	return id
+}
+
+// seedNextBuild adds build number of the project seedApp made: the same
+// app with another version.txt, so another artifact.
+func seedNextBuild(t *testing.T, p *Portal, number int, run, version string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	store, err := models.Open(ctx, models.Config{DataDir: p.DataDir})
+	must(t, err)
+	defer store.Close()
+	proj, err := store.ProjectBySlug(ctx, "shop")
+	must(t, err)
+	return addBuild(t, p, store, proj.ID, number, run, version)
+}
+
+// addBuild builds the test app, packs it with a version.txt saying
+// version as the artifact of a succeeded build number of project, whose
+// app runs run, and returns the build's ID.
+func addBuild(t *testing.T, p *Portal, store *models.Store, project int64, number int, run, version string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	root, err := ModuleRoot()
+	must(t, err)
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
+	if out, err := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(dir, "bin", "app"), filepath.Join(root, "jobs", "testdata", "app")).CombinedOutput(); err != nil {
+		t.Fatalf("build the test app: %v\n%s", err, out)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "version.txt"), []byte(version), 0o644))
+	arts, err := artifact.NewStore(filepath.Join(p.DataDir, "artifacts"))
+	must(t, err)
+	var buf bytes.Buffer
+	must(t, artifact.Pack(dir, []string{"bin", "version.txt"}, &buf))
+	info, err := arts.Put(ctx, &buf)
+	must(t, err)
+	sha := info.SHA256
+	yml, _ := json.Marshal(run) // a JSON string is a YAML string
+	b := &models.Build{ProjectID: project, Number: int64(number), Ref: "main", RefType: "branch", CommitSHA: strings.Repeat(strconv.Itoa(number%10), 40),
+		CommitMessage: "Ship " + version, Trigger: "manual", Status: models.BuildSucceeded, ArtifactSHA256: &sha,
+		PipelineYAML: "build:\n  - run: go build -o bin/app .\nartifact:\n  paths: [bin, version.txt]\napp:\n  run: " + string(yml) + "\n  health: /healthz\n"}
+	must(t, testkit.InsertFixture(ctx, store, &models.Artifact{SHA256: sha, Size: info.Size}, b))
 	return b.ID
 }
 

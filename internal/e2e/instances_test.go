@@ -48,10 +48,11 @@ const liveRowsJS = `(() => {
 // TestBrowserScalesStagingAndWatchesTheInstances scales staging from one
 // instance to three with the environment page's form and watches the
 // list show three healthy rows without a reload; then scales back to one
-// through the API and watches the list follow.
+// through the API and watches the list follow. The pool runs in the edge
+// process, as `slipway serve` runs it by default.
 func TestBrowserScalesStagingAndWatchesTheInstances(t *testing.T) {
 	key := secretbox.NewKey()
-	p := StartPortal(t, Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key}})
+	p := StartPortal(t, Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_EDGE=child"}})
 	id := seedApp(t, p, key, `exec ./bin/app`)
 	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
 	if res.ExitCode != 0 {

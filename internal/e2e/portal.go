@@ -70,6 +70,10 @@ type Portal struct {
 
 	stopOnce sync.Once
 	stopCode int
+	// childEdge is set when the portal runs the data dir's `slipway edge`
+	// (SLIPWAY_EDGE=child): the cleanup stops it, and the apps with it,
+	// after the portal.
+	childEdge bool
 }
 
 // StartPortal starts `slipway serve` on a free loopback port with a fresh
@@ -137,6 +141,7 @@ func startOnce(t testing.TB, opts Options, dataDir, logDir string, attempt int) 
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(append(cleanEnv(), p.env()...), "SLIPWAY_ADMIN_PASSWORD="+opts.AdminPassword)
 	p.cmd.Env = append(p.cmd.Env, opts.Env...)
+	p.childEdge = edgeMode(p.cmd.Env, opts.Args) == "child"
 	p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
 	p.cmd.SysProcAttr = sysProcAttr()
 	if err := p.start(); err != nil {
@@ -245,6 +250,42 @@ func (p *Portal) cleanup() {
 	if p.t.Failed() {
 		p.t.Logf("e2e: portal %s logs:\n%s", p.URL, p.logs())
 	}
+	if p.childEdge {
+		// Once the portal is gone (nothing starts the edge again), the
+		// edge and its apps stop too: nothing outlives the test.
+		if res := Exec(p.t, []string{"SLIPWAY_DATA=" + p.DataDir}, "", "edge", "stop"); res.ExitCode != 0 {
+			p.t.Errorf("e2e: slipway edge stop:\n%s", res)
+		}
+		if p.t.Failed() {
+			p.t.Logf("e2e: edge log:\n%s", readFile(filepath.Join(p.DataDir, "run", "edge.log")))
+		}
+	}
+}
+
+// edgeMode is the --edge mode a portal with env and args runs in: the last
+// --edge flag, else the last SLIPWAY_EDGE, else the binary's default
+// (child); an --edge-socket edge is external ("external").
+func edgeMode(env, args []string) string {
+	mode := "child"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "SLIPWAY_EDGE="); ok {
+			mode = v
+		}
+		if strings.HasPrefix(kv, "SLIPWAY_EDGE_SOCKET=") && kv != "SLIPWAY_EDGE_SOCKET=" {
+			return "external"
+		}
+	}
+	for i, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--edge-socket"):
+			return "external"
+		case strings.HasPrefix(a, "--edge="):
+			mode = strings.TrimPrefix(a, "--edge=")
+		case a == "--edge" && i+1 < len(args):
+			mode = args[i+1]
+		}
+	}
+	return mode
 }
 
 // Stdout is everything the portal wrote to standard output so far.
