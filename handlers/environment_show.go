@@ -145,6 +145,7 @@ func (h *Handler) instancesCard(c echo.Context, env *models.Environment) pages.I
 		p.EngineKnown = true
 		st := h.engine.Status(env.EngineKey())
 		p.Desired = st.Desired
+		p.Balance = string(st.Balance)
 		p.Instances = instanceViews(st)
 	}
 	if env.Instances > 0 {

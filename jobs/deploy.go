@@ -323,6 +323,8 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secr
 		InstanceSpec: deploy.InstanceSpec{Env: key, ReleaseID: rel.ID, Dir: dir, Command: app.Run, Vars: vars,
 			HealthPath: app.Health, Lines: maskLines(secrets)},
 		Instances: n,
+		Batch:     app.RolloutBatch,
+		Balance:   deploy.Balance(app.Balance),
 		Output: func(l string) {
 			out.line(l)
 			if deploying.Load() {
@@ -335,7 +337,15 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secr
 	// batch after batch, and drains between them.
 	sctx, cancel := context.WithTimeout(ctx, time.Duration(n)*(app.HealthTimeout+deploy.DefaultDrainTimeout))
 	defer cancel()
-	d.line(fmt.Sprintf("%d instance(s)", n))
+	if n > 1 {
+		how := "each request to the instance with the fewest in flight (least-outstanding)"
+		if app.Balance == pipeline.BalanceRoundRobin {
+			how = "requests to the instances in turn (round-robin)"
+		}
+		d.line(fmt.Sprintf("%d instances; the edge sends %s", n, how))
+	} else {
+		d.line("1 instance")
+	}
 	res, err := mgr.Rollout(sctx, spec, d.line)
 	deploying.Store(false)
 	if err != nil {

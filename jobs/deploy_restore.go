@@ -96,6 +96,8 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 		InstanceSpec: deploy.InstanceSpec{Env: env.EngineKey(), ReleaseID: rel.ID, Dir: dir,
 			Command: app.Run, Vars: vars, HealthPath: app.Health, Lines: maskLines(secrets)},
 		Instances: n,
+		Batch:     app.RolloutBatch,
+		Balance:   deploy.Balance(app.Balance),
 		Output:    out.line,
 		Stopped:   func() { out.close(string(deploy.StateStopped)) },
 	}, nil)

@@ -64,7 +64,7 @@ func (m *Manager) AdoptPool(ctx context.Context, spec RolloutSpec, procs []Proce
 	e := m.envLocked(spec.Env)
 	set := e.sets[spec.ReleaseID]
 	if set == nil {
-		set = &releaseSet{spec: spec.InstanceSpec, output: spec.Output, stopped: spec.Stopped}
+		set = &releaseSet{spec: spec.InstanceSpec, balance: spec.Balance, output: spec.Output, stopped: spec.Stopped}
 		e.sets[spec.ReleaseID] = set
 	}
 	set.running++ // held while adopting, so that a failed adoption does not end the set
@@ -108,7 +108,7 @@ func (m *Manager) AdoptPool(ctx context.Context, spec RolloutSpec, procs []Proce
 	}
 	if live {
 		prev := e.live.Load()
-		e.live.Store(&pool{releaseID: spec.ReleaseID, members: insts})
+		e.live.Store(newPool(spec.ReleaseID, insts))
 		e.desired = len(insts)
 		if prev != nil {
 			m.keepWarmLocked(e, prev.without(insts...).members)

@@ -267,7 +267,7 @@ func (m *Manager) Switch(env string, inst *Instance) (*Instance, error) {
 		return nil, nil
 	}
 	e.removeWarm(inst)
-	e.live.Store(&pool{releaseID: inst.releaseID, members: []*Instance{inst}})
+	e.live.Store(newPool(inst.releaseID, []*Instance{inst}))
 	m.log.Info("edge switched", slog.String("env", env), slog.Int64("release", inst.releaseID))
 	if prev == nil {
 		return nil, nil
@@ -388,6 +388,7 @@ func (m *Manager) Status(env string) EnvStatus {
 	live := e.live.Load()
 	if live != nil {
 		st.LiveReleaseID = live.releaseID
+		st.Balance = cmp.Or(live.balance, m.opts.Balance, BalanceLeastOutstanding)
 		for _, inst := range live.members {
 			st.Pool = append(st.Pool, inst.Status())
 		}

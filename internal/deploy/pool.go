@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +19,15 @@ const MaxInstances = 16
 
 // Balance names how the edge spreads requests over a pool.
 type Balance string
+
+// ParseBalance checks a balancing strategy's name ("" is the default).
+func ParseBalance(s string) (Balance, error) {
+	switch b := Balance(s); b {
+	case "", BalanceLeastOutstanding, BalanceRoundRobin:
+		return b, nil
+	}
+	return "", fmt.Errorf("%w: balance %q: want %s or %s", ErrInvalid, s, BalanceLeastOutstanding, BalanceRoundRobin)
+}
 
 // Balancing strategies.
 const (
@@ -43,23 +54,37 @@ const (
 type pool struct {
 	releaseID int64
 	members   []*Instance
+	// balance is how the release's RolloutSpec asked to balance ("": the
+	// manager's Options.Balance).
+	balance Balance
+}
+
+// newPool returns the pool of members of release rel, balanced as their
+// release asked.
+func newPool(rel int64, members []*Instance) *pool {
+	p := &pool{releaseID: rel, members: members}
+	for _, m := range members {
+		if m.set != nil {
+			p.balance = m.set.balance
+			break
+		}
+	}
+	return p
 }
 
 func (p *pool) has(inst *Instance) bool { return p != nil && slices.Contains(p.members, inst) }
 
 // with returns a copy of p with inst added.
 func (p *pool) with(releaseID int64, inst *Instance) *pool {
-	np := &pool{releaseID: releaseID}
-	if p != nil {
-		np.members = slices.Clone(p.members)
+	if p == nil {
+		return newPool(releaseID, []*Instance{inst})
 	}
-	np.members = append(np.members, inst)
-	return np
+	return &pool{releaseID: releaseID, members: append(slices.Clone(p.members), inst), balance: p.balance}
 }
 
 // without returns a copy of p without insts.
 func (p *pool) without(insts ...*Instance) *pool {
-	np := &pool{releaseID: p.releaseID}
+	np := &pool{releaseID: p.releaseID, balance: p.balance}
 	for _, m := range p.members {
 		if !slices.Contains(insts, m) {
 			np.members = append(np.members, m)
@@ -84,13 +109,14 @@ func (e *envState) pick(p *pool, skip *Instance) *Instance {
 		return nil
 	}
 	start := int(e.rr.Add(1) % uint64(n))
+	roundRobin := cmp.Or(p.balance, e.m.opts.Balance) == BalanceRoundRobin
 	var best *Instance
 	for k := range n {
 		inst := p.members[(start+k)%n]
 		if inst == skip || !inst.routable.Load() {
 			continue
 		}
-		if e.m.opts.Balance == BalanceRoundRobin {
+		if roundRobin {
 			return inst
 		}
 		if best == nil || inst.inflight.Load() < best.inflight.Load() {

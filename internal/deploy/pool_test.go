@@ -118,43 +118,68 @@ func TestPoolBalancesAcrossInstances(t *testing.T) {
 		})
 	}
 
-	t.Run("least-outstanding avoids the busy instance", func(t *testing.T) {
-		m := newTestManager(t, testOptions())
-		addr, err := m.EnsureEdge("proj/dev", "")
-		if err != nil {
-			t.Fatal(err)
+	// The release's own balance (RolloutSpec.Balance) wins over the
+	// manager's default (least-outstanding): round robin keeps sending
+	// every other request to the busy instance.
+	for _, bal := range []Balance{"", BalanceRoundRobin} {
+		name := "least-outstanding avoids the busy instance"
+		if bal == BalanceRoundRobin {
+			name = "a release asking for round-robin takes turns, busy or not"
 		}
-		rollout(t, m, "proj/dev", 1, "v1", 2)
-		slow := make(chan string, 1)
-		go func() {
-			resp, err := http.Get("http://" + addr + "/whoami?sleep=1500")
+		t.Run(name, func(t *testing.T) {
+			m := newTestManager(t, testOptions())
+			addr, err := m.EnsureEdge("proj/dev", "")
 			if err != nil {
-				slow <- err.Error()
-				return
+				t.Fatal(err)
 			}
-			defer resp.Body.Close()
-			b := make([]byte, 64)
-			n, _ := resp.Body.Read(b)
-			slow <- string(b[:n])
-		}()
-		busy := 0
-		testkit.Eventually(t, 20*time.Second, func() bool {
-			for _, s := range m.Status("proj/dev").Pool {
-				if s.InFlight == 1 {
-					busy = s.Slot
-					return true
+			if _, err := m.Rollout(context.Background(), RolloutSpec{InstanceSpec: appSpec(t, "proj/dev", 1, "v1"), Instances: 2, Balance: bal}, nil); err != nil {
+				t.Fatal(err)
+			}
+			slow := make(chan string, 1)
+			go func() {
+				resp, err := http.Get("http://" + addr + "/whoami?sleep=1500")
+				if err != nil {
+					slow <- err.Error()
+					return
+				}
+				defer resp.Body.Close()
+				b := make([]byte, 64)
+				n, _ := resp.Body.Read(b)
+				slow <- string(b[:n])
+			}()
+			busy := 0
+			testkit.Eventually(t, 20*time.Second, func() bool {
+				for _, s := range m.Status("proj/dev").Pool {
+					if s.InFlight == 1 {
+						busy = s.Slot
+						return true
+					}
+				}
+				return false
+			}, "the slow request to be in flight")
+			toBusy := 0
+			for range 10 {
+				if _, body := get(t, "http://"+addr+"/whoami"); body == "v1/"+itoa64(int64(busy)) {
+					toBusy++
 				}
 			}
-			return false
-		}, "the slow request to be in flight")
-		for range 10 {
-			_, body := get(t, "http://"+addr+"/whoami")
-			if body == "v1/"+itoa64(int64(busy)) {
-				t.Fatalf("a request went to instance %d, which is busy with a slow request", busy)
+			switch {
+			case bal == "" && toBusy > 0:
+				t.Errorf("%d of 10 requests went to instance %d, which is busy with a slow request", toBusy, busy)
+			case bal == BalanceRoundRobin && (toBusy < 4 || toBusy > 6):
+				t.Errorf("round robin sent %d of 10 requests to instance %d, want about half", toBusy, busy)
 			}
-		}
-		if got := <-slow; got != "v1/"+itoa64(int64(busy)) {
-			t.Errorf("slow request answered %q", got)
+			if got := <-slow; got != "v1/"+itoa64(int64(busy)) {
+				t.Errorf("slow request answered %q", got)
+			}
+		})
+	}
+
+	t.Run("an unknown balance is refused", func(t *testing.T) {
+		m := newTestManager(t, testOptions())
+		_, err := m.Rollout(context.Background(), RolloutSpec{InstanceSpec: appSpec(t, "proj/dev", 1, "v1"), Instances: 2, Balance: "random"}, nil)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"random"`) {
+			t.Errorf("rollout with balance random: %v, want ErrInvalid naming it", err)
 		}
 	})
 }

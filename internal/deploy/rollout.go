@@ -19,8 +19,12 @@ type RolloutSpec struct {
 	// Instances is the pool size N, 1 to MaxInstances; 0 means 1.
 	Instances int
 	// Batch is how many new instances a rolling deploy starts at a time;
-	// 0 means a quarter of Instances, at least 1.
+	// 0 means a quarter of Instances, at least 1 (more than Instances
+	// means all of them).
 	Batch int
+	// Balance is how the edge spreads requests over the pool ("": the
+	// manager's Options.Balance).
+	Balance Balance
 	// Output receives every instance's output lines (nil keeps them in
 	// each instance's ring buffer only). It may be called from several
 	// instances at once.
@@ -45,6 +49,7 @@ type RolloutResult struct {
 // share: how to start another one (for Scale), and where their output goes.
 type releaseSet struct {
 	spec    InstanceSpec
+	balance Balance
 	output  func(string)
 	stopped func()
 	running int // guarded by Manager.mu
@@ -92,6 +97,9 @@ func (m *Manager) Rollout(ctx context.Context, spec RolloutSpec, progress func(s
 	if _, err := m.checkSpec(spec.InstanceSpec); err != nil {
 		return RolloutResult{}, err
 	}
+	if _, err := ParseBalance(string(spec.Balance)); err != nil {
+		return RolloutResult{}, fmt.Errorf("deploy: rollout of release %d in %s: %w", spec.ReleaseID, spec.Env, err)
+	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -103,7 +111,7 @@ func (m *Manager) Rollout(ctx context.Context, spec RolloutSpec, progress func(s
 	e.op.Lock()
 	defer e.op.Unlock()
 	m.mu.Lock()
-	set := &releaseSet{spec: spec.InstanceSpec, output: spec.Output, stopped: spec.Stopped}
+	set := &releaseSet{spec: spec.InstanceSpec, balance: spec.Balance, output: spec.Output, stopped: spec.Stopped}
 	if old := e.sets[spec.ReleaseID]; old != nil && old.running > 0 {
 		set = old // instances of it still run (warm): new ones share their output
 		if spec.Stopped != nil {
@@ -137,7 +145,7 @@ func (m *Manager) rolloutAtOnce(ctx context.Context, e *envState, set *releaseSe
 		return RolloutResult{}, fmt.Errorf("deploy: rollout of release %d in %s: %w", rel, e.name, ErrClosed)
 	}
 	prev := e.live.Load()
-	e.live.Store(&pool{releaseID: rel, members: insts})
+	e.live.Store(newPool(rel, insts))
 	m.log.Info("edge switched", slog.String("env", e.name), slog.Int64("release", rel), slog.Int("instances", n))
 	res := RolloutResult{Instances: n}
 	if prev != nil {
@@ -192,7 +200,7 @@ func (m *Manager) rolloutRolling(ctx context.Context, e *envState, set *releaseS
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e.live.Store(&pool{releaseID: rel, members: started})
+	e.live.Store(newPool(rel, started))
 	m.keepWarmLocked(e, olds)
 	m.log.Info("rolling deploy done", slog.String("env", e.name), slog.Int64("release", rel), slog.Int("instances", n))
 	progress(fmt.Sprintf("all %d instance(s) of release %d serve; release %d stays warm for rollback", n, rel, old.releaseID))
@@ -203,13 +211,13 @@ func (m *Manager) rolloutRolling(ctx context.Context, e *envState, set *releaseS
 // new instances.
 func (m *Manager) abortRollout(e *envState, oldRelease int64, olds, started []*Instance) {
 	m.mu.Lock()
-	back := &pool{releaseID: oldRelease}
+	var kept []*Instance
 	for _, o := range olds {
 		if o.State() != StateStopped {
-			back.members = append(back.members, o)
+			kept = append(kept, o)
 		}
 	}
-	e.live.Store(back)
+	e.live.Store(newPool(oldRelease, kept))
 	for _, inst := range started {
 		inst.retiring = true
 	}
@@ -322,7 +330,7 @@ func (m *Manager) SwitchWarm(env string, releaseID int64) (int, error) {
 		e.removeWarm(inst)
 	}
 	prev := e.live.Load()
-	e.live.Store(&pool{releaseID: releaseID, members: set})
+	e.live.Store(newPool(releaseID, set))
 	e.desired = len(set)
 	if prev != nil {
 		m.keepWarmLocked(e, prev.without(set...).members)

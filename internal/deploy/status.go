@@ -91,6 +91,9 @@ type EnvStatus struct {
 	// Desired is the pool size the last Rollout or Scale asked for (0
 	// when neither ran).
 	Desired int
+	// Balance is how the edge spreads requests over the live pool ("" when
+	// nothing is live).
+	Balance Balance
 	// Warm lists the instances kept for instant rollback, newest first.
 	Warm []InstanceStatus
 	// Other lists the remaining instances, ordered by release: those still

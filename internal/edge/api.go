@@ -55,6 +55,9 @@ type Release struct {
 	// Batch is how many new instances a rolling deploy starts at a time;
 	// 0 means a quarter of Instances, at least 1.
 	Batch int `json:"batch,omitempty"`
+	// Balance is how the edge spreads requests over the instances
+	// (deploy.Balance; "" is least-outstanding).
+	Balance deploy.Balance `json:"balance,omitempty"`
 	// Dir, Command, Vars and HealthPath are deploy.InstanceSpec's.
 	Dir        string            `json:"dir"`
 	Command    string            `json:"command"`
@@ -92,6 +95,8 @@ type Status struct {
 	Live int64 `json:"live,omitempty"`
 	// Desired is the size the live pool was last asked to have.
 	Desired int `json:"desired,omitempty"`
+	// Balance is how the edge spreads requests over the live pool.
+	Balance deploy.Balance `json:"balance,omitempty"`
 	// Busy is set while a rollout, a switch back or a scale runs.
 	Busy bool `json:"busy,omitempty"`
 	// ScaleError says why the last scale of the live pool failed.

@@ -314,7 +314,7 @@ func (c *Client) Status(env string) deploy.EnvStatus {
 	if err != nil {
 		return out
 	}
-	out.EdgeAddr, out.LiveReleaseID, out.Desired = st.EdgeAddr, st.Live, st.Desired
+	out.EdgeAddr, out.LiveReleaseID, out.Desired, out.Balance = st.EdgeAddr, st.Live, st.Desired, st.Balance
 	for _, in := range st.Instances {
 		in.LastExit = withoutLines(in.LastExit) // raw output: the edge does not mask
 		switch in.Role {

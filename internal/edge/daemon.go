@@ -160,7 +160,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 				continue
 			}
 			wg.Go(func() {
-				insts, err := d.mgr.AdoptPool(ctx, deploy.RolloutSpec{InstanceSpec: r.spec(name), Output: d.lineFunc(name, rel)},
+				insts, err := d.mgr.AdoptPool(ctx, deploy.RolloutSpec{InstanceSpec: r.spec(name), Balance: r.Balance, Output: d.lineFunc(name, rel)},
 					procs, rel == rec.serving())
 				if err != nil {
 					d.log.Warn("edge: not every instance was adopted; missing ones start again if they should run",
@@ -303,7 +303,7 @@ func (d *Daemon) bringLive(ctx context.Context, env string, r Release) error {
 		}
 	}
 	_, err := d.mgr.Rollout(ctx, deploy.RolloutSpec{InstanceSpec: r.spec(env), Instances: max(r.Instances, 1), Batch: r.Batch,
-		Output: d.lineFunc(env, r.ID)}, func(line string) {
+		Balance: r.Balance, Output: d.lineFunc(env, r.ID)}, func(line string) {
 		d.publish(Message{Type: "progress", Env: env, ReleaseID: r.ID, Line: line})
 		d.saveSoon() // a new process runs: a crashed edge's successor must know it
 	})
@@ -384,7 +384,7 @@ func (d *Daemon) Status(env string) (Status, bool) {
 	}
 	ms := d.mgr.Status(env)
 	st := Status{Env: env, Generation: er.desired.Generation, EdgeAddr: ms.EdgeAddr, Live: ms.LiveReleaseID,
-		Desired: ms.Desired, Busy: er.busy, Instances: []Instance{}}
+		Desired: ms.Desired, Balance: ms.Balance, Busy: er.busy, Instances: []Instance{}}
 	if er.edgeErr != nil {
 		st.EdgeError = er.edgeErr.Error()
 		st.EdgeAddrInUse = errors.Is(er.edgeErr, deploy.ErrAddrInUse)
@@ -528,6 +528,11 @@ func (d *Daemon) publish(m Message) {
 	}
 }
 
+func validBalance(b deploy.Balance) bool {
+	_, err := deploy.ParseBalance(string(b))
+	return err == nil
+}
+
 func hasRelease(rs []Release, id int64) bool {
 	return slices.ContainsFunc(rs, func(r Release) bool { return r.ID == id })
 }
@@ -573,8 +578,10 @@ func validate(ds Desired) error {
 			return bad("release %d is listed twice", r.ID)
 		case r.Instances < 0 || r.Instances > deploy.MaxInstances:
 			return bad("release %d: %d instances asked, want 1 to %d", r.ID, r.Instances, deploy.MaxInstances)
-		case r.Batch < 0 || r.Batch > max(r.Instances, 1):
-			return bad("release %d: batch %d, want 0 (a quarter of the instances) to %d", r.ID, r.Batch, max(r.Instances, 1))
+		case r.Batch < 0 || r.Batch > deploy.MaxInstances:
+			return bad("release %d: batch %d, want 0 (a quarter of the instances) to %d", r.ID, r.Batch, deploy.MaxInstances)
+		case !validBalance(r.Balance):
+			return bad("release %d: balance %q, want %s or %s", r.ID, r.Balance, deploy.BalanceLeastOutstanding, deploy.BalanceRoundRobin)
 		case r.Command == "" || r.Dir == "":
 			return bad("release %d needs a command and a dir", r.ID)
 		}

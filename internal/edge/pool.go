@@ -73,7 +73,10 @@ func (c *Client) Rollout(ctx context.Context, spec deploy.RolloutSpec, progress 
 			spec.ReleaseID, spec.Env, deploy.ErrInvalid, spec.Instances, deploy.MaxInstances)
 	}
 	env, rel := spec.Env, spec.ReleaseID
-	r := Release{ID: rel, Instances: n, Batch: spec.Batch, Dir: spec.Dir, Command: spec.Command, Vars: spec.Vars, HealthPath: spec.HealthPath}
+	if _, err := deploy.ParseBalance(string(spec.Balance)); err != nil {
+		return deploy.RolloutResult{}, fmt.Errorf("edge: rollout of release %d in %s: %w", spec.ReleaseID, spec.Env, err)
+	}
+	r := Release{ID: rel, Instances: n, Batch: spec.Batch, Balance: spec.Balance, Dir: spec.Dir, Command: spec.Command, Vars: spec.Vars, HealthPath: spec.HealthPath}
 	if dl, ok := ctx.Deadline(); ok {
 		r.HealthTimeout = time.Until(dl)
 	}
@@ -211,7 +214,6 @@ func (c *Client) Scale(ctx context.Context, env string, n int) error {
 		for i := range ds.Releases {
 			if ds.Releases[i].ID == ds.Live {
 				ds.Releases[i].Instances = n
-				ds.Releases[i].Batch = min(ds.Releases[i].Batch, n)
 			}
 		}
 		return nil

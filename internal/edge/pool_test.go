@@ -62,7 +62,9 @@ func TestTheEdgeProcessRunsPools(t *testing.T) {
 	// A rolling deploy of three, reported step by step.
 	var pmu sync.Mutex
 	var progress []string
-	res, err = cl.Rollout(ctx, spec(52, "v2", 3, &stopped2), func(l string) {
+	rr := spec(52, "v2", 3, &stopped2)
+	rr.Balance = deploy.BalanceRoundRobin
+	res, err = cl.Rollout(ctx, rr, func(l string) {
 		pmu.Lock()
 		progress = append(progress, l)
 		pmu.Unlock()
@@ -80,6 +82,9 @@ func TestTheEdgeProcessRunsPools(t *testing.T) {
 		t.Fatalf("after the rolling deploy: %q", got)
 	}
 	v2 := poolPIDs(t, cl.Status("9"), 52)
+	if b := cl.Status("9").Balance; b != deploy.BalanceRoundRobin {
+		t.Errorf("release 52 asked for round-robin; the edge balances %q", b)
+	}
 
 	// Rollback: the warm pool of release 51, the same processes, at once.
 	if n, err := cl.SwitchWarm("9", 51); err != nil || n != 3 {
@@ -87,6 +92,9 @@ func TestTheEdgeProcessRunsPools(t *testing.T) {
 	}
 	if got := poolPIDs(t, cl.Status("9"), 51); !slices.Equal(got, v1) {
 		t.Errorf("after the rollback the pool runs %v, want the warm %v", got, v1)
+	}
+	if b := cl.Status("9").Balance; b != deploy.BalanceLeastOutstanding {
+		t.Errorf("after the rollback to release 51 the edge balances %q, want its default least-outstanding", b)
 	}
 
 	// kill -9 of one instance: out of rotation, then back with a new pid.

@@ -19,7 +19,7 @@ var (
 	topKeys      = []string{"build", "artifact", "cache", "app", "timeout"}
 	stepKeys     = []string{"name", "run", "env", "timeout"}
 	artifactKeys = []string{"paths"}
-	appKeys      = []string{"run", "health", "health_timeout", "env", "instances"}
+	appKeys      = []string{"run", "health", "health_timeout", "env", "instances", "balance", "rollout_batch"}
 	cacheKeys    = []string{"paths", "key_files"}
 )
 

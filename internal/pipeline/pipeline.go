@@ -117,7 +117,20 @@ type App struct {
 	// to MaxInstances; 0 when not set (one). An environment's own setting
 	// wins.
 	Instances int
+	// Balance is how the edge spreads requests over the instances:
+	// BalanceLeastOutstanding (the default when "") or BalanceRoundRobin.
+	Balance string
+	// RolloutBatch is how many new instances a rolling deploy starts at a
+	// time, 1 to MaxInstances; 0 when not set (a quarter of the
+	// instances, at least one).
+	RolloutBatch int
 }
+
+// Balancing strategies of app.balance.
+const (
+	BalanceLeastOutstanding = "least-outstanding"
+	BalanceRoundRobin       = "round-robin"
+)
 
 // Hash returns a hex SHA-256 digest of everything that changes what the
 // pipeline does: two files that differ only in comments, layout, key order or
@@ -138,6 +151,8 @@ func (c *Config) Hash() string {
 		Env           map[string]string `json:"env"`
 		HealthTimeout time.Duration     `json:"health_timeout"`
 		Instances     int               `json:"instances,omitempty"`
+		Balance       string            `json:"balance,omitempty"`
+		RolloutBatch  int               `json:"rollout_batch,omitempty"`
 		Timeout       time.Duration     `json:"timeout"`
 		CachePaths    []string          `json:"cache_paths,omitempty"`
 		CacheKeys     []string          `json:"cache_key_files,omitempty"`
@@ -151,6 +166,8 @@ func (c *Config) Hash() string {
 		Env:           c.App.Env,
 		HealthTimeout: c.App.HealthTimeout,
 		Instances:     c.App.Instances,
+		Balance:       c.App.Balance,
+		RolloutBatch:  c.App.RolloutBatch,
 		Timeout:       c.Timeout,
 	}
 	for _, s := range c.Build {

@@ -208,7 +208,7 @@ var invalidFixtures = []struct {
 	{"an app without an artifact is refused", "app-without-artifact.yml",
 		"3:1: app needs an artifact to run from: add artifact.paths with the files the app needs"},
 	{"an unknown app key lists the allowed ones", "app-unknown-key.yml",
-		`7:3: unknown key "healthcheck" in app; allowed keys: run, health, health_timeout, env, instances`},
+		`7:3: unknown key "healthcheck" in app; allowed keys: run, health, health_timeout, env, instances, balance, rollout_batch`},
 	{"a health timeout over its cap is refused", "app-health-timeout-too-long.yml",
 		`7:19: app health_timeout must be at most 10m, got "1h"`},
 	{"a cache path with .. is refused", "cache-dotdot.yml",
@@ -310,6 +310,11 @@ func TestParseInline(t *testing.T) {
 		{"app instances of zero are refused", app + "  instances: 0\n", "7:14: app instances must be a whole number from 1 to 16, got 0"},
 		{"app instances over the cap are refused", app + "  instances: 17\n", "7:14: app instances must be a whole number from 1 to 16, got 17"},
 		{"app instances must be a number", app + "  instances: three\n", `7:14: app instances must be a whole number from 1 to 16, got the string "three"`},
+		{"app balance round-robin is accepted", app + "  balance: round-robin\n", ""},
+		{"app balance must be a known strategy", app + "  balance: random\n", `7:12: app balance must be "least-outstanding" or "round-robin", got "random"`},
+		{"app balance must be a string", app + "  balance: [a]\n", "7:12: app balance must be a string, got a list"},
+		{"app rollout_batch of zero is refused", app + "  rollout_batch: 0\n", "7:18: app rollout_batch must be a whole number from 1 to 16, got 0"},
+		{"app rollout_batch over the cap is refused", app + "  rollout_batch: 20\n", "7:18: app rollout_batch must be a whole number from 1 to 16, got 20"},
 		{"a file over the size limit is refused before parsing",
 			steps + "# " + strings.Repeat("x", MaxFileSize) + "\n",
 			"1:1: the file is 1048600 bytes; the limit is 1048576 bytes"},
@@ -519,5 +524,17 @@ func TestAppInstances(t *testing.T) {
 	c2, _ := Parse("x.yml", []byte(base+"  instances: 2\n"))
 	if c1.Hash() == c2.Hash() {
 		t.Error("the hash ignores app.instances")
+	}
+	c3, err := Parse("x.yml", []byte(base+"  instances: 4\n  balance: round-robin\n  rollout_batch: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3.App.Balance != BalanceRoundRobin || c3.App.RolloutBatch != 2 {
+		t.Errorf("balance %q, rollout_batch %d, want round-robin and 2", c3.App.Balance, c3.App.RolloutBatch)
+	}
+	c4, _ := Parse("x.yml", []byte(base+"  instances: 4\n  balance: round-robin\n"))
+	c5, _ := Parse("x.yml", []byte(base+"  instances: 4\n  rollout_batch: 2\n"))
+	if c3.Hash() == c4.Hash() || c3.Hash() == c5.Hash() {
+		t.Error("the hash ignores app.balance or app.rollout_batch")
 	}
 }

@@ -40,7 +40,15 @@ func (p *parser) app(n *yaml.Node) (App, *Error) {
 				return App{}, err
 			}
 		case "instances":
-			if a.Instances, err = p.instances(f.val); err != nil {
+			if a.Instances, err = p.instances(f.val, "app instances"); err != nil {
+				return App{}, err
+			}
+		case "rollout_batch":
+			if a.RolloutBatch, err = p.instances(f.val, "app rollout_batch"); err != nil {
+				return App{}, err
+			}
+		case "balance":
+			if a.Balance, err = p.balance(f.val); err != nil {
 				return App{}, err
 			}
 		}
@@ -51,16 +59,29 @@ func (p *parser) app(n *yaml.Node) (App, *Error) {
 	return a, nil
 }
 
-// instances checks app.instances: a whole number from 1 to MaxInstances.
-func (p *parser) instances(n *yaml.Node) (int, *Error) {
+// instances checks app.instances or app.rollout_batch (what): a whole
+// number from 1 to MaxInstances.
+func (p *parser) instances(n *yaml.Node, what string) (int, *Error) {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		return 0, p.errorAt(n, "app instances must be a whole number from 1 to %d, got %s", MaxInstances, describe(n))
+		return 0, p.errorAt(n, "%s must be a whole number from 1 to %d, got %s", what, MaxInstances, describe(n))
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil || v < 1 || v > MaxInstances {
-		return 0, p.errorAt(n, "app instances must be a whole number from 1 to %d, got %s", MaxInstances, clip(n.Value))
+		return 0, p.errorAt(n, "%s must be a whole number from 1 to %d, got %s", what, MaxInstances, clip(n.Value))
 	}
 	return v, nil
+}
+
+// balance checks app.balance: one of the balancing strategies.
+func (p *parser) balance(n *yaml.Node) (string, *Error) {
+	b, err := p.str(n, "app balance")
+	if err != nil {
+		return "", err
+	}
+	if b != BalanceLeastOutstanding && b != BalanceRoundRobin {
+		return "", p.errorAt(n, "app balance must be %q or %q, got %q", BalanceLeastOutstanding, BalanceRoundRobin, clip(b))
+	}
+	return b, nil
 }
 
 // health checks app.health: a path on the app itself, with an optional query.

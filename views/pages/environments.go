@@ -111,6 +111,9 @@ type InstancesPanel struct {
 	Desired   int
 	Max       int
 	Instances []InstanceView
+	// Balance is how the edge spreads requests over the live pool
+	// ("least-outstanding" or "round-robin"; "" when nothing is live).
+	Balance string
 }
 
 // Serving counts the instances the edge sends requests to.
