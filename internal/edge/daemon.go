@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/deploy"
@@ -157,6 +159,11 @@ func (d *Daemon) Restore(ctx context.Context) error {
 		for rel, procs := range rec.pools() {
 			r, ok := rec.release(rel)
 			if !ok {
+				// Nothing says how to run it any more: end it rather
+				// than leave it holding a port.
+				for _, pi := range procs {
+					d.endStray(name, rel, pi)
+				}
 				continue
 			}
 			wg.Go(func() {
@@ -186,6 +193,27 @@ func (d *Daemon) Restore(ctx context.Context) error {
 	return nil
 }
 
+// endStray ends a recorded process of a release the desired state no
+// longer names, if pi still identifies it: SIGTERM to its group, SIGKILL
+// after the stop timeout.
+func (d *Daemon) endStray(env string, rel int64, pi deploy.ProcessInfo) {
+	if !pi.Running() {
+		return
+	}
+	d.log.Warn("edge: ending a process of a release nothing wants any more", slog.String("env", env),
+		slog.Int64("release", rel), slog.Int("pid", pi.PID))
+	_ = syscall.Kill(-pi.PID, syscall.SIGTERM)
+	go func() {
+		grace := cmp.Or(d.opts.StopTimeout, 30*time.Second)
+		for deadline := time.Now().Add(grace); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if !pi.Running() {
+				return
+			}
+		}
+		_ = syscall.Kill(-pi.PID, syscall.SIGKILL)
+	}()
+}
+
 // Put replaces env's desired state if its generation is still
 // want.Generation, and returns the new generation. The work (listening,
 // rolling out, switching back, scaling, stopping) follows in the
@@ -204,7 +232,9 @@ func (d *Daemon) Put(want Desired) (int64, error) {
 		return er.desired.Generation, &conflictError{current: er.desired.Generation}
 	}
 	for _, r := range want.Releases {
-		delete(er.failed, r.ID) // still or again desired: try again
+		if !hasRelease(er.desired.Releases, r.ID) {
+			delete(er.failed, r.ID) // desired again: try again
+		}
 	}
 	er.scaleErr = nil
 	want.Generation++

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/deploy"
 	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/edge"
+	"github.com/slipway-ci/slipway/internal/testkit"
 )
 
 var appBin string
@@ -425,6 +426,94 @@ func TestAProcessThatIsNotTheRecordedOneIsNeitherAdoptedNorKilled(t *testing.T) 
 	if got := get(t, url); got != "v1" {
 		t.Errorf("through the restarted edge: %q", got)
 	}
+}
+
+// TestARecordedProcessOfAnUnwantedReleaseIsEnded: a restarted edge that
+// finds a running process recorded for a release its desired state no
+// longer names (a stale warm pool) ends it instead of leaving it holding a
+// port, and still serves the live release.
+func TestARecordedProcessOfAnUnwantedReleaseIsEnded(t *testing.T) {
+	data := t.TempDir()
+	e := startEdge(t, data)
+	cl := dial(t, data)
+	url, pids := deployApp(t, cl, data, "7", 41, "v1", 1)
+	e.kill()
+	// The state file says the process belongs to release 99, which
+	// nothing describes.
+	path := filepath.Join(data, "run", "edge-state.json")
+	b, _ := os.ReadFile(path)
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	pools := raw["envs"].(map[string]any)["7"].(map[string]any)["pools"].(map[string]any)
+	pools["99"], pools["41"] = pools["41"], []any{}
+	b, _ = json.Marshal(raw)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2 := startEdge(t, data)
+	cl2 := dial(t, data)
+	testkit.Eventually(t, 20*time.Second, func() bool { return zombie(pids[0]) || syscall.Kill(pids[0], 0) != nil }, "the stray process to end")
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		st := cl2.Status("7")
+		return st.Live != nil && st.Live.State == deploy.StateHealthy && st.Live.PID != pids[0]
+	}, "release 41 served by a new process")
+	if got := get(t, url); got != "v1" {
+		t.Errorf("through the restarted edge: %q", got)
+	}
+	if !strings.Contains(e2.output(), "ending a process of a release nothing wants any more") {
+		t.Errorf("the edge does not say it ended the stray process:\n%s", e2.output())
+	}
+}
+
+// TestAFailedReleaseIsNotTriedAgainBehindThePortalsBack: once a release's
+// rollout failed, a later change of the desired state that still lists it
+// (a portal that died before taking it out, then an unrelated update) does
+// not start it again; listing it anew does.
+func TestAFailedReleaseIsNotTriedAgainBehindThePortalsBack(t *testing.T) {
+	data := t.TempDir()
+	startEdge(t, data)
+	cl := dial(t, data)
+	ctx := context.Background()
+	bad := edge.Release{ID: 43, Dir: releaseDir(t, data), Command: "exec " + appBin, HealthPath: "/healthz",
+		Vars: map[string]string{"EXIT_AT_ONCE": "1"}}
+	gen, err := cl.Put(ctx, edge.Desired{Env: "7", Live: 43, Releases: []edge.Release{bad}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first edge.Failure
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		st, _, err := cl.EnvStatus(ctx, "7")
+		if err != nil || len(st.Failed) != 1 || st.Busy {
+			return false
+		}
+		first = st.Failed[0]
+		return true
+	}, "the rollout of release 43 to fail")
+	if _, err := cl.Put(ctx, edge.Desired{Env: "7", Generation: gen, EdgeAddr: "127.0.0.1:0", Live: 43, Releases: []edge.Release{bad}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	st, _, err := cl.EnvStatus(ctx, "7")
+	if err != nil || st.Busy || len(st.Failed) != 1 || !st.Failed[0].At.Equal(first.At) {
+		t.Fatalf("after an unrelated change: %+v %v, want the same failure and no new attempt", st, err)
+	}
+	// Taken out and listed anew: tried again.
+	ds, _ := cl.Desired(ctx, "7")
+	ds.Live, ds.Releases = 0, nil
+	if _, err := cl.Put(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ = cl.Desired(ctx, "7")
+	ds.Live, ds.Releases = 43, []edge.Release{bad}
+	if _, err := cl.Put(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		st, _, err := cl.EnvStatus(ctx, "7")
+		return err == nil && !st.Busy && len(st.Failed) == 1 && st.Failed[0].At.After(first.At)
+	}, "a second attempt once the release is listed anew")
 }
 
 // load sends rate requests per second to url until stop closes, and
