@@ -23,7 +23,8 @@ type RolloutSpec struct {
 	Batch int
 	// Output receives every instance's output lines (nil keeps them in
 	// each instance's ring buffer only). It may be called from several
-	// instances at once.
+	// instances at once. Each line starts with its instance's slot, "[2] ",
+	// unless the pool is one instance (see Instance.label).
 	Output func(line string)
 	// Stopped, if set, is called once no instance of the release runs in
 	// the environment any more (so Output will not be called again).
@@ -112,7 +113,7 @@ func (m *Manager) Rollout(ctx context.Context, spec RolloutSpec, progress func(s
 	} else {
 		e.sets[spec.ReleaseID] = set
 	}
-	e.desired = n
+	e.setDesired(n)
 	old := e.live.Load()
 	m.mu.Unlock()
 
@@ -323,7 +324,7 @@ func (m *Manager) SwitchWarm(env string, releaseID int64) (int, error) {
 	}
 	prev := e.live.Load()
 	e.live.Store(&pool{releaseID: releaseID, members: set})
-	e.desired = len(set)
+	e.setDesired(len(set))
 	if prev != nil {
 		m.keepWarmLocked(e, prev.without(set...).members)
 	}
@@ -351,7 +352,7 @@ func (m *Manager) Scale(ctx context.Context, env string, n int) error {
 	defer e.op.Unlock()
 
 	m.mu.Lock()
-	e.desired = n
+	e.setDesired(n)
 	p := e.live.Load()
 	if p == nil || len(p.members) == 0 {
 		m.mu.Unlock()
