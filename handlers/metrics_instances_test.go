@@ -28,7 +28,6 @@ import (
 // real deploy Manager (closed when the test ends, leaving no process).
 func newDeployTestServer(t *testing.T) (*testServer, *deploy.Manager) {
 	t.Helper()
-	store := testkit.OpenStore(t, testkit.Migrations(jobs.Migrate))
 	mgr := deploy.NewManager(deploy.Options{WorkDir: t.TempDir(), HealthTimeout: 30 * time.Second,
 		DrainTimeout: 5 * time.Second, StopTimeout: 5 * time.Second})
 	t.Cleanup(func() {
@@ -38,23 +37,34 @@ func newDeployTestServer(t *testing.T) (*testServer, *deploy.Manager) {
 			t.Errorf("close manager: %v", err)
 		}
 	})
+	return newEngineTestServer(t, mgr), mgr
+}
+
+// newEngineTestServer is a portal whose handler reads instances from eng.
+func newEngineTestServer(t *testing.T, eng deploy.Engine) *testServer {
+	t.Helper()
+	store := testkit.OpenStore(t, testkit.Migrations(jobs.Migrate))
 	assets, err := static.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Store: store, Assets: assets, Deploy: mgr}, Config{})
+	h := New(Deps{Store: store, Assets: assets, Deploy: eng}, Config{})
 	e := echo.New()
 	h.Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &testServer{t: t, srv: srv, store: store, h: h, e: e}, mgr
+	return &testServer{t: t, srv: srv, store: store, h: h, e: e}
 }
 
 // buildTestApp builds the deploy engine's test app (an HTTP server on
 // $PORT) into a release directory and returns that directory.
 func buildTestApp(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	return buildTestAppIn(t, t.TempDir())
+}
+
+func buildTestAppIn(t *testing.T, dir string) string {
+	t.Helper()
 	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "app"), "../internal/deploy/testdata/app")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build test app: %v\n%s", err, out)
