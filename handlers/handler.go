@@ -139,6 +139,10 @@ func New(d Deps, cfg Config) *Handler {
 		// refused with an error.
 		d.Delivery = delivery.New(delivery.Deps{Store: d.Store, Logger: d.Logger})
 	}
+	metrics := newHTTPMetrics(d.Registry)
+	if d.Deploy != nil && d.Store != nil {
+		d.Registry.MustRegister(newInstanceCollector(d.Store, d.Deploy, d.Logger))
+	}
 	return &Handler{
 		delivery:    d.Delivery,
 		csrfKey:     key,
@@ -153,7 +157,7 @@ func New(d Deps, cfg Config) *Handler {
 		cfg:         cfg,
 		limiter:     newLoginLimiter(),
 		passwords:   newPasswordGate(),
-		metrics:     newHTTPMetrics(d.Registry),
+		metrics:     metrics,
 		arts:        d.Artifacts,
 		perms:       map[string]auth.Permission{},
 		now:         func() time.Time { return time.Now().UTC() },

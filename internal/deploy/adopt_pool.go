@@ -109,7 +109,7 @@ func (m *Manager) AdoptPool(ctx context.Context, spec RolloutSpec, procs []Proce
 	if live {
 		prev := e.live.Load()
 		e.live.Store(newPool(spec.ReleaseID, insts))
-		e.desired = len(insts)
+		e.setDesired(len(insts))
 		if prev != nil {
 			m.keepWarmLocked(e, prev.without(insts...).members)
 		}

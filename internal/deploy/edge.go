@@ -32,6 +32,17 @@ type envState struct {
 	instances map[*Instance]struct{}
 	sets      map[int64]*releaseSet
 	desired   int
+
+	// pooled is desired > 1, read on every output line without a lock:
+	// then even slot 1 labels its lines (see Instance.label).
+	pooled atomic.Bool
+}
+
+// setDesired records the pool size the last Rollout, SwitchWarm, Scale or
+// adoption asked for. The caller holds Manager.mu.
+func (e *envState) setDesired(n int) {
+	e.desired = n
+	e.pooled.Store(n > 1)
 }
 
 // newServer returns the edge's HTTP server. There is no read or write

@@ -246,12 +246,28 @@ func (i *Instance) SetLog(log func(line string)) {
 func (i *Instance) Done() <-chan struct{} { return i.done }
 
 func (i *Instance) line(s string) {
+	s = i.label(s)
 	i.out.add(s)
 	i.logMu.Lock()
 	defer i.logMu.Unlock()
 	if i.logFn != nil {
 		i.logFn(s)
 	}
+}
+
+// label prefixes a line of output with the instance's slot, "[2] ", so
+// that the interleaved output of a pool says which instance printed what.
+// Slot 1 of an environment whose pool is one instance prints its lines as
+// they are, so the common single-instance output reads as the app wrote
+// it. The line is whole and already masked (InstanceSpec.Lines splits and
+// masks before line is called), so the label never stands between the
+// masker and a secret. A remote handle (no environment here) passes lines
+// on as its edge labelled them.
+func (i *Instance) label(s string) string {
+	if i.es == nil || (i.slot <= 1 && !i.es.pooled.Load()) {
+		return s
+	}
+	return "[" + strconv.Itoa(i.slot) + "] " + s
 }
 
 func (i *Instance) setState(s State) {

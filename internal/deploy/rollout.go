@@ -27,7 +27,8 @@ type RolloutSpec struct {
 	Balance Balance
 	// Output receives every instance's output lines (nil keeps them in
 	// each instance's ring buffer only). It may be called from several
-	// instances at once.
+	// instances at once. Each line starts with its instance's slot, "[2] ",
+	// unless the pool is one instance (see Instance.label).
 	Output func(line string)
 	// Stopped, if set, is called once no instance of the release runs in
 	// the environment any more (so Output will not be called again).
@@ -120,7 +121,7 @@ func (m *Manager) Rollout(ctx context.Context, spec RolloutSpec, progress func(s
 	} else {
 		e.sets[spec.ReleaseID] = set
 	}
-	e.desired = n
+	e.setDesired(n)
 	old := e.live.Load()
 	m.mu.Unlock()
 
@@ -331,7 +332,7 @@ func (m *Manager) SwitchWarm(env string, releaseID int64) (int, error) {
 	}
 	prev := e.live.Load()
 	e.live.Store(newPool(releaseID, set))
-	e.desired = len(set)
+	e.setDesired(len(set))
 	if prev != nil {
 		m.keepWarmLocked(e, prev.without(set...).members)
 	}
@@ -359,7 +360,7 @@ func (m *Manager) Scale(ctx context.Context, env string, n int) error {
 	defer e.op.Unlock()
 
 	m.mu.Lock()
-	e.desired = n
+	e.setDesired(n)
 	p := e.live.Load()
 	if p == nil || len(p.members) == 0 {
 		m.mu.Unlock()

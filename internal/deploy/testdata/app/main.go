@@ -4,7 +4,8 @@
 // ?sleep=<ms> or $SLEEP_MS milliseconds), "/healthz" with 200 (503 when
 // $FAIL_HEALTH=1), "/headers" with the forwarding headers it received, and
 // "/ws" as a websocket echo, "/whoami" with $VERSION/$SLIPWAY_INSTANCE,
-// "/echo" with the request body, and "/cpu" after ?n=<k> rounds of SHA-256
+// "/echo" with the request body, "/say?line=<text>" by printing the text
+// on stdout, and "/cpu" after ?n=<k> rounds of SHA-256
 // (a CPU-bound handler). "/?fail=<k>" answers 500 and "/hangup?on=<k>"
 // closes the connection without an answer on instance k. With
 // $EXIT_AT_ONCE=1 (or $FAIL_INSTANCE naming this instance) it prints a
@@ -55,6 +56,10 @@ func main() {
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s/%s:%s", version, self, b)
+	})
+	mux.HandleFunc("/say", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.URL.Query().Get("line"))
+		fmt.Fprint(w, "said")
 	})
 	mux.HandleFunc("/hangup", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("on") != self {
