@@ -141,7 +141,7 @@ func New(d Deps, cfg Config) *Handler {
 	}
 	metrics := newHTTPMetrics(d.Registry)
 	if d.Deploy != nil && d.Store != nil {
-		d.Registry.MustRegister(newInstanceCollector(d.Store, d.Deploy, d.Logger))
+		metrics.addSignedIn(newInstanceCollector(d.Store, d.Deploy, d.Logger))
 	}
 	return &Handler{
 		delivery:    d.Delivery,

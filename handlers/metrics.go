@@ -10,13 +10,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipway-ci/slipway/internal/auth"
 )
 
 // httpMetrics counts requests and their latency by route.
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	reg      *prometheus.Registry
 	handler  echo.HandlerFunc
+	// signedIn also serves the metrics that name projects and
+	// environments, to a scraper that signs in (a session or an API
+	// token of a role that may view projects); nil when there are none.
+	signedIn echo.HandlerFunc
 	// routes are the registered route patterns, the only route labels.
 	routesOnce sync.Once
 	routes     map[string]bool
@@ -34,8 +41,17 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 	}
 	reg.MustRegister(m.requests, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg = reg
 	m.handler = echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return m
+}
+
+// addSignedIn registers collectors whose metrics only a signed-in scraper
+// gets: their labels name projects and environments.
+func (m *httpMetrics) addSignedIn(cs ...prometheus.Collector) {
+	private := prometheus.NewRegistry()
+	private.MustRegister(cs...)
+	m.signedIn = echo.WrapHandler(promhttp.HandlerFor(prometheus.Gatherers{m.reg, private}, promhttp.HandlerOpts{}))
 }
 
 // middleware records each request under its route pattern (never the raw
@@ -59,7 +75,15 @@ func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (h *Handler) serveMetrics(c echo.Context) error { return h.metrics.handler(c) }
+// serveMetrics answers anyone with the portal's own metrics, and a
+// scraper signed in with a role that may view projects (Prometheus:
+// authorization with an API token) with the instances' too.
+func (h *Handler) serveMetrics(c echo.Context) error {
+	if h.metrics.signedIn != nil && auth.Can(roleOf(currentUser(c)), auth.ViewProjects) {
+		return h.metrics.signedIn(c)
+	}
+	return h.metrics.handler(c)
+}
 
 // metricMethod keeps the standard methods and folds every other one into
 // "OTHER": the method is whatever a client typed.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,9 +77,19 @@ func buildTestAppIn(t *testing.T, dir string) string {
 // the exposition does not parse.
 func (ts *testServer) scrape() map[string]*dto.MetricFamily {
 	ts.t.Helper()
-	resp, body := ts.do(http.MethodGet, "/metrics", reqOpts{})
+	tok, _ := ts.token(ts.user("prometheus"+strconv.FormatInt(scrapers.Add(1), 10), auth.Viewer))
+	return ts.scrapeWith(reqOpts{token: tok})
+}
+
+// scrapers numbers the scrapers' users.
+var scrapers atomic.Int64
+
+// scrapeWith reads /metrics as opts say (signed out with reqOpts{}).
+func (ts *testServer) scrapeWith(opts reqOpts) map[string]*dto.MetricFamily {
+	ts.t.Helper()
+	resp, body := ts.do(http.MethodGet, "/metrics", opts)
 	if resp.StatusCode != http.StatusOK {
-		ts.t.Fatalf("GET /metrics signed out = %d, want 200 (it is public)", resp.StatusCode)
+		ts.t.Fatalf("GET /metrics = %d, want 200 (it is public)", resp.StatusCode)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
@@ -222,18 +233,27 @@ func TestMetricsExportEachInstanceOfAPool(t *testing.T) {
 
 // /metrics stays public, and a viewer's session sees the same page: the
 // instance metrics did not change who may read it.
-func TestMetricsAccessStaysPublic(t *testing.T) {
+func TestMetricsNameProjectsOnlyToASignedInScraper(t *testing.T) {
 	ts, _ := newDeployTestServer(t)
 	if p, ok := ts.h.Permission(http.MethodGet, "/metrics"); !ok || p != auth.Public {
 		t.Fatalf("GET /metrics declares %q, want %q", p, auth.Public)
 	}
 	seedEnvironments(t, ts)
-	fams := ts.scrape() // signed out
-	if got := samples(fams, "slipway_environment_instances_desired", map[string]string{"project": "shop", "environment": "dev"}); len(got) != 1 {
-		t.Errorf("signed out, desired of dev = %v, want one sample", got)
+	dev := map[string]string{"project": "shop", "environment": "dev"}
+	anon := ts.scrapeWith(reqOpts{}) // signed out: the portal's own metrics only
+	if _, ok := anon["go_goroutines"]; !ok {
+		t.Errorf("signed out, the portal's own metrics are missing")
+	}
+	for name := range anon {
+		if strings.HasPrefix(name, "slipway_instance_") || strings.HasPrefix(name, "slipway_environment_") {
+			t.Errorf("signed out, %s is served: it names projects and environments", name)
+		}
+	}
+	if got := samples(ts.scrape(), "slipway_environment_instances_desired", dev); len(got) != 1 {
+		t.Errorf("with a viewer's API token, desired of dev = %v, want one sample", got)
 	}
 	viewer := ts.session(ts.user("vic", auth.Viewer))
-	if resp, _ := ts.do(http.MethodGet, "/metrics", reqOpts{session: viewer}); resp.StatusCode != http.StatusOK {
-		t.Errorf("GET /metrics as a viewer = %d, want 200", resp.StatusCode)
+	if got := samples(ts.scrapeWith(reqOpts{session: viewer}), "slipway_environment_instances_desired", dev); len(got) != 1 {
+		t.Errorf("a signed-in viewer's session, desired of dev = %v, want one sample", got)
 	}
 }

@@ -43,12 +43,14 @@ func roleOf(u *models.User) auth.Role {
 }
 
 // authenticate loads the user: from a bearer token on /api/, from the
-// session cookie elsewhere. Disabled users are treated as anonymous.
+// session cookie elsewhere; /metrics takes either (a scraper sends a
+// token). Disabled users are treated as anonymous.
 func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		if isAPI(c) {
-			if tok, ok := bearerToken(c.Request()); ok {
+		tok, bearer := bearerToken(c.Request())
+		if isAPI(c) || (bearer && c.Request().URL.Path == "/metrics") {
+			if bearer {
 				t, err := h.store.APITokenByHash(ctx, auth.HashSecret(tok))
 				switch {
 				case err == nil && !t.User.Disabled:
