@@ -70,7 +70,10 @@ func TestServeRunsTheEdgeAsAProcessOfItsOwnByDefault(t *testing.T) {
 func TestServeStartsAnEdgeThatOutlivesItByDefault(t *testing.T) {
 	p := e2e.StartPortal(t, e2e.Options{Env: []string{"SLIPWAY_EDGE="}})
 	socket := edge.DefaultSocket(p.DataDir)
-	t.Cleanup(func() { e2e.Exec(t, []string{"SLIPWAY_DATA=" + p.DataDir}, "", "edge", "stop") })
+	t.Cleanup(func() {
+		p.Stop()
+		e2e.Exec(t, []string{"SLIPWAY_DATA=" + p.DataDir}, "", "edge", "stop")
+	})
 	pid := edgePID(t, socket)
 	if pid == 0 || pid == p.PID() {
 		t.Fatalf("no edge process of its own answers on %s (pid %d, portal %d)", socket, pid, p.PID())
