@@ -157,8 +157,9 @@ func (w *edgeWatchdog) run(ctx context.Context) {
 }
 
 // restart starts the edge again until one answers, backing off between
-// failed starts (1 s, 2 s, 4 s, … at most watchBackoffMax); it reports
-// whether an edge answers.
+// failed starts (1 s, 2 s, 4 s, … at most watchBackoffMax) while still
+// asking: an edge that was only hung may answer again by itself. It
+// reports whether an edge answers.
 func (w *edgeWatchdog) restart(ctx context.Context, cause error) bool {
 	backoff := time.Second
 	for {
@@ -167,24 +168,42 @@ func (w *edgeWatchdog) restart(ctx context.Context, cause error) bool {
 		}
 		info, err := w.startAndWait(ctx)
 		if err == nil {
-			w.log.Warn(fmt.Sprintf("the edge (pid %d) stopped answering; started it again as pid %d; it re-adopts the running apps",
-				w.pid, info.PID), slog.String("socket", w.socket), slog.Int("old_pid", w.pid), slog.Int("pid", info.PID),
-				slog.String("cause", cause.Error()), slog.String("log", edgeLogPath(w.c)))
-			w.pid = info.PID
+			w.recovered(info, cause)
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		w.log.Error(fmt.Sprintf("the edge (pid %d) stopped answering and could not be started again; trying again in %s",
-			w.pid, backoff), slog.String("socket", w.socket), slog.String("log", edgeLogPath(w.c)), slog.Any("err", err))
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
+		w.log.Error(fmt.Sprintf("the edge (pid %d) stopped answering and could not be started again; trying again in %s (see %s)",
+			w.pid, backoff, edgeLogPath(w.c)), slog.String("socket", w.socket), slog.String("log", edgeLogPath(w.c)), slog.Any("err", err))
+		until := time.Now().Add(backoff)
+		for time.Now().Before(until) {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(min(watchEvery, time.Until(until))):
+			}
+			if info, err := w.probe(ctx); err == nil {
+				w.recovered(info, cause)
+				return true
+			}
 		}
 		backoff = min(2*backoff, watchBackoffMax)
 	}
+}
+
+// recovered logs that an edge answers again after an outage.
+func (w *edgeWatchdog) recovered(info edge.Info, cause error) {
+	if info.PID == w.pid {
+		// Hung, not dead: it held the lock, so no new edge could start.
+		w.log.Warn(fmt.Sprintf("the edge (pid %d) answers again after it stopped answering", info.PID),
+			slog.String("socket", w.socket), slog.Int("pid", info.PID), slog.String("cause", cause.Error()))
+		return
+	}
+	w.log.Warn(fmt.Sprintf("the edge (pid %d) stopped answering; started it again as pid %d; it re-adopts the running apps",
+		w.pid, info.PID), slog.String("socket", w.socket), slog.Int("old_pid", w.pid), slog.Int("pid", info.PID),
+		slog.String("cause", cause.Error()), slog.String("log", edgeLogPath(w.c)))
+	w.pid = info.PID
 }
 
 // startAndWait starts an edge and waits until an edge answers: the one it

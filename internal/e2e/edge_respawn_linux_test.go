@@ -234,3 +234,40 @@ func TestAnEdgeStoppedOnPurposeStaysStopped(t *testing.T) {
 		t.Errorf("the watchdog started the edge again:\n%s", p.Stderr())
 	}
 }
+
+// TestAHungEdgeIsWaitedForNotDoubled: an edge that stops answering but
+// still runs (SIGSTOP) holds the data dir's lock, so the edge the
+// watchdog starts refuses to run; the portal says so with the path of
+// edge.log and tries again later. Once the hung edge answers again
+// (SIGCONT) the portal says that, and it is still the only edge.
+func TestAHungEdgeIsWaitedForNotDoubled(t *testing.T) {
+	p := StartPortal(t, Options{Env: []string{"SLIPWAY_EDGE=child"}})
+	data := p.DataDir
+	socket := edge.DefaultSocket(data)
+	pid := answeringEdge(socket)
+	if pid == 0 {
+		t.Fatalf("no edge answers on %s", socket)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+		p.Stop()
+		Exec(t, []string{"SLIPWAY_DATA=" + data}, "", "edge", "stop")
+	})
+	must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	failed := fmt.Sprintf("the edge (pid %d) stopped answering and could not be started again; trying again in 1s (see %s)",
+		pid, filepath.Join(data, "run", "edge.log"))
+	testkit.Eventually(t, 15*time.Second, func() bool { return strings.Contains(p.Stderr(), failed) }, "the portal's note that a new edge could not start")
+	if log := readFile(filepath.Join(data, "run", "edge.log")); !strings.Contains(log, "another slipway edge already runs") {
+		t.Errorf("the second edge did not refuse for the lock:\n%s", log)
+	}
+
+	must(t, syscall.Kill(pid, syscall.SIGCONT))
+	back := fmt.Sprintf("the edge (pid %d) answers again after it stopped answering", pid)
+	testkit.Eventually(t, 15*time.Second, func() bool { return strings.Contains(p.Stderr(), back) }, "the portal's note that the edge answers again")
+	if now := answeringEdge(socket); now != pid {
+		t.Errorf("the edge on %s is pid %d, want the one that hung, %d", socket, now, pid)
+	}
+	if strings.Contains(p.Stderr(), "started it again as") {
+		t.Errorf("the portal claims it started a new edge:\n%s", p.Stderr())
+	}
+}
