@@ -188,8 +188,12 @@ func startEdge(c config, socket string) (*edgeProc, error) {
 		return nil, fmt.Errorf("start the edge: %w", err)
 	}
 	defer logf.Close()
+	// Absolute paths: the edge runs in /.
 	data, err := filepath.Abs(c.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	if socket, err = filepath.Abs(socket); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "edge", "--data", data, "--socket", socket, "--sandbox", c.Sandbox,
@@ -255,7 +259,13 @@ func edgeEngine(ctx context.Context, c config, mode, socket string, log *slog.Lo
 	}
 	external := socket != ""
 	if !external {
-		socket = edge.DefaultSocket(c.DataDir)
+		// Absolute: the edge runs in / (and a relative --data, like the
+		// default ./data, would put its socket somewhere else).
+		data, err := filepath.Abs(c.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		socket = edge.DefaultSocket(data)
 	}
 	cl, err := connectEdge(ctx, c, socket, external, log, events.Record)
 	if err != nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,6 +101,54 @@ func TestServeStartsAnEdgeThatOutlivesItByDefault(t *testing.T) {
 	}
 	if got := edgePID(t, socket); got != 0 {
 		t.Errorf("an edge (pid %d) still answers after slipway edge stop", got)
+	}
+}
+
+// TestServeWithARelativeDataDirFindsTheEdgeItStarts: `go run
+// ./cmd/slipway` uses --data ./data, relative to where it runs, while the
+// edge it starts runs in /: the edge must still listen in that data dir,
+// where the portal looks for it.
+func TestServeWithARelativeDataDirFindsTheEdgeItStarts(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SLIPWAY_") {
+			env = append(env, kv)
+		}
+	}
+	var stderr lockedBuffer
+	cmd := exec.Command(e2e.Binary(t), "serve", "--addr", "127.0.0.1:0", "--data", "data")
+	cmd.Dir = dir
+	cmd.Env = append(env, "SLIPWAY_ADMIN_PASSWORD=relative-data-dir", "SLIPWAY_BCRYPT_COST=4")
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		e2e.Exec(t, nil, "", "edge", "stop", "--data", data)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "slipway is running") {
+		select {
+		case err := <-exited:
+			t.Fatalf("serve --data data exited: %v\n%s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --data data did not start:\n%s", stderr.String())
+		}
+	}
+	if pid := edgePID(t, edge.DefaultSocket(data)); pid == 0 {
+		t.Errorf("no edge answers in the relative data dir, on %s:\n%s", edge.DefaultSocket(data), stderr.String())
 	}
 }
 

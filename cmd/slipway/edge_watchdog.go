@@ -121,11 +121,9 @@ func (w *edgeWatchdog) run(ctx context.Context) {
 			}
 			if info.PID != w.pid && !down {
 				// An upgrade (SIGHUP) hands over without a gap.
-				w.log.Info("the edge was upgraded in place", slog.Int("old_pid", w.pid), slog.Int("pid", info.PID))
+				w.log.Info("the edge answers from a new process (upgraded in place)", slog.Int("old_pid", w.pid), slog.Int("pid", info.PID))
 			}
-			if info.PID != w.pid {
-				w.clearStopped(info.PID)
-			}
+			w.clearStopped(info.PID)
 			w.pid, misses, down = info.PID, 0, false
 			continue
 		}
@@ -244,7 +242,8 @@ func (w *edgeWatchdog) stoppedOnPurpose() bool {
 }
 
 // clearStopped removes the stop marker once an edge other than the
-// stopped one answers: a later death of that one is a crash again.
+// stopped one answers (one started by hand, or found running when the
+// portal started): a later death of that one is a crash again.
 func (w *edgeWatchdog) clearStopped(pid int) {
 	b, err := os.ReadFile(stoppedMarker(w.socket))
 	if err != nil {
