@@ -48,8 +48,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", envDuration("SLIPWAY_READ_TIMEOUT", 30*time.Second), "time a client has to send a whole request, body included; slower ones are cut off (SLIPWAY_READ_TIMEOUT)")
 	fs.DurationVar(&c.HookReadTimeout, "hook-read-timeout", envDuration("SLIPWAY_HOOK_READ_TIMEOUT", 2*time.Minute), "the same for forge webhooks, whose bodies can be large (SLIPWAY_HOOK_READ_TIMEOUT)")
 	var edgeMode, edgeSocket string
-	fs.StringVar(&edgeMode, "edge", env("SLIPWAY_EDGE", edgeChild), "where environments' edges and apps run: child (the data dir's `slipway edge`, a process of its own, started when none runs and again if it dies; apps keep running across portal restarts; `slipway edge stop` stops them) or inprocess (inside this process; they stop with it) (SLIPWAY_EDGE)")
-	fs.StringVar(&edgeSocket, "edge-socket", env("SLIPWAY_EDGE_SOCKET", ""), "control socket of an external `slipway edge` to drive instead of the data dir's own; it is never started from here (SLIPWAY_EDGE_SOCKET)")
+	fs.StringVar(&edgeMode, "edge", env("SLIPWAY_EDGE", edgeChild), "where environments' edges and apps run, a `mode`: child (the data dir's slipway edge, a process of its own, started when none runs and again if it dies; apps keep running across portal restarts; `slipway edge stop` stops them) or inprocess (inside this process; they stop with it) (SLIPWAY_EDGE)")
+	fs.StringVar(&edgeSocket, "edge-socket", env("SLIPWAY_EDGE_SOCKET", ""), "control socket (a `path`) of an external slipway edge to drive instead of the data dir's own; it is never started from here (SLIPWAY_EDGE_SOCKET)")
 	fs.BoolVar(&c.NoWorkers, "no-workers", envBool("SLIPWAY_NO_WORKERS"), "do not run jobs in this process; run `slipway worker` elsewhere (SLIPWAY_NO_WORKERS)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
