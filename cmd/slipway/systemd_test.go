@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/testpg"
@@ -173,5 +176,53 @@ func TestSystemdUnitsAgree(t *testing.T) {
 		if strings.Contains(res.Stderr, "not defined") || strings.Contains(res.Stderr, "invalid") {
 			t.Errorf("slipway %s: %s", strings.Join(args[1:], " "), res)
 		}
+	}
+}
+
+// TestTheEdgeKeepsThePIDFileSystemdFollows: what slipway-edge.service's
+// PIDFile= relies on. The edge writes its pid to <socket dir>/edge.pid;
+// after an upgrade (SIGHUP, as ExecReload sends) the file names the new
+// edge by the time the old one has exited, which is when systemd reads it
+// to learn the unit's new main process.
+func TestTheEdgeKeepsThePIDFileSystemdFollows(t *testing.T) {
+	data := t.TempDir()
+	socket := filepath.Join(data, "run", "edge.sock")
+	pidFile := filepath.Join(filepath.Dir(socket), "edge.pid")
+	cmd := exec.Command(e2e.Binary(t), "edge", "--data", data, "--socket", socket, "--sandbox", "off")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { e2e.Exec(t, nil, "", "edge", "stop", "--socket", socket) })
+	readPID := func() int {
+		b, _ := os.ReadFile(pidFile)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid
+	}
+	first := cmd.Process.Pid
+	deadline := time.Now().Add(20 * time.Second)
+	for edgePID(t, socket) != first || readPID() != first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the edge (pid %d) does not answer with its pid in %s (it holds %d)", first, pidFile, readPID())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the old edge (pid %d) did not exit after SIGHUP", first)
+	}
+	// Read at once, as systemd does when the main process exits.
+	second := readPID()
+	if second == 0 || second == first {
+		t.Fatalf("when the old edge exited, %s held %d, want the new edge's pid", pidFile, second)
+	}
+	if got := edgePID(t, socket); got != second {
+		t.Errorf("the edge answering is pid %d, %s says %d", got, pidFile, second)
 	}
 }
