@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,13 +23,12 @@ import (
 // Edge modes of `slipway serve` (--edge).
 const (
 	// edgeChild: use the data dir's `slipway edge`, starting it as a
-	// process of its own when none runs. Apps outlive the portal; one
-	// instance per environment (edge.MaxInstances). The default when
-	// --edge-socket names an edge.
+	// process of its own when none runs (and again whenever it dies while
+	// the portal runs), or the edge --edge-socket names. Apps outlive the
+	// portal. The default.
 	edgeChild = "child"
 	// edgeInProcess: edges and apps inside the portal process; they stop
 	// with it (and a portal killed with SIGKILL leaves apps to reap).
-	// Pools of up to deploy.MaxInstances instances. The default.
 	edgeInProcess = "inprocess"
 )
 
@@ -89,6 +89,11 @@ func stopEdge(ctx context.Context, socket string, stdout io.Writer) error {
 	}
 	pid := cl.Info().PID
 	_ = cl.Close(ctx)
+	// A portal that runs keeps its edge alive, unless it was stopped on
+	// purpose: say so before the edge goes.
+	if err := os.WriteFile(stoppedMarker(socket), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("stop edge pid %d: %w", pid, err)
+	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("stop edge pid %d: %w", pid, err)
 	}
@@ -116,7 +121,9 @@ func connectEdge(ctx context.Context, c config, socket string, external bool, lo
 	if external {
 		return nil, fmt.Errorf("no edge answers on --edge-socket %s (start `slipway edge --socket %s`): %w", socket, socket, err)
 	}
-	pid, err := startEdge(c, socket)
+	// Starting the portal starts its edge, even one stopped on purpose.
+	_ = os.Remove(stoppedMarker(socket))
+	proc, err := startEdge(c, socket)
 	if err != nil {
 		return nil, err
 	}
@@ -126,16 +133,40 @@ func connectEdge(ctx context.Context, c config, socket string, external bool, lo
 		cl, err := edge.Dial(dctx, opts)
 		cancel()
 		if err == nil {
-			log.Info("started the edge", slog.String("socket", socket), slog.Int("pid", pid),
-				slog.String("log", filepath.Join(c.DataDir, "run", "edge.log")))
+			log.Info("started the edge", slog.String("socket", socket), slog.Int("pid", cl.Info().PID),
+				slog.String("log", edgeLogPath(c)))
 			return cl, nil
+		}
+		select {
+		case <-proc.exited:
+			// It refused to run (another edge holds the lock but does not
+			// answer, or the socket's directory is not writable): say so
+			// now rather than after the whole timeout.
+			return nil, fmt.Errorf("the edge started as pid %d exited (%v) before it answered on %s; see %s",
+				proc.pid, proc.err, socket, edgeLogPath(c))
+		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, fmt.Errorf("the edge started as pid %d did not answer on %s within %s (see %s): %w",
-				pid, socket, edgeConnectTimeout, filepath.Join(c.DataDir, "run", "edge.log"), err)
+				proc.pid, socket, edgeConnectTimeout, edgeLogPath(c), err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// edgeLogPath is where an edge that serve starts writes its output.
+func edgeLogPath(c config) string { return filepath.Join(c.DataDir, "run", "edge.log") }
+
+// stoppedMarker is the file `slipway edge stop` leaves beside the socket
+// (holding the stopped edge's pid): a running portal's watchdog does not
+// start an edge that was stopped on purpose.
+func stoppedMarker(socket string) string { return socket + ".stopped" }
+
+// edgeProc is an edge process serve started.
+type edgeProc struct {
+	pid    int
+	exited chan struct{} // closed once it has exited
+	err    error         // how it exited; read after exited
 }
 
 // startEdge starts `slipway edge` as a process of its own: a new session,
@@ -143,23 +174,27 @@ func connectEdge(ctx context.Context, c config, socket string, external bool, lo
 // outlives the portal: restarting or killing the portal never stops the
 // environments' traffic. Its environment is the bare minimum: it never
 // sees the portal's database URL or secret key.
-func startEdge(c config, socket string) (int, error) {
+func startEdge(c config, socket string) (*edgeProc, error) {
 	bin, err := os.Executable()
 	if err != nil {
-		return 0, fmt.Errorf("start the edge: %w", err)
+		return nil, fmt.Errorf("start the edge: %w", err)
 	}
 	runDir := filepath.Join(c.DataDir, "run")
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
-		return 0, fmt.Errorf("start the edge: %w", err)
+		return nil, fmt.Errorf("start the edge: %w", err)
 	}
-	logf, err := os.OpenFile(filepath.Join(runDir, "edge.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(edgeLogPath(c), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("start the edge: %w", err)
+		return nil, fmt.Errorf("start the edge: %w", err)
 	}
 	defer logf.Close()
+	// Absolute paths: the edge runs in /.
 	data, err := filepath.Abs(c.DataDir)
 	if err != nil {
-		return 0, err
+		return nil, err
+	}
+	if socket, err = filepath.Abs(socket); err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(bin, "edge", "--data", data, "--socket", socket, "--sandbox", c.Sandbox,
 		"--log-format", c.LogFormat, "--log-level", c.LogLevel)
@@ -173,31 +208,32 @@ func startEdge(c config, socket string) (int, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start the edge: %w", err)
+		return nil, fmt.Errorf("start the edge: %w", err)
 	}
-	pid := cmd.Process.Pid
-	go func() { _ = cmd.Wait() }() // reap it if it ends while the portal runs
-	return pid, nil
+	p := &edgeProc{pid: cmd.Process.Pid, exited: make(chan struct{})}
+	go func() { // reap it if it ends while the portal runs
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
 }
 
-// edgeModeFor is the --edge mode serve runs in: as given, else
-// inprocess (pools of several instances work only there), or child when
-// --edge-socket names an edge to drive.
-func edgeModeFor(mode, socket string) string {
-	switch {
-	case mode != "":
-		return mode
-	case socket != "":
+// edgeModeFor is the --edge mode serve runs in: as given, else child,
+// so that the apps of `go run ./cmd/slipway` keep serving while the
+// portal restarts. inprocess is the opt-in for edges and apps that stop
+// with the portal.
+func edgeModeFor(mode string) string {
+	if mode == "" {
 		return edgeChild
 	}
-	return edgeInProcess
+	return mode
 }
 
 // edgeEngine picks the deploy engine of `slipway serve` from --edge and
 // --edge-socket. closeFn ends it as the portal shuts down: an in-process
 // manager stops every app; a client only disconnects.
 func edgeEngine(ctx context.Context, c config, mode, socket string, log *slog.Logger, events *jobs.DeployEvents) (jobs.DeployEngine, func(context.Context) error, error) {
-	switch edgeModeFor(mode, socket) {
+	switch edgeModeFor(mode) {
 	case edgeInProcess:
 		if socket != "" {
 			return nil, nil, usageError{"--edge-socket and --edge=inprocess exclude each other"}
@@ -223,11 +259,22 @@ func edgeEngine(ctx context.Context, c config, mode, socket string, log *slog.Lo
 	}
 	external := socket != ""
 	if !external {
-		socket = edge.DefaultSocket(c.DataDir)
+		// Absolute: the edge runs in / (and a relative --data, like the
+		// default ./data, would put its socket somewhere else).
+		data, err := filepath.Abs(c.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		socket = edge.DefaultSocket(data)
 	}
 	cl, err := connectEdge(ctx, c, socket, external, log, events.Record)
 	if err != nil {
 		return nil, nil, err
 	}
-	return cl, cl.Close, nil
+	wd := startEdgeWatchdog(c, socket, external, cl.Info().PID, log)
+	return cl, func(ctx context.Context) error {
+		wd.stop()
+		wd.sayGoodbye(ctx)
+		return cl.Close(ctx)
+	}, nil
 }

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/e2e"
+	"github.com/slipway-ci/slipway/internal/edge"
 )
 
 func TestServeRefusesBadEdgeSettings(t *testing.T) {
@@ -43,21 +49,120 @@ func TestServeRefusesBadEdgeSettings(t *testing.T) {
 	}
 }
 
-// TestServeRunsTheEdgeInProcessByDefault: pools of several instances
-// work only in process, so that is the default; --edge-socket alone
-// drives an edge process.
-func TestServeRunsTheEdgeInProcessByDefault(t *testing.T) {
-	for _, tt := range []struct{ mode, socket, want string }{
-		{"", "", edgeInProcess},
-		{"", "/run/slipway/edge.sock", edgeChild},
-		{edgeChild, "", edgeChild},
-		{edgeInProcess, "", edgeInProcess},
-		{"elsewhere", "", "elsewhere"},
+// TestServeRunsTheEdgeAsAProcessOfItsOwnByDefault: apps outlive the
+// portal unless --edge=inprocess asks otherwise; --edge-socket does not
+// change the mode.
+func TestServeRunsTheEdgeAsAProcessOfItsOwnByDefault(t *testing.T) {
+	for _, tt := range []struct{ mode, want string }{
+		{"", edgeChild},
+		{edgeChild, edgeChild},
+		{edgeInProcess, edgeInProcess},
+		{"elsewhere", "elsewhere"},
 	} {
-		if got := edgeModeFor(tt.mode, tt.socket); got != tt.want {
-			t.Errorf("edgeModeFor(%q, %q) = %q, want %q", tt.mode, tt.socket, got, tt.want)
+		if got := edgeModeFor(tt.mode); got != tt.want {
+			t.Errorf("edgeModeFor(%q) = %q, want %q", tt.mode, got, tt.want)
 		}
 	}
+}
+
+// TestServeStartsAnEdgeThatOutlivesItByDefault: with no --edge (the
+// variable set empty, as on a machine where nobody set it), serve starts
+// the data dir's edge as a process of its own; after the portal stops,
+// that edge still answers, and the portal's last words say so and how to
+// stop it, which then works.
+func TestServeStartsAnEdgeThatOutlivesItByDefault(t *testing.T) {
+	p := e2e.StartPortal(t, e2e.Options{Env: []string{"SLIPWAY_EDGE="}})
+	socket := edge.DefaultSocket(p.DataDir)
+	t.Cleanup(func() {
+		p.Stop()
+		e2e.Exec(t, []string{"SLIPWAY_DATA=" + p.DataDir}, "", "edge", "stop")
+	})
+	pid := edgePID(t, socket)
+	if pid == 0 || pid == p.PID() {
+		t.Fatalf("no edge process of its own answers on %s (pid %d, portal %d)", socket, pid, p.PID())
+	}
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("the portal exited with %d", code)
+	}
+	if got := edgePID(t, socket); got != pid {
+		t.Fatalf("after the portal stopped, the edge on %s is pid %d, want %d still running", socket, got, pid)
+	}
+	data, err := filepath.Abs(p.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("the edge (pid %d) keeps serving the environments; `slipway edge stop --data %s` stops it and its apps", pid, data)
+	if !strings.Contains(p.Stderr(), want) {
+		t.Errorf("the portal's log does not say %q:\n%s", want, p.Stderr())
+	}
+	res := e2e.Exec(t, nil, "", "edge", "stop", "--data", data)
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, fmt.Sprintf("edge (pid %d) stopped", pid)) {
+		t.Fatalf("slipway edge stop --data %s: %s", data, res)
+	}
+	if got := edgePID(t, socket); got != 0 {
+		t.Errorf("an edge (pid %d) still answers after slipway edge stop", got)
+	}
+}
+
+// TestServeWithARelativeDataDirFindsTheEdgeItStarts: `go run
+// ./cmd/slipway` uses --data ./data, relative to where it runs, while the
+// edge it starts runs in /: the edge must still listen in that data dir,
+// where the portal looks for it.
+func TestServeWithARelativeDataDirFindsTheEdgeItStarts(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SLIPWAY_") {
+			env = append(env, kv)
+		}
+	}
+	var stderr lockedBuffer
+	cmd := exec.Command(e2e.Binary(t), "serve", "--addr", "127.0.0.1:0", "--data", "data")
+	cmd.Dir = dir
+	cmd.Env = append(env, "SLIPWAY_ADMIN_PASSWORD=relative-data-dir", "SLIPWAY_BCRYPT_COST=4")
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		e2e.Exec(t, nil, "", "edge", "stop", "--data", data)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "slipway is running") {
+		select {
+		case err := <-exited:
+			t.Fatalf("serve --data data exited: %v\n%s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --data data did not start:\n%s", stderr.String())
+		}
+	}
+	if pid := edgePID(t, edge.DefaultSocket(data)); pid == 0 {
+		t.Errorf("no edge answers in the relative data dir, on %s:\n%s", edge.DefaultSocket(data), stderr.String())
+	}
+}
+
+// edgePID is the pid of the edge answering on socket, 0 when none does.
+func edgePID(t *testing.T, socket string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cl, err := edge.Dial(ctx, edge.ClientOptions{Socket: socket})
+	if err != nil {
+		return 0
+	}
+	defer cl.Close(ctx)
+	return cl.Info().PID
 }
 
 func TestEdgeCommandExplainsMistakes(t *testing.T) {

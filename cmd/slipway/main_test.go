@@ -365,7 +365,15 @@ func runInProcess(t *testing.T, args ...string) (stderr *lockedBuffer, done <-ch
 	var stdout lockedBuffer
 	stderr = &lockedBuffer{}
 	ch := make(chan error, 1)
-	go func() { ch <- run(ctx, args, strings.NewReader(""), &stdout, stderr) }()
+	// returned is closed when run has returned runErr, whether or not the
+	// test took that error from done already.
+	returned := make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = run(ctx, args, strings.NewReader(""), &stdout, stderr)
+		close(returned)
+		ch <- runErr
+	}()
 	stopped := false
 	var err error
 	stop = func() error {
@@ -373,7 +381,8 @@ func runInProcess(t *testing.T, args ...string) (stderr *lockedBuffer, done <-ch
 			stopped = true
 			cancel()
 			select {
-			case err = <-ch:
+			case <-returned:
+				err = runErr
 			case <-time.After(45 * time.Second):
 				err = errors.New("run did not return within 45 s of cancel")
 			}

@@ -48,8 +48,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", envDuration("SLIPWAY_READ_TIMEOUT", 30*time.Second), "time a client has to send a whole request, body included; slower ones are cut off (SLIPWAY_READ_TIMEOUT)")
 	fs.DurationVar(&c.HookReadTimeout, "hook-read-timeout", envDuration("SLIPWAY_HOOK_READ_TIMEOUT", 2*time.Minute), "the same for forge webhooks, whose bodies can be large (SLIPWAY_HOOK_READ_TIMEOUT)")
 	var edgeMode, edgeSocket string
-	fs.StringVar(&edgeMode, "edge", env("SLIPWAY_EDGE", ""), "where environments' edges and apps run: inprocess (inside this process; they stop with it; pools of up to 16 instances per environment) or child (the data dir's `slipway edge`, started when none runs; apps keep running across portal restarts; one instance per environment yet); default inprocess, or child when --edge-socket is given (SLIPWAY_EDGE)")
-	fs.StringVar(&edgeSocket, "edge-socket", env("SLIPWAY_EDGE_SOCKET", ""), "control socket of an external `slipway edge` to drive instead of the data dir's own; it is never started from here (SLIPWAY_EDGE_SOCKET)")
+	fs.StringVar(&edgeMode, "edge", env("SLIPWAY_EDGE", edgeChild), "where environments' edges and apps run, a `mode`: child (the data dir's slipway edge, a process of its own, started when none runs and again if it dies; apps keep running across portal restarts; `slipway edge stop` stops them) or inprocess (inside this process; they stop with it) (SLIPWAY_EDGE)")
+	fs.StringVar(&edgeSocket, "edge-socket", env("SLIPWAY_EDGE_SOCKET", ""), "control socket (a `path`) of an external slipway edge to drive instead of the data dir's own; it is never started from here (SLIPWAY_EDGE_SOCKET)")
 	fs.BoolVar(&c.NoWorkers, "no-workers", envBool("SLIPWAY_NO_WORKERS"), "do not run jobs in this process; run `slipway worker` elsewhere (SLIPWAY_NO_WORKERS)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -101,6 +101,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			deployEvents.Close()
 			return err
 		}
+		// A start that fails from here on still ends the engine: its
+		// in-process apps, or the watchdog of its edge.
+		defer func() {
+			if closeEngine != nil {
+				_ = closeEngine(context.Background())
+				deployEvents.Close()
+			}
+		}()
 	}
 	deps := jobDeps(c, store, log, logSvc, artifacts)
 	if engine != nil {
@@ -181,7 +189,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// After the workers, so no deploy is cut in half. An in-process
 		// engine stops the environments with the portal; a `slipway edge`
 		// keeps serving them.
-		if err := closeEngine(sctx); err != nil {
+		err := closeEngine(sctx)
+		closeEngine = nil
+		if err != nil {
 			log.Error("stop environments", slog.Any("err", err))
 		}
 		deployEvents.Close()
