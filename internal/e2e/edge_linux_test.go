@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"github.com/slipway-ci/slipway/internal/edge"
 	"github.com/slipway-ci/slipway/internal/secretbox"
 	"github.com/slipway-ci/slipway/internal/testkit"
-	"github.com/slipway-ci/slipway/models"
 )
 
 // edgeClient connects to the edge of a portal's data dir.
@@ -76,20 +74,7 @@ func rollbackLive(t *testing.T, p *Portal, token string, release int64) {
 	if code != http.StatusCreated {
 		t.Fatalf("rollback: %d %s", code, body)
 	}
-	var rel struct {
-		ID     int64  `json:"id"`
-		Status string `json:"status"`
-		Error  string `json:"error"`
-	}
-	must(t, json.Unmarshal([]byte(body), &rel))
-	testkit.Eventually(t, 60*time.Second, func() bool {
-		_, body = apiCall(t, http.MethodGet, p.URL+"/api/v1/releases/"+strconv.FormatInt(rel.ID, 10), token, "")
-		must(t, json.Unmarshal([]byte(body), &rel))
-		if rel.Status == models.ReleaseFailed {
-			t.Fatalf("rollback release %d failed: %s", rel.ID, rel.Error)
-		}
-		return rel.Status == models.ReleaseLive
-	}, "the rollback to go live")
+	awaitLive(t, p, token, body)
 }
 
 // steadyLoad sends rate GET requests per second to url until stop is

@@ -22,20 +22,27 @@ func deployTo(t *testing.T, p *Portal, token, env string, id int64) {
 	if code/100 != 2 {
 		t.Fatalf("deploy to %s: %d %s", env, code, body)
 	}
+	awaitLive(t, p, token, body)
+}
+
+// awaitLive waits until the release an API answer (body) describes is
+// live, and fails the test if it fails.
+func awaitLive(t *testing.T, p *Portal, token, body string) {
+	t.Helper()
 	var rel struct {
 		ID     int64  `json:"id"`
 		Status string `json:"status"`
 		Error  string `json:"error"`
 	}
 	must(t, json.Unmarshal([]byte(body), &rel))
-	testkit.Eventually(t, 30*time.Second, func() bool {
+	testkit.Eventually(t, 60*time.Second, func() bool {
 		_, body = apiCall(t, http.MethodGet, p.URL+"/api/v1/releases/"+strconv.FormatInt(rel.ID, 10), token, "")
 		must(t, json.Unmarshal([]byte(body), &rel))
 		if rel.Status == models.ReleaseFailed {
 			t.Fatalf("release %d failed: %s", rel.ID, rel.Error)
 		}
 		return rel.Status == models.ReleaseLive
-	}, "the release to go live")
+	}, "release %d to go live", rel.ID)
 }
 
 // liveRowsJS counts the instances list's rows of the live pool that are

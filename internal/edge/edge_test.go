@@ -516,6 +516,27 @@ func TestAFailedReleaseIsNotTriedAgainBehindThePortalsBack(t *testing.T) {
 	}, "a second attempt once the release is listed anew")
 }
 
+// loadResult is what load reports.
+type loadResult struct {
+	sent, failed int
+	first        string
+}
+
+// startLoad runs load on url at rate in the background; the function it
+// returns stops it and reports.
+func startLoad(url string, rate int) func() loadResult {
+	stop := make(chan struct{})
+	res := make(chan loadResult, 1)
+	go func() {
+		s, f, first := load(url, rate, stop)
+		res <- loadResult{s, f, first}
+	}()
+	return func() loadResult {
+		close(stop)
+		return <-res
+	}
+}
+
 // load sends rate requests per second to url until stop closes, and
 // reports how many were sent and how many failed (an error or a non-200).
 func load(url string, rate int, stop <-chan struct{}) (sent, failed int, firstErr string) {
@@ -562,16 +583,7 @@ func TestAnUpgradeHandsTheListenersOverWithoutDroppingARequest(t *testing.T) {
 	cl := dial(t, data)
 	url, appPIDs := deployApp(t, cl, data, "7", 41, "v1", 2)
 
-	stop := make(chan struct{})
-	type result struct {
-		sent, failed int
-		first        string
-	}
-	res := make(chan result, 1)
-	go func() {
-		s, f, first := load(url, 200, stop)
-		res <- result{s, f, first}
-	}()
+	finish := startLoad(url, 200)
 	time.Sleep(time.Second)
 	if err := e.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -583,8 +595,7 @@ func TestAnUpgradeHandsTheListenersOverWithoutDroppingARequest(t *testing.T) {
 		t.Fatalf("the old edge did not exit after the upgrade:\n%s", e.output())
 	}
 	time.Sleep(time.Second)
-	close(stop)
-	r := <-res
+	r := finish()
 	if r.failed != 0 || r.sent < 300 {
 		t.Errorf("%d of %d requests failed across the upgrade (first: %s)", r.failed, r.sent, r.first)
 	}

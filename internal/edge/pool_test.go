@@ -48,16 +48,7 @@ func TestTheEdgeProcessRunsPools(t *testing.T) {
 		t.Fatalf("first pool: %v", v1)
 	}
 
-	stop := make(chan struct{})
-	type result struct {
-		sent, failed int
-		first        string
-	}
-	loaded := make(chan result, 1)
-	go func() {
-		s, f, first := load(url, 200, stop)
-		loaded <- result{s, f, first}
-	}()
+	finish := startLoad(url, 200)
 
 	// A rolling deploy of three, reported step by step.
 	var pmu sync.Mutex
@@ -127,8 +118,7 @@ func TestTheEdgeProcessRunsPools(t *testing.T) {
 	if got := poolPIDs(t, st, 51); len(got) != 3 || got[0] != v1[0] || st.Desired != 3 {
 		t.Errorf("after scaling to 3: %v (desired %d), want 3 with slot 1 still pid %d", got, st.Desired, v1[0])
 	}
-	close(stop)
-	r := <-loaded
+	r := finish()
 	if r.failed != 0 || r.sent < 200 {
 		t.Errorf("%d of %d requests failed across the rolling deploy, rollback, kill and scaling (first: %s)", r.failed, r.sent, r.first)
 	}
