@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -48,8 +49,10 @@ func edgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.LogFormat, "log-format", env("SLIPWAY_LOG_FORMAT", "text"), "log format: text or json (SLIPWAY_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("SLIPWAY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (SLIPWAY_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: slipway edge [flags]        run the edge (SIGHUP: upgrade in place; SIGTERM: stop every app)\n"+
-			"       slipway edge stop [flags]   stop the data dir's edge and its apps\n\n")
+		fmt.Fprint(stderr, "Usage: slipway edge [flags]           run the edge (SIGHUP: upgrade in place; SIGTERM: stop every app)\n"+
+			"       slipway edge status [flags]    what the edge runs: each environment's address, live release and instances\n"+
+			"       slipway edge upgrade [flags]   start the edge's binary anew, handing the listeners and apps over\n"+
+			"       slipway edge stop [flags]      stop the data dir's edge and its apps\n\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args)
@@ -71,11 +74,100 @@ func edgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	switch {
 	case len(pos) == 1 && pos[0] == "stop":
 		return stopEdge(ctx, socket, stdout)
+	case len(pos) == 1 && pos[0] == "status":
+		return edgeStatus(ctx, socket, stdout)
+	case len(pos) == 1 && pos[0] == "upgrade":
+		return upgradeEdge(ctx, socket, stdout)
 	case len(pos) > 0:
-		return usageError{fmt.Sprintf("unknown edge command %q (want: stop)", strings.Join(pos, " "))}
+		return usageError{fmt.Sprintf("unknown edge command %q (want: status, upgrade or stop)", strings.Join(pos, " "))}
 	}
 	return edge.Run(ctx, edge.Options{DataDir: c.DataDir, Socket: socket, Sandbox: deploy.SandboxMode(c.Sandbox),
 		HealthTimeout: pipeline.MaxHealthTimeout, Logger: log, Version: versionString()})
+}
+
+// dialEdge connects to the edge at socket, or says plainly that none answers.
+func dialEdge(ctx context.Context, socket string) (*edge.Client, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := edge.Dial(cctx, edge.ClientOptions{Socket: socket})
+	if err != nil {
+		return nil, fmt.Errorf("no edge answers on %s (is `slipway serve` or `slipway edge` running with this data dir?): %w", socket, err)
+	}
+	return cl, nil
+}
+
+// edgeStatus prints what the edge runs.
+func edgeStatus(ctx context.Context, socket string, stdout io.Writer) error {
+	cl, err := dialEdge(ctx, socket)
+	if err != nil {
+		return err
+	}
+	defer cl.Close(ctx)
+	in := cl.Info()
+	envs, err := cl.Envs(ctx)
+	if err != nil {
+		return err
+	}
+	sandbox := "off"
+	if in.Sandboxed {
+		sandbox = "bubblewrap"
+	}
+	fmt.Fprintf(stdout, "edge pid %d, version %s, up %s, sandbox %s, %d environment(s)\n",
+		in.PID, in.Version, time.Since(in.StartedAt).Round(time.Second), sandbox, len(envs))
+	for _, st := range envs {
+		live := "nothing live"
+		if st.Live != 0 {
+			live = fmt.Sprintf("release %d live", st.Live)
+		}
+		fmt.Fprintf(stdout, "\n%s  %s  %s", st.Env, cmp.Or(st.EdgeAddr, "(no address)"), live)
+		if st.Balance != "" {
+			fmt.Fprintf(stdout, ", balanced %s", st.Balance)
+		}
+		if st.Busy {
+			fmt.Fprint(stdout, ", changing")
+		}
+		fmt.Fprintln(stdout)
+		for _, i := range st.Instances {
+			fmt.Fprintf(stdout, "  %-5s release %d instance %d  %s, health %s  pid %d port %d  %d requests, %d errors, %d restarts\n",
+				i.Role, i.ReleaseID, i.Slot, i.State, cmp.Or(string(i.Health), "-"), i.PID, i.Port, i.Requests, i.Errors, i.Restarts)
+		}
+		for _, f := range st.Failed {
+			fmt.Fprintf(stdout, "  release %d failed to go live: %s\n", f.ReleaseID, f.Error)
+		}
+		if st.ScaleError != "" {
+			fmt.Fprintf(stdout, "  the last scale failed: %s\n", st.ScaleError)
+		}
+	}
+	return nil
+}
+
+// upgradeEdge asks the edge to start its binary anew and waits until a
+// new edge answers and the old one has gone.
+func upgradeEdge(ctx context.Context, socket string, stdout io.Writer) error {
+	cl, err := dialEdge(ctx, socket)
+	if err != nil {
+		return err
+	}
+	old := cl.Info().PID
+	err = cl.Upgrade(ctx)
+	_ = cl.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("upgrade the edge (pid %d): %w", old, err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if syscall.Kill(old, 0) == nil {
+			continue // the old edge is still draining
+		}
+		cl, err := dialEdge(ctx, socket)
+		if err != nil {
+			continue
+		}
+		in := cl.Info()
+		_ = cl.Close(ctx)
+		fmt.Fprintf(stdout, "edge upgraded: pid %d (version %s) took over from pid %d and adopted %d instance(s)\n", in.PID, in.Version, old, in.Adopted)
+		return nil
+	}
+	return fmt.Errorf("the edge (pid %d) did not hand over within 60s; see %s", old, filepath.Join(filepath.Dir(socket), "edge.log"))
 }
 
 // stopEdge sends SIGTERM to the edge serving socket and waits for it to go.

@@ -180,3 +180,35 @@ func TestEdgeCommandExplainsMistakes(t *testing.T) {
 		t.Errorf("edge stop without an edge: %s", res)
 	}
 }
+
+// TestEdgeStatusAndUpgradeCommands: `slipway edge status` says what the
+// edge runs, `slipway edge upgrade` hands over to a new edge process and
+// says so, and both say plainly when no edge answers.
+func TestEdgeStatusAndUpgradeCommands(t *testing.T) {
+	p := e2e.StartPortal(t, e2e.Options{Env: []string{"SLIPWAY_EDGE="}})
+	socket := edge.DefaultSocket(p.DataDir)
+	data := []string{"--data", p.DataDir}
+	t.Cleanup(func() {
+		p.Stop()
+		e2e.Exec(t, nil, "", append([]string{"edge", "stop"}, data...)...)
+	})
+	pid := edgePID(t, socket)
+	res := e2e.Exec(t, nil, "", append([]string{"edge", "status"}, data...)...)
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, fmt.Sprintf("edge pid %d, version ", pid)) || !strings.Contains(res.Stdout, "0 environment(s)") {
+		t.Fatalf("slipway edge status: %s", res)
+	}
+	res = e2e.Exec(t, nil, "", append([]string{"edge", "upgrade"}, data...)...)
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, fmt.Sprintf("took over from pid %d", pid)) {
+		t.Fatalf("slipway edge upgrade: %s", res)
+	}
+	if now := edgePID(t, socket); now == 0 || now == pid {
+		t.Fatalf("after the upgrade the edge is pid %d, want a new one (was %d)", now, pid)
+	}
+	e2e.Exec(t, nil, "", append([]string{"edge", "stop"}, data...)...)
+	for _, cmd := range []string{"status", "upgrade"} {
+		res = e2e.Exec(t, nil, "", append([]string{"edge", cmd}, data...)...)
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "no edge answers on "+socket) {
+			t.Errorf("slipway edge %s without an edge: %s, want a failure saying no edge answers", cmd, res)
+		}
+	}
+}
