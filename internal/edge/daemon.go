@@ -37,6 +37,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported by GET /v1/info.
 	Version string
+	// BacklogLines and BacklogBytes bound the backlog of each release's
+	// output kept for a portal that is away (DefaultBacklogLines and
+	// DefaultBacklogBytes when 0).
+	BacklogLines int
+	BacklogBytes int64
 }
 
 // DefaultSocket is the control socket's path for a data dir.
@@ -51,6 +56,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Listen == nil {
 		o.Listen = net.Listen
+	}
+	if o.BacklogLines <= 0 {
+		o.BacklogLines = DefaultBacklogLines
+	}
+	if o.BacklogBytes <= 0 {
+		o.BacklogBytes = DefaultBacklogBytes
 	}
 	return o
 }
@@ -75,6 +86,10 @@ type Daemon struct {
 	// the control server's shutdown does not wait for them.
 	leaving   chan struct{}
 	leaveOnce sync.Once
+
+	// journals hold the backlog of each release's output (see journal).
+	jmu      sync.Mutex
+	journals map[handleKey]*journal
 }
 
 // envRun is one environment as the edge runs it. Guarded by Daemon.mu.
@@ -96,7 +111,8 @@ type envRun struct {
 func New(opts Options) *Daemon {
 	opts = opts.withDefaults()
 	d := &Daemon{opts: opts, log: opts.Logger, started: time.Now(), envs: map[string]*envRun{},
-		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]struct{}{}, leaving: make(chan struct{})}
+		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]struct{}{}, leaving: make(chan struct{}),
+		journals: map[handleKey]*journal{}}
 	d.mgr = deploy.NewManager(deploy.Options{
 		ReleasesDir: filepath.Join(opts.DataDir, "releases"), WorkDir: filepath.Join(opts.DataDir, "appdata"),
 		Sandbox: opts.Sandbox, MaxProcs: opts.MaxProcs, Logger: opts.Logger, HealthTimeout: opts.HealthTimeout,
@@ -182,6 +198,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 		d.reconcileLocked(name, er)
 	}
 	d.saveLocked()
+	d.sweepJournalsLocked()
 	d.log.Info("edge state restored", slog.Int("environments", len(d.envs)), slog.Int("adopted", d.adopted))
 	return nil
 }
@@ -230,7 +247,9 @@ func (d *Daemon) Delete(env string, gen int64) error {
 	delete(d.envs, env)
 	d.saveLocked()
 	d.mu.Unlock()
-	return d.mgr.StopEnv(env)
+	err := d.mgr.StopEnv(env)
+	d.dropEnvJournals(env)
+	return err
 }
 
 // reconcileLocked moves env towards its desired state: its edge listens,
@@ -479,8 +498,11 @@ func (d *Daemon) Leaving() <-chan struct{} { return d.leaving }
 // restarted instance's new process.
 func (d *Daemon) onEvent(ev deploy.Event) {
 	d.publish(Message{Type: "event", Env: ev.Env, ReleaseID: ev.ReleaseID, Event: &ev})
-	if ev.Kind == deploy.EventRestarted {
+	switch ev.Kind {
+	case deploy.EventRestarted:
 		d.saveSoon()
+	case deploy.EventStopped:
+		go d.releaseStopped(ev.Env, ev.ReleaseID)
 	}
 }
 
@@ -495,10 +517,10 @@ func (d *Daemon) saveSoon() {
 	}()
 }
 
+// lineFunc numbers each output line of env's release rel, keeps it in
+// the release's journal and passes it to subscribers.
 func (d *Daemon) lineFunc(env string, rel int64) func(string) {
-	return func(line string) {
-		d.publish(Message{Type: "line", Env: env, ReleaseID: rel, Line: line})
-	}
+	return func(line string) { d.record(env, rel, line) }
 }
 
 // subscribe returns a channel of messages; a subscriber that does not keep
