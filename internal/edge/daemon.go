@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/deploy"
@@ -90,6 +91,8 @@ type Daemon struct {
 	// journals hold the backlog of each release's output (see journal).
 	jmu      sync.Mutex
 	journals map[handleKey]*journal
+	// holding is set while a predecessor may still write the journals.
+	holding atomic.Bool
 }
 
 // envRun is one environment as the edge runs it. Guarded by Daemon.mu.
@@ -305,6 +308,7 @@ func (d *Daemon) reconcileLocked(name string, er *envRun) {
 		}
 		d.mgr.StopRelease(name, ri.ReleaseID)
 	}
+	d.sweepEnvJournalsLocked(name)
 }
 
 // bringLive puts r's pool live: its warm pool at once when there is one,

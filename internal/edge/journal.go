@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -63,10 +62,10 @@ type Backlog struct {
 
 // journal is the backlog of one release's output in an environment: an
 // append-only file of numbered lines under the run dir, compacted to its
-// bounds when it holds twice as much. The successor of an upgrade reads
-// the same FIFOs for a while alongside its predecessor, so every append
-// takes an flock on the file and first catches up with what the other
-// process appended: both number lines from the same sequence.
+// bounds when it holds twice as much. One process writes it at a time:
+// the successor of an upgrade holds the lines it reads until its
+// predecessor has exited (see Daemon.holdJournals), then reads the file
+// afresh and numbers on.
 type journal struct {
 	path     string
 	maxLines int
@@ -74,12 +73,15 @@ type journal struct {
 
 	mu      sync.Mutex
 	f       *os.File // nil until the first line (or after an error)
-	size    int64    // the file's size after our last look
 	start   int64
 	last    int64
 	n       int   // lines in the file
 	bytes   int64 // their text's bytes
 	removed bool
+	// held are the lines read while the predecessor still writes;
+	// heldDropped counts those beyond the bound.
+	held        []string
+	heldDropped int64
 }
 
 // journalDir is where the journals of env live.
@@ -92,19 +94,31 @@ func journalPath(runDir, env string, rel int64) string {
 	return filepath.Join(journalDir(runDir, env), strconv.FormatInt(rel, 10)+".journal")
 }
 
+// hold keeps line until release. The caller holds j.mu.
+func (j *journal) hold(line string) {
+	if len(j.held) >= j.maxLines {
+		j.held = j.held[1:]
+		j.heldDropped++
+	}
+	j.held = append(j.held, line)
+}
+
 // append numbers line, writes it to the journal and returns its number.
 // A journal that cannot be written still numbers the line (err says why).
+// The caller holds j.mu.
 func (j *journal) append(line string) (int64, error) {
 	if strings.IndexByte(line, '\n') >= 0 {
 		line = strings.ReplaceAll(line, "\n", " ")
 	}
-	err := j.sync()
+	var err error
+	if j.f == nil {
+		err = j.open()
+	}
 	seq := j.last + 1
 	j.last = seq
 	if err != nil {
 		return seq, err
 	}
-	defer j.unlock()
 	b := make([]byte, 0, len(line)+24)
 	b = strconv.AppendInt(b, seq, 10)
 	b = append(b, ' ')
@@ -114,7 +128,6 @@ func (j *journal) append(line string) (int64, error) {
 		j.closeFile()
 		return seq, err
 	}
-	j.size += int64(len(b))
 	j.n++
 	j.bytes += int64(len(line)) + 1
 	if j.n > 2*j.maxLines || j.bytes > 2*j.maxBytes {
@@ -125,45 +138,6 @@ func (j *journal) append(line string) (int64, error) {
 	return seq, nil
 }
 
-// sync opens the file if needed, locks it, and catches up with the lines
-// another process appended (or a file it replaced or removed). On success
-// the file is locked: call unlock. The caller holds j.mu.
-func (j *journal) sync() error {
-	for range 10 {
-		if j.f == nil {
-			if err := j.open(); err != nil {
-				return err
-			}
-		}
-		if err := syscall.Flock(int(j.f.Fd()), syscall.LOCK_EX); err != nil {
-			j.closeFile()
-			return err
-		}
-		fi, err1 := j.f.Stat()
-		pi, err2 := os.Stat(j.path)
-		if err1 != nil || err2 != nil || !os.SameFile(fi, pi) {
-			// Compacted (replaced) or removed by the other process.
-			j.closeFile()
-			continue
-		}
-		if fi.Size() != j.size {
-			if err := j.catchUp(fi.Size()); err != nil {
-				j.unlock()
-				j.closeFile()
-				return err
-			}
-		}
-		return nil
-	}
-	return errors.New("the journal keeps changing under us")
-}
-
-func (j *journal) unlock() {
-	if j.f != nil {
-		_ = syscall.Flock(int(j.f.Fd()), syscall.LOCK_UN)
-	}
-}
-
 func (j *journal) closeFile() {
 	if j.f != nil {
 		_ = j.f.Close()
@@ -171,7 +145,7 @@ func (j *journal) closeFile() {
 	}
 }
 
-// open opens (or creates) the file and reads what it holds.
+// open opens (or creates) the file and reads where it stands.
 func (j *journal) open() error {
 	if err := os.MkdirAll(filepath.Dir(j.path), 0o700); err != nil {
 		return err
@@ -180,64 +154,46 @@ func (j *journal) open() error {
 	if errors.Is(err, fs.ErrNotExist) {
 		// A new journal numbers past any old one of the same release.
 		start := max(time.Now().UnixMicro(), j.last+1)
-		f, err = createJournal(j.path, start)
+		f, err = os.OpenFile(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
+			return err
+		}
+		if _, err := f.WriteString(journalHeader + strconv.FormatInt(start, 10) + "\n"); err != nil {
+			f.Close()
 			return err
 		}
 		j.f, j.start, j.last, j.n, j.bytes = f, start, start-1, 0, 0
-		fi, err := f.Stat()
-		if err != nil {
-			j.closeFile()
-			return err
-		}
-		j.size = fi.Size()
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	j.f, j.size, j.n, j.bytes = f, 0, 0, 0
-	j.start, j.last = 0, 0
-	return nil // sync catches up with the whole file
+	j.f = f
+	if err := j.load(); err != nil {
+		j.closeFile()
+		return err
+	}
+	return nil
 }
 
-// createJournal makes a journal file starting at start, unless another
-// process just did.
-func createJournal(path string, start int64) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o600)
-	}
+// load reads where the open file stands. A torn last line (a crash in the
+// middle of a write) is cut off.
+func (j *journal) load() error {
+	fi, err := j.f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := f.WriteString(journalHeader + strconv.FormatInt(start, 10) + "\n"); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// catchUp reads the file from j.size to size: the lines another process
-// appended (from 0: the whole file). A torn last line (a crash in the
-// middle of a write) is cut off. The file is locked.
-func (j *journal) catchUp(size int64) error {
-	from := j.size
-	if size < from {
-		from = 0 // shorter: it is another file than the one we knew
-		j.n, j.bytes = 0, 0
-	}
-	b := make([]byte, size-from)
-	if _, err := j.f.ReadAt(b, from); err != nil && !errors.Is(err, io.EOF) {
+	b := make([]byte, fi.Size())
+	if _, err := j.f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 {
-		if err := j.f.Truncate(from + int64(i+1)); err != nil {
+		if err := j.f.Truncate(int64(i + 1)); err != nil {
 			return err
 		}
 		b = b[:i+1]
 	}
-	j.size = from + int64(len(b))
+	j.n, j.bytes = 0, 0
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		ln := b[:i]
@@ -271,8 +227,8 @@ func parseEntry(ln []byte) (int64, []byte, bool) {
 	return seq, ln[sp+1:], true
 }
 
-// compact rewrites the file with the lines of its bounds only. The file is
-// locked; the other process notices the new file when it next appends.
+// compact rewrites the file with the lines of its bounds only (a new file
+// renamed over it: a reader sees the old or the new one).
 func (j *journal) compact() error {
 	b, err := os.ReadFile(j.path)
 	if err != nil {
@@ -294,23 +250,15 @@ func (j *journal) compact() error {
 	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_APPEND, 0o600)
+	if err := os.Rename(tmp, j.path); err != nil {
+		return err
+	}
+	j.closeFile()
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	// Lock the new file before it takes the name: the other process
-	// waits on it, then sees every line.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return err
-	}
-	if err := os.Rename(tmp, j.path); err != nil {
-		f.Close()
-		return err
-	}
-	j.unlock()
-	j.closeFile()
-	j.f, j.size, j.n, j.bytes = f, int64(buf.Len()), len(entries)-keep, text
+	j.f, j.n, j.bytes = f, len(entries)-keep, text
 	return nil
 }
 

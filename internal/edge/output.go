@@ -2,6 +2,7 @@ package edge
 
 import (
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,14 +38,65 @@ func (d *Daemon) record(env string, rel int64, line string) {
 			j.mu.Unlock()
 			continue // removed meanwhile: a new journal starts
 		}
-		seq, err := j.append(line)
-		if err != nil {
-			d.log.Warn("edge: app output not kept in its journal", slog.String("env", env), slog.Int64("release", rel),
-				slog.String("file", j.path), slog.Any("err", err))
+		if d.holding.Load() {
+			j.hold(line)
+			j.mu.Unlock()
+			return
 		}
-		d.publish(Message{Type: "line", Env: env, ReleaseID: rel, Seq: seq, Line: line})
+		d.releaseHeldLocked(env, rel, j)
+		d.appendLocked(env, rel, j, line)
 		j.mu.Unlock()
 		return
+	}
+}
+
+// appendLocked numbers line, keeps it and publishes it. The caller holds
+// j.mu.
+func (d *Daemon) appendLocked(env string, rel int64, j *journal, line string) {
+	seq, err := j.append(line)
+	if err != nil {
+		d.log.Warn("edge: app output not kept in its journal", slog.String("env", env), slog.Int64("release", rel),
+			slog.String("file", j.path), slog.Any("err", err))
+	}
+	d.publish(Message{Type: "line", Env: env, ReleaseID: rel, Seq: seq, Line: line})
+}
+
+// holdJournals makes the journals hold the lines they get, unnumbered:
+// the edge an upgrade started reads the apps' output alongside its
+// predecessor until that one exits, and only one of them may write a
+// journal. Call it before Restore.
+func (d *Daemon) holdJournals() { d.holding.Store(true) }
+
+// releaseJournals numbers and keeps the held lines, after the lines the
+// predecessor wrote, and every line from now on.
+func (d *Daemon) releaseJournals() {
+	d.holding.Store(false)
+	d.jmu.Lock()
+	js := maps.Clone(d.journals)
+	d.jmu.Unlock()
+	for k, j := range js {
+		j.mu.Lock()
+		if !j.removed {
+			d.releaseHeldLocked(k.env, k.rel, j)
+		}
+		j.mu.Unlock()
+	}
+}
+
+// releaseHeldLocked writes j's held lines. The caller holds j.mu.
+func (d *Daemon) releaseHeldLocked(env string, rel int64, j *journal) {
+	if len(j.held) == 0 && j.heldDropped == 0 {
+		return
+	}
+	if j.heldDropped > 0 {
+		d.log.Warn("edge: app output lines read during the upgrade were not kept: too many", slog.String("env", env),
+			slog.Int64("release", rel), slog.Int64("lines", j.heldDropped))
+	}
+	j.closeFile() // the predecessor wrote meanwhile: read the file afresh
+	held := j.held
+	j.held, j.heldDropped = nil, 0
+	for _, l := range held {
+		d.appendLocked(env, rel, j, l)
 	}
 }
 
@@ -128,8 +180,8 @@ func (d *Daemon) keepJournalLocked(env string, rel int64) bool {
 }
 
 // sweepJournalsLocked removes, after a restore, the journals of releases
-// that stopped while no edge ran (or whose removal a crash cut short).
-// The caller holds d.mu.
+// that stopped while no edge ran (or whose removal a crash cut short), and
+// those of environments the edge no longer knows. The caller holds d.mu.
 func (d *Daemon) sweepJournalsLocked() {
 	root := filepath.Join(d.runDir(), "output")
 	dirs, err := os.ReadDir(root)
@@ -139,17 +191,32 @@ func (d *Daemon) sweepJournalsLocked() {
 	for _, de := range dirs {
 		env, err := url.PathUnescape(de.Name())
 		if err != nil || !de.IsDir() || d.envs[env] == nil {
+			if err == nil && de.IsDir() {
+				d.dropEnvJournals(env)
+			}
 			_ = os.RemoveAll(filepath.Join(root, de.Name()))
 			continue
 		}
-		files, _ := os.ReadDir(filepath.Join(root, de.Name()))
-		for _, f := range files {
-			name, ok := strings.CutSuffix(f.Name(), ".journal")
-			rel, err := strconv.ParseInt(name, 10, 64)
-			if ok && err == nil && d.keepJournalLocked(env, rel) {
-				continue
-			}
-			_ = os.Remove(filepath.Join(root, de.Name(), f.Name()))
+		d.sweepEnvJournalsLocked(env)
+	}
+}
+
+// sweepEnvJournalsLocked removes the journals of env's releases that
+// neither run nor should: a release whose rollout failed, or one that
+// stopped while nothing watched. The caller holds d.mu.
+func (d *Daemon) sweepEnvJournalsLocked(env string) {
+	files, err := os.ReadDir(journalDir(d.runDir(), env))
+	if err != nil {
+		return
+	}
+	for _, f := range files {
+		name, ok := strings.CutSuffix(f.Name(), ".journal")
+		rel, err := strconv.ParseInt(name, 10, 64)
+		switch {
+		case !ok || err != nil:
+			_ = os.Remove(filepath.Join(journalDir(d.runDir(), env), f.Name()))
+		case !d.keepJournalLocked(env, rel):
+			d.dropJournal(env, rel)
 		}
 	}
 }

@@ -344,3 +344,44 @@ func rawGet(t testing.TB, socket, path string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestJournalsGoWithTheirReleases: a release's journal is removed once
+// its last instance stops for good, and an environment's with it.
+func TestJournalsGoWithTheirReleases(t *testing.T) {
+	data := t.TempDir()
+	startEdge(t, data)
+	cl := dial(t, data)
+	url := deploySay(t, cl, data, "7", 41, nil, nil, nil)
+	say(t, url, "from 41")
+	deploySay(t, cl, data, "7", 42, nil, nil, nil)
+	dir := filepath.Join(data, "run", "output", "7")
+	for _, f := range []string{"41.journal", "42.journal"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("journal %s: %v", f, err)
+		}
+	}
+	// 41 is warm: it still runs and keeps its journal. Without it among
+	// the warm releases the edge stops it for good.
+	ds, err := cl.Desired(context.Background(), "7")
+	if err != nil || len(ds.Warm) != 1 || ds.Warm[0].ID != 41 {
+		t.Fatalf("desired state: %+v %v, want release 41 warm", ds, err)
+	}
+	ds.Warm = nil
+	if _, err := cl.Put(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "41.journal"))
+		return os.IsNotExist(err)
+	}, "the journal of the stopped release removed")
+	if _, err := os.Stat(filepath.Join(dir, "42.journal")); err != nil {
+		t.Errorf("the live release's journal: %v", err)
+	}
+	if err := cl.StopEnv("7"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		_, err := os.Stat(dir)
+		return os.IsNotExist(err)
+	}, "the environment's journals removed with it")
+}
