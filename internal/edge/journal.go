@@ -82,6 +82,7 @@ type journal struct {
 	// heldDropped counts those beyond the bound.
 	held        []string
 	heldDropped int64
+	buf         []byte // the line being written
 }
 
 // journalDir is where the journals of env live.
@@ -119,11 +120,11 @@ func (j *journal) append(line string) (int64, error) {
 	if err != nil {
 		return seq, err
 	}
-	b := make([]byte, 0, len(line)+24)
-	b = strconv.AppendInt(b, seq, 10)
+	b := strconv.AppendInt(j.buf[:0], seq, 10)
 	b = append(b, ' ')
 	b = append(b, line...)
 	b = append(b, '\n')
+	j.buf = b[:0]
 	if _, err := j.f.Write(b); err != nil {
 		j.closeFile()
 		return seq, err
