@@ -701,6 +701,8 @@ func (c *Client) readEvents() error {
 			c.catchUpAll()
 		}
 		switch m.Type {
+		case "lost":
+			c.catchUpAll()
 		case "progress":
 			c.mu.Lock()
 			h := c.handles[handleKey{m.Env, m.ReleaseID}]

@@ -82,7 +82,7 @@ type Daemon struct {
 	adopted int
 
 	subMu sync.Mutex
-	subs  map[chan Message]struct{}
+	subs  map[chan Message]*atomic.Bool // set when a message to it was dropped
 	// leaving is closed by HandOver and Close: event streams end, so that
 	// the control server's shutdown does not wait for them.
 	leaving   chan struct{}
@@ -114,7 +114,7 @@ type envRun struct {
 func New(opts Options) *Daemon {
 	opts = opts.withDefaults()
 	d := &Daemon{opts: opts, log: opts.Logger, started: time.Now(), envs: map[string]*envRun{},
-		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]struct{}{}, leaving: make(chan struct{}),
+		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]*atomic.Bool{}, leaving: make(chan struct{}),
 		journals: map[handleKey]*journal{}}
 	d.mgr = deploy.NewManager(deploy.Options{
 		ReleasesDir: filepath.Join(opts.DataDir, "releases"), WorkDir: filepath.Join(opts.DataDir, "appdata"),
@@ -528,13 +528,15 @@ func (d *Daemon) lineFunc(env string, rel int64) func(string) {
 }
 
 // subscribe returns a channel of messages; a subscriber that does not keep
-// up loses messages rather than slowing an app down.
-func (d *Daemon) subscribe() chan Message {
-	ch := make(chan Message, 4096)
+// up loses messages rather than slowing an app down, and lost is set when
+// it did: the events stream then says so, and the client reads the lines
+// it lost from the backlog.
+func (d *Daemon) subscribe() (ch chan Message, lost *atomic.Bool) {
+	ch, lost = make(chan Message, 4096), new(atomic.Bool)
 	d.subMu.Lock()
-	d.subs[ch] = struct{}{}
+	d.subs[ch] = lost
 	d.subMu.Unlock()
-	return ch
+	return ch, lost
 }
 
 func (d *Daemon) unsubscribe(ch chan Message) {
@@ -546,10 +548,11 @@ func (d *Daemon) unsubscribe(ch chan Message) {
 func (d *Daemon) publish(m Message) {
 	d.subMu.Lock()
 	defer d.subMu.Unlock()
-	for ch := range d.subs {
+	for ch, lost := range d.subs {
 		select {
 		case ch <- m:
 		default:
+			lost.Store(true)
 		}
 	}
 }

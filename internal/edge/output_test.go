@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func (c *collector) has(l string) bool { return slices.Contains(c.all(), l) }
 // waitLine waits until c got l.
 func (c *collector) waitLine(t testing.TB, l string) {
 	t.Helper()
-	testkit.Eventually(t, 30*time.Second, func() bool { return c.has(l) }, "the line %q (got %d lines)", l, len(c.all()))
+	testkit.Eventually(t, 30*time.Second, func() bool { return c.has(l) }, "the line %.40q", l)
 }
 
 // deploySay makes env serve release rel, the app that prints /say?msg=,
@@ -250,6 +251,7 @@ func TestTheBacklogSurvivesAnEdgeCrashAndAnUpgrade(t *testing.T) {
 		say(t, direct, m) // the app itself: its edge is down
 	}
 	e2 := startEdge(t, data)
+	dial(t, data) // answers once the edge restored its state
 	for _, m := range numbered("restarted-", 1, 5) {
 		say(t, url, m)
 	}
@@ -384,4 +386,45 @@ func TestJournalsGoWithTheirReleases(t *testing.T) {
 		_, err := os.Stat(dir)
 		return os.IsNotExist(err)
 	}, "the environment's journals removed with it")
+}
+
+// TestAFollowerThatFallsBehindLosesNoLine: while the client does not read
+// its event stream, the edge's queue for it overflows and drops lines; the
+// client sees the gap in the numbers and fills it from the backlog, so
+// every line still arrives once, in order.
+func TestAFollowerThatFallsBehindLosesNoLine(t *testing.T) {
+	data := t.TempDir()
+	startEdge(t, data)
+	cl := dial(t, data)
+	var got collector
+	var armed sync.Once
+	gate := make(chan struct{})
+	var stuck atomic.Bool
+	url := deploySay(t, cl, data, "7", 41, nil, nil, func(l string) {
+		if strings.HasPrefix(l, "slow-") {
+			armed.Do(func() { stuck.Store(true); <-gate }) // the follower stops reading
+		}
+		got.add(l)
+	})
+	position(t, cl, "7", 41)
+	const n = 6000
+	pad := strings.Repeat("y", 1000)
+	var want []string
+	for i := 1; i <= n; i++ {
+		m := fmt.Sprintf("slow-%d-%s", i, pad)
+		want = append(want, m)
+		say(t, url, m)
+	}
+	close(gate)
+	got.waitLine(t, want[n-1])
+	time.Sleep(200 * time.Millisecond)
+	lines := got.all()
+	i := slices.Index(lines, want[0])
+	if !stuck.Load() || i < 0 || !slices.Equal(lines[i:], want) {
+		var short []string
+		for _, l := range lines[max(i, 0):] {
+			short = append(short, l[:min(len(l), 12)])
+		}
+		t.Fatalf("the follower got %d lines (%q…), want the %d printed, each once, in order", len(lines[max(i, 0):]), short[:min(len(short), 5)], n)
+	}
 }

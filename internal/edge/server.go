@@ -98,7 +98,7 @@ func (d *Daemon) Handler(upgrade func() error) http.Handler {
 
 // events streams messages until the client goes away.
 func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
-	ch := d.subscribe()
+	ch, lost := d.subscribe()
 	defer d.unsubscribe(ch)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
@@ -128,6 +128,11 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 			if enc.Encode(<-ch) != nil {
 				return
 			}
+		}
+		// After what was queued when messages were dropped: the client
+		// reads the lines from the backlog.
+		if lost.Swap(false) && enc.Encode(Message{Type: "lost"}) != nil {
+			return
 		}
 		if rc.Flush() != nil {
 			return
