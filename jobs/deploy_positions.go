@@ -165,7 +165,10 @@ func (m *outputMarks) save() {
 	defer cancel()
 	failed := map[int64]bool{}
 	for o, rel := range outs {
-		if err := o.flush(ctx); err != nil && !errors.Is(err, logs.ErrReplaced) {
+		switch err := o.flush(ctx); {
+		case errors.Is(err, logs.ErrReplaced):
+			m.remove(o) // a newer writer of the stream stores its lines
+		case err != nil:
 			failed[rel] = true
 		}
 	}
