@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,4 +106,60 @@ func TestAppOutputPrintedWhileThePortalIsDownIsStored(t *testing.T) {
 	if strings.Contains(p2.Stderr(), appSecret) {
 		t.Errorf("the app's secret reached the portal's log")
 	}
+
+	// Now the app prints all along, every 10 ms, while the portal is
+	// killed in the middle of storing and started again: every line is
+	// stored at least once, in order of first appearance; repeats (the
+	// lines of the last second before the kill at most) are allowed.
+	stop := make(chan struct{})
+	printed := make(chan int)
+	go func() {
+		n := 0
+		defer func() { printed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			n++
+			if code, _ := apiCall(t, http.MethodGet, "http://"+addr+"/say?msg=stream-"+strconv.Itoa(n), "", ""); code != http.StatusOK {
+				t.Errorf("/say stream-%d: %d", n, code)
+				return
+			}
+		}
+	}()
+	time.Sleep(1200 * time.Millisecond)
+	killPortal(t, p2)
+	time.Sleep(300 * time.Millisecond)
+	p3, err := startOnce(t, opts, data, t.TempDir(), 1)
+	must(t, err)
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	n := <-printed
+	last := "stream-" + strconv.Itoa(n)
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		got = storedOutput(t, p3, token)
+		return slices.Contains(got, last)
+	}, "the last streamed line in the stored output")
+	next, repeats := 1, 0
+	for _, l := range got {
+		k, ok := strings.CutPrefix(l, "stream-")
+		if !ok {
+			continue
+		}
+		i, _ := strconv.Atoi(k)
+		switch {
+		case i == next:
+			next++
+		case i < next:
+			repeats++
+		default:
+			t.Fatalf("stream-%d stored right after stream-%d: %d line(s) lost across the kill", i, next-1, i-next)
+		}
+	}
+	if next != n+1 {
+		t.Errorf("stored stream lines up to %d, printed %d", next-1, n)
+	}
+	t.Logf("%d lines printed every 10 ms across a kill -9 and a start of the portal: all stored, %d stored twice", n, repeats)
 }
