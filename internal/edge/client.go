@@ -345,7 +345,9 @@ func (c *Client) OutputPositions() []OutputPosition {
 }
 
 // Backlog reads the lines of env's release rel after line after that the
-// edge keeps (after -1: none, only where its output stands).
+// edge keeps (after -1: none, only where its output stands). The lines are
+// as the app printed them, secrets included: nothing may show or store
+// them before the release's LineSplitter masked them (Attach does).
 func (c *Client) Backlog(ctx context.Context, env string, rel, after int64) (Backlog, error) {
 	var bl Backlog
 	err := c.do(ctx, http.MethodGet, "/output"+q(env)+"&release="+strconv.FormatInt(rel, 10)+"&after="+strconv.FormatInt(after, 10), nil, &bl)
