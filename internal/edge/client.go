@@ -726,7 +726,7 @@ func (c *Client) readEvents() error {
 				// Lines were lost on the way (a full subscriber queue):
 				// the backlog has them.
 				ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
-				if err := c.catchUp(ctx, h, m.Env, m.ReleaseID); err != nil {
+				if err := c.catchUp(ctx, h, m.Env, m.ReleaseID); err != nil && c.ctx.Err() == nil {
 					c.log.Warn("edge: lines missing from the event stream could not be read", slog.String("env", m.Env),
 						slog.Int64("release", m.ReleaseID), slog.Any("err", err))
 				}
