@@ -315,7 +315,7 @@ func (d *deployRun) runProcess(ctx context.Context, vars map[string]string, secr
 		}
 	}
 	n := instancesFor(env, app)
-	out := openAppOutput(ctx, d.w.deps.Logs, rel.ID, d.log)
+	out := openAppOutput(ctx, d.w.deps.Logs, rel.ID, d.log, d.w.j.outputs)
 	// While the deploy runs, the app's output is also part of its log.
 	var deploying atomic.Bool
 	deploying.Store(true)

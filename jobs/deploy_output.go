@@ -25,13 +25,15 @@ func maskLines(secrets []string) deploy.LineSplitter {
 // under models.AppOutputStream, from its first line until the instance has
 // stopped for good. The in-memory ring of the instance is the engine's.
 type appOutput struct {
-	w   *logs.Writer
-	log *slog.Logger
+	w     *logs.Writer
+	log   *slog.Logger
+	marks *outputMarks
 }
 
 // openAppOutput opens release's output stream; without a log service (or
-// when the store refuses) output is kept in memory only.
-func openAppOutput(ctx context.Context, svc *logs.Service, releaseID int64, log *slog.Logger) *appOutput {
+// when the store refuses) output is kept in memory only. marks (nil for
+// an in-process engine) flushes it before it saves output positions.
+func openAppOutput(ctx context.Context, svc *logs.Service, releaseID int64, log *slog.Logger, marks *outputMarks) *appOutput {
 	o := &appOutput{log: log}
 	if svc == nil {
 		return o
@@ -41,8 +43,17 @@ func openAppOutput(ctx context.Context, svc *logs.Service, releaseID int64, log 
 		log.Warn("app output is not kept in the log store", slog.Any("err", err))
 		return o
 	}
-	o.w = w
+	o.w, o.marks = w, marks
+	marks.add(o, releaseID)
 	return o
+}
+
+// flush stores the lines passed so far.
+func (o *appOutput) flush(ctx context.Context) error {
+	if o.w == nil {
+		return nil
+	}
+	return o.w.Flush(ctx)
 }
 
 // line stores one line.
@@ -65,6 +76,7 @@ func (o *appOutput) close(status string) {
 	if o.w == nil {
 		return
 	}
+	o.marks.remove(o)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := o.w.Close(ctx, status); err != nil {

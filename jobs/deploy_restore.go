@@ -53,6 +53,8 @@ func (j *Jobs) RestoreEnvironments(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	// Positions no live release took up are of releases gone meanwhile.
+	j.outputs.restored()
 	return nil
 }
 
@@ -91,7 +93,7 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 	n := instancesFor(env, app)
 	sctx, cancel := context.WithTimeout(ctx, app.HealthTimeout)
 	defer cancel()
-	out := openAppOutput(ctx, d.Logs, rel.ID, j.log)
+	out := openAppOutput(ctx, d.Logs, rel.ID, j.log, j.outputs)
 	_, err = d.Deploy.Rollout(sctx, deploy.RolloutSpec{
 		InstanceSpec: deploy.InstanceSpec{Env: env.EngineKey(), ReleaseID: rel.ID, Dir: dir,
 			Command: app.Run, Vars: vars, HealthPath: app.Health, Lines: maskLines(secrets)},
@@ -116,14 +118,15 @@ func (j *Jobs) restore(ctx context.Context, rel *models.Release) error {
 
 // outputAttacher is an engine whose instances outlive the portal (a
 // `slipway edge`): it hands back a running instance, so that a restarted
-// portal stores its output again.
+// portal stores its output again, from the line after after.
 type outputAttacher interface {
-	Attach(env string, releaseID int64, lines deploy.LineSplitter) *deploy.Instance
+	Attach(env string, releaseID int64, lines deploy.LineSplitter, log func(string), after int64) *deploy.Instance
 }
 
 // attachOutput resumes storing the output of rel's live instance, masked
 // with the release's secrets, in its output stream (which continues where
-// the previous portal left it).
+// the previous portal left it): first the lines the edge kept while no
+// portal stored them, after the last one stored, then live ones.
 func (j *Jobs) attachOutput(ctx context.Context, rel *models.Release) {
 	a, ok := j.deps.Deploy.(outputAttacher)
 	if !ok {
@@ -134,12 +137,14 @@ func (j *Jobs) attachOutput(ctx context.Context, rel *models.Release) {
 		j.log.Warn("app output not attached", slog.Int64("release", rel.ID), slog.Any("err", err))
 		return
 	}
-	inst := a.Attach(rel.Environment.EngineKey(), instanceRelease(rel), maskLines(secrets))
+	key, inRel := rel.Environment.EngineKey(), instanceRelease(rel)
+	out := openAppOutput(ctx, j.deps.Logs, inRel, j.log, j.outputs)
+	inst := a.Attach(key, inRel, maskLines(secrets), out.line, j.outputs.position(key, inRel))
 	if inst == nil {
+		// Gone meanwhile: its stream ends as it would have.
+		out.close(string(deploy.StateStopped))
 		return
 	}
-	out := openAppOutput(ctx, j.deps.Logs, instanceRelease(rel), j.log)
-	inst.SetLog(out.line)
 	out.closeWhenDone(inst)
 }
 

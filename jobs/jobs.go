@@ -146,6 +146,9 @@ type Jobs struct {
 	// a restarted process can tell which builds lost their worker.
 	workerID string
 	dora     *dora.Service
+	// outputs keeps the output positions of an edge process's releases
+	// (nil for an in-process engine).
+	outputs *outputMarks
 }
 
 // driverFor builds River's driver for the store's database. The returned
@@ -279,6 +282,9 @@ func New(ctx context.Context, deps Deps, opts Options) (*Jobs, error) {
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
 	j.client, j.riverDB, j.pool = client, db, pool
+	if src, ok := deps.Deploy.(positionSource); ok && opts.Work && deps.DataDir != "" {
+		j.outputs = newOutputMarks(deps.DataDir, src, deps.Logger)
+	}
 	// Events the store records from now on enqueue their deliveries with
 	// this client, in their own transactions.
 	deps.Store.SetNotifyHooks(j.notifyHooks())
@@ -367,6 +373,9 @@ func (j *Jobs) Stop(ctx context.Context) error {
 			cancel()
 		}
 	}
+	// After the workers: the last positions name the lines their
+	// deploys stored too.
+	j.outputs.close()
 	closeAll(j.riverDB, j.pool)
 	if err != nil {
 		return fmt.Errorf("jobs: stop: %w", err)

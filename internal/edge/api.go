@@ -146,11 +146,18 @@ type Info struct {
 // object per line): an app's output line, a step of a rollout, or an
 // instance event.
 type Message struct {
-	Type      string        `json:"type"` // "line", "progress", "event" or "ping"
-	Env       string        `json:"env,omitempty"`
-	ReleaseID int64         `json:"release_id,omitempty"`
-	Line      string        `json:"line,omitempty"`
-	Event     *deploy.Event `json:"event,omitempty"`
+	// Type is "line", "progress", "event", "ping", or "lost": messages
+	// to this stream were dropped (it did not keep up); the lines are in
+	// GET /v1/output.
+	Type      string `json:"type"`
+	Env       string `json:"env,omitempty"`
+	ReleaseID int64  `json:"release_id,omitempty"`
+	// Seq numbers a "line" within its (environment, release): it only
+	// grows, across restarts and upgrades of the edge too; GET /v1/output
+	// reads the lines after one.
+	Seq   int64         `json:"seq,omitempty"`
+	Line  string        `json:"line,omitempty"`
+	Event *deploy.Event `json:"event,omitempty"`
 }
 
 // apiError is every error answer's body.

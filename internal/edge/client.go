@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -72,6 +73,10 @@ type handle struct {
 	ready atomic.Bool
 	// progress receives the steps of a rollout of the release.
 	progress atomic.Pointer[func(string)]
+	// seq is the number of the last output line passed on (guarded by
+	// mu): a line numbered at or below it is a repeat, one further on
+	// shows a gap that the backlog fills first.
+	seq int64
 }
 
 var _ deploy.Engine = (*Client)(nil)
@@ -285,11 +290,14 @@ func (f *Failure) startError(spec deploy.InstanceSpec) error {
 }
 
 // Attach returns a handle on env's running instance of releaseID, whose
-// output lines from now on go through lines (nil: as they come) to the
-// handle's SetLog: a restarted portal takes the live instance's output up
-// again. It returns nil when the edge runs no such instance.
-func (c *Client) Attach(env string, releaseID int64, lines deploy.LineSplitter) *deploy.Instance {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// output lines go through lines (nil: as they come) to log: a restarted
+// portal takes the live instance's output up again. The lines after line
+// after that the edge kept while nobody followed come first, in order
+// (after < 0: only the lines from now on); then the handle goes on live.
+// OutputPositions tells how far it got. It returns nil when the edge runs
+// no such instance.
+func (c *Client) Attach(env string, releaseID int64, lines deploy.LineSplitter, log func(string), after int64) *deploy.Instance {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, ok, err := c.EnvStatus(ctx, env)
 	if err != nil || !ok {
@@ -299,10 +307,104 @@ func (c *Client) Attach(env string, releaseID int64, lines deploy.LineSplitter) 
 	if in == nil {
 		return nil
 	}
-	h := c.handle(env, releaseID, lines, nil)
+	if after < 0 {
+		after = c.lastSeq(ctx, env, releaseID)
+	}
+	h := c.handle(env, releaseID, lines, log, after)
 	c.refresh(h, in)
 	h.ready.Store(true)
+	if err := c.catchUp(ctx, h, env, releaseID); err != nil {
+		c.log.Warn("edge: the output kept while the portal was away could not be read", slog.String("env", env),
+			slog.Int64("release", releaseID), slog.Any("err", err))
+	}
 	return h.inst
+}
+
+// OutputPosition is how far the client passed a release's output on.
+type OutputPosition struct {
+	Env       string `json:"env"`
+	ReleaseID int64  `json:"release_id"`
+	// Seq is the number of the last line passed on (0: none yet).
+	Seq int64 `json:"seq"`
+}
+
+// OutputPositions returns, for every instance handle, the number of the
+// last output line it passed on: every line up to it went to the
+// handle's log function. A portal that stores them (after its store has
+// the lines) gives them back to Attach after a restart.
+func (c *Client) OutputPositions() []OutputPosition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]OutputPosition, 0, len(c.handles))
+	for k, h := range c.handles {
+		h.mu.Lock()
+		out = append(out, OutputPosition{Env: k.env, ReleaseID: k.rel, Seq: h.seq})
+		h.mu.Unlock()
+	}
+	return out
+}
+
+// Backlog reads the lines of env's release rel after line after that the
+// edge keeps (after -1: none, only where its output stands). The lines are
+// as the app printed them, secrets included: nothing may show or store
+// them before the release's LineSplitter masked them (Attach does).
+func (c *Client) Backlog(ctx context.Context, env string, rel, after int64) (Backlog, error) {
+	var bl Backlog
+	err := c.do(ctx, http.MethodGet, "/output"+q(env)+"&release="+strconv.FormatInt(rel, 10)+"&after="+strconv.FormatInt(after, 10), nil, &bl)
+	return bl, err
+}
+
+// lastSeq is the number of the last line of env's release rel (0 when
+// unknown).
+func (c *Client) lastSeq(ctx context.Context, env string, rel int64) int64 {
+	bl, err := c.Backlog(ctx, env, rel, -1)
+	if err != nil {
+		return 0
+	}
+	return bl.Last
+}
+
+// catchUp passes on the lines of h's release that the edge kept after the
+// last one h passed on: after a reconnect of the event stream, a line lost
+// on the way, or a portal restart. Lines the backlog no longer holds are
+// replaced by one line saying how many.
+func (c *Client) catchUp(ctx context.Context, h *handle, env string, rel int64) error {
+	for {
+		h.mu.Lock()
+		after := h.seq
+		h.mu.Unlock()
+		bl, err := c.Backlog(ctx, env, rel, after)
+		if err != nil {
+			return err
+		}
+		h.mu.Lock()
+		if bl.Last > h.seq && h.seq+1 < bl.First {
+			if n := bl.First - max(h.seq+1, bl.Start); n > 0 {
+				h.writeLocked(lostLines(n))
+			}
+			h.seq = bl.First - 1
+		}
+		for _, l := range bl.Lines {
+			h.passLocked(l.Seq, l.Line)
+		}
+		h.mu.Unlock()
+		if !bl.More || len(bl.Lines) == 0 {
+			return nil
+		}
+	}
+}
+
+// lostLines is the line that stands for n lines the edge did not keep.
+func lostLines(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	word := "lines"
+	if n == 1 {
+		word = "line"
+	}
+	return fmt.Sprintf("[slipway] … %s %s printed while the portal was away were not kept: the edge keeps only the most recent output of each release", s, word)
 }
 
 // Status implements deploy.Engine.
@@ -385,14 +487,15 @@ func instanceOf(st Status, rel int64) *Instance {
 	return nil
 }
 
-// handle returns the handle of env's release, making one.
-func (c *Client) handle(env string, rel int64, lines deploy.LineSplitter, log func(string)) *handle {
+// handle returns the handle of env's release, making one that passes on
+// the output lines after line seq.
+func (c *Client) handle(env string, rel int64, lines deploy.LineSplitter, log func(string), seq int64) *handle {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := handleKey{env, rel}
 	h := c.handles[k]
 	if h == nil {
-		h = &handle{inst: deploy.NewRemoteInstance(env, rel, 0)}
+		h = &handle{inst: deploy.NewRemoteInstance(env, rel, 0), seq: seq}
 		c.handles[k] = h
 	}
 	if log != nil {
@@ -445,11 +548,45 @@ func (h *handle) end() {
 func (h *handle) line(s string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.writeLocked(s)
+}
+
+// writeLocked passes s on. The caller holds h.mu.
+func (h *handle) writeLocked(s string) {
 	if h.w != nil {
 		_, _ = io.WriteString(h.w, s+"\n") // masked on this side, before anything stores it
 		return
 	}
 	h.inst.RemoteLine(s)
+}
+
+// passLocked passes on line seq unless it was already. The caller holds
+// h.mu.
+func (h *handle) passLocked(seq int64, s string) {
+	if seq <= h.seq {
+		return
+	}
+	h.writeLocked(s)
+	h.seq = seq
+}
+
+// take passes on line seq if it is the next one (or drops a repeat), and
+// reports false when lines are missing before it.
+func (h *handle) take(seq int64, s string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if seq > h.seq+1 {
+		return false
+	}
+	h.passLocked(seq, s)
+	return true
+}
+
+// pass passes on line seq unless it was already.
+func (h *handle) pass(seq int64, s string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.passLocked(seq, s)
 }
 
 func (c *Client) refresh(h *handle, in *Instance) {
@@ -553,12 +690,21 @@ func (c *Client) readEvents() error {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	caughtUp := false
 	for sc.Scan() {
 		var m Message
 		if json.Unmarshal(sc.Bytes(), &m) != nil {
 			continue
 		}
+		if !caughtUp {
+			// Subscribed: what was printed while the stream was down is
+			// in the backlog, and from now on in the stream too.
+			caughtUp = true
+			c.catchUpAll()
+		}
 		switch m.Type {
+		case "lost":
+			c.catchUpAll()
 		case "progress":
 			c.mu.Lock()
 			h := c.handles[handleKey{m.Env, m.ReleaseID}]
@@ -572,8 +718,20 @@ func (c *Client) readEvents() error {
 			c.mu.Lock()
 			h := c.handles[handleKey{m.Env, m.ReleaseID}]
 			c.mu.Unlock()
-			if h != nil {
+			switch {
+			case h == nil:
+			case m.Seq == 0: // an edge that does not number lines
 				h.line(m.Line)
+			case !h.take(m.Seq, m.Line):
+				// Lines were lost on the way (a full subscriber queue):
+				// the backlog has them.
+				ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+				if err := c.catchUp(ctx, h, m.Env, m.ReleaseID); err != nil && c.ctx.Err() == nil {
+					c.log.Warn("edge: lines missing from the event stream could not be read", slog.String("env", m.Env),
+						slog.Int64("release", m.ReleaseID), slog.Any("err", err))
+				}
+				cancel()
+				h.pass(m.Seq, m.Line)
 			}
 		case "event":
 			if m.Event == nil || c.opts.OnEvent == nil {
@@ -602,6 +760,22 @@ func (c *Client) readEvents() error {
 		}
 	}
 	return sc.Err()
+}
+
+// catchUpAll catches every handle up with the backlog.
+func (c *Client) catchUpAll() {
+	c.mu.Lock()
+	hs := make(map[handleKey]*handle, len(c.handles))
+	maps.Copy(hs, c.handles)
+	c.mu.Unlock()
+	for k, h := range hs {
+		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+		if err := c.catchUp(ctx, h, k.env, k.rel); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("edge: the output printed while the event stream was down could not be read", slog.String("env", k.env),
+				slog.Int64("release", k.rel), slog.Any("err", err))
+		}
+		cancel()
+	}
 }
 
 func sameAddr(a, b string) bool {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported by GET /v1/info.
 	Version string
+	// BacklogLines and BacklogBytes bound the backlog of each release's
+	// output kept for a portal that is away (DefaultBacklogLines and
+	// DefaultBacklogBytes when 0).
+	BacklogLines int
+	BacklogBytes int64
 }
 
 // DefaultSocket is the control socket's path for a data dir.
@@ -53,6 +59,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Listen == nil {
 		o.Listen = net.Listen
+	}
+	if o.BacklogLines <= 0 {
+		o.BacklogLines = DefaultBacklogLines
+	}
+	if o.BacklogBytes <= 0 {
+		o.BacklogBytes = DefaultBacklogBytes
 	}
 	return o
 }
@@ -72,11 +84,17 @@ type Daemon struct {
 	adopted int
 
 	subMu sync.Mutex
-	subs  map[chan Message]struct{}
+	subs  map[chan Message]*atomic.Bool // set when a message to it was dropped
 	// leaving is closed by HandOver and Close: event streams end, so that
 	// the control server's shutdown does not wait for them.
 	leaving   chan struct{}
 	leaveOnce sync.Once
+
+	// journals hold the backlog of each release's output (see journal).
+	jmu      sync.Mutex
+	journals map[handleKey]*journal
+	// holding is set while a predecessor may still write the journals.
+	holding atomic.Bool
 }
 
 // envRun is one environment as the edge runs it. Guarded by Daemon.mu.
@@ -98,7 +116,8 @@ type envRun struct {
 func New(opts Options) *Daemon {
 	opts = opts.withDefaults()
 	d := &Daemon{opts: opts, log: opts.Logger, started: time.Now(), envs: map[string]*envRun{},
-		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]struct{}{}, leaving: make(chan struct{})}
+		statePath: filepath.Join(filepath.Dir(opts.Socket), "edge-state.json"), subs: map[chan Message]*atomic.Bool{}, leaving: make(chan struct{}),
+		journals: map[handleKey]*journal{}}
 	d.mgr = deploy.NewManager(deploy.Options{
 		ReleasesDir: filepath.Join(opts.DataDir, "releases"), WorkDir: filepath.Join(opts.DataDir, "appdata"),
 		Sandbox: opts.Sandbox, MaxProcs: opts.MaxProcs, Logger: opts.Logger, HealthTimeout: opts.HealthTimeout,
@@ -189,6 +208,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 		d.reconcileLocked(name, er)
 	}
 	d.saveLocked()
+	d.sweepJournalsLocked()
 	d.log.Info("edge state restored", slog.Int("environments", len(d.envs)), slog.Int("adopted", d.adopted))
 	return nil
 }
@@ -260,7 +280,9 @@ func (d *Daemon) Delete(env string, gen int64) error {
 	delete(d.envs, env)
 	d.saveLocked()
 	d.mu.Unlock()
-	return d.mgr.StopEnv(env)
+	err := d.mgr.StopEnv(env)
+	d.dropEnvJournals(env)
+	return err
 }
 
 // reconcileLocked moves env towards its desired state: its edge listens,
@@ -316,6 +338,7 @@ func (d *Daemon) reconcileLocked(name string, er *envRun) {
 		}
 		d.mgr.StopRelease(name, ri.ReleaseID)
 	}
+	d.sweepEnvJournalsLocked(name)
 }
 
 // bringLive puts r's pool live: its warm pool at once when there is one,
@@ -509,8 +532,11 @@ func (d *Daemon) Leaving() <-chan struct{} { return d.leaving }
 // restarted instance's new process.
 func (d *Daemon) onEvent(ev deploy.Event) {
 	d.publish(Message{Type: "event", Env: ev.Env, ReleaseID: ev.ReleaseID, Event: &ev})
-	if ev.Kind == deploy.EventRestarted {
+	switch ev.Kind {
+	case deploy.EventRestarted:
 		d.saveSoon()
+	case deploy.EventStopped:
+		go d.releaseStopped(ev.Env, ev.ReleaseID)
 	}
 }
 
@@ -525,20 +551,22 @@ func (d *Daemon) saveSoon() {
 	}()
 }
 
+// lineFunc numbers each output line of env's release rel, keeps it in
+// the release's journal and passes it to subscribers.
 func (d *Daemon) lineFunc(env string, rel int64) func(string) {
-	return func(line string) {
-		d.publish(Message{Type: "line", Env: env, ReleaseID: rel, Line: line})
-	}
+	return func(line string) { d.record(env, rel, line) }
 }
 
 // subscribe returns a channel of messages; a subscriber that does not keep
-// up loses messages rather than slowing an app down.
-func (d *Daemon) subscribe() chan Message {
-	ch := make(chan Message, 4096)
+// up loses messages rather than slowing an app down, and lost is set when
+// it did: the events stream then says so, and the client reads the lines
+// it lost from the backlog.
+func (d *Daemon) subscribe() (ch chan Message, lost *atomic.Bool) {
+	ch, lost = make(chan Message, 4096), new(atomic.Bool)
 	d.subMu.Lock()
-	d.subs[ch] = struct{}{}
+	d.subs[ch] = lost
 	d.subMu.Unlock()
-	return ch
+	return ch, lost
 }
 
 func (d *Daemon) unsubscribe(ch chan Message) {
@@ -550,10 +578,11 @@ func (d *Daemon) unsubscribe(ch chan Message) {
 func (d *Daemon) publish(m Message) {
 	d.subMu.Lock()
 	defer d.subMu.Unlock()
-	for ch := range d.subs {
+	for ch, lost := range d.subs {
 		select {
 		case ch <- m:
 		default:
+			lost.Store(true)
 		}
 	}
 }

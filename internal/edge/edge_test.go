@@ -26,7 +26,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/testkit"
 )
 
-var appBin string
+var appBin, sayBin string
 
 // TestMain builds the slipway binary (the edge under test) and the deploy
 // tests' app.
@@ -39,6 +39,12 @@ func TestMain(m *testing.M) {
 	appBin = filepath.Join(dir, "app")
 	if out, err := exec.Command("go", "build", "-o", appBin, "../deploy/testdata/app").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build the test app: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	// The jobs tests' app prints a line on GET /say?msg=.
+	sayBin = filepath.Join(dir, "sayapp")
+	if out, err := exec.Command("go", "build", "-o", sayBin, "../../jobs/testdata/app").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build the jobs test app: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := e2e.Main(m)

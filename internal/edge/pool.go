@@ -80,7 +80,9 @@ func (c *Client) Rollout(ctx context.Context, spec deploy.RolloutSpec, progress 
 	if dl, ok := ctx.Deadline(); ok {
 		r.HealthTimeout = time.Until(dl)
 	}
-	h := c.handle(env, rel, spec.Lines, spec.Output)
+	// A new handle passes on the lines from now on: a release that ran
+	// before has its older lines stored already.
+	h := c.handle(env, rel, spec.Lines, spec.Output, c.lastSeq(ctx, env, rel))
 	h.progress.Store(&progress)
 	defer h.progress.Store(nil)
 	stopped := func() {

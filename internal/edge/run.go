@@ -95,6 +95,17 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	d := New(opts)
+	if upg.HasParent() {
+		// Both edges read the apps' output until the old one exits: only
+		// it writes the journals until then.
+		d.holdJournals()
+		go func() {
+			if err := upg.WaitForParent(ctx); err != nil {
+				log.Warn("edge: waiting for the previous edge to exit", slog.Any("err", err))
+			}
+			d.releaseJournals()
+		}()
+	}
 	if err := d.Restore(ctx); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ const maxBody = 4 << 20
 //	PUT    /v1/env?env=K             replace the desired state (body: Desired; 409 on a generation mismatch)
 //	DELETE /v1/env?env=K&generation=N stop and forget it
 //	GET    /v1/events                app output lines and instance events, one JSON object per line
+//	GET    /v1/output?env=K&release=R&after=N  the kept output lines of release R after line N (a Backlog)
 //	POST   /v1/upgrade               start the new binary and hand the listeners over
 func (d *Daemon) Handler(upgrade func() error) http.Handler {
 	mux := http.NewServeMux()
@@ -80,6 +81,7 @@ func (d *Daemon) Handler(upgrade func() error) http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET "+APIVersion+"/events", d.events)
+	mux.HandleFunc("GET "+APIVersion+"/output", d.output)
 	mux.HandleFunc("POST "+APIVersion+"/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		if upgrade == nil {
 			writeError(w, http.StatusConflict, "this edge runs inside the portal and cannot be upgraded on its own", 0)
@@ -96,7 +98,7 @@ func (d *Daemon) Handler(upgrade func() error) http.Handler {
 
 // events streams messages until the client goes away.
 func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
-	ch := d.subscribe()
+	ch, lost := d.subscribe()
 	defer d.unsubscribe(ch)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
@@ -127,10 +129,43 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		// After what was queued when messages were dropped: the client
+		// reads the lines from the backlog.
+		if lost.Swap(false) && enc.Encode(Message{Type: "lost"}) != nil {
+			return
+		}
 		if rc.Flush() != nil {
 			return
 		}
 	}
+}
+
+// output answers the backlog of a release's output after a line.
+func (d *Daemon) output(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	env := q.Get("env")
+	rel, err := strconv.ParseInt(q.Get("release"), 10, 64)
+	switch {
+	case env == "":
+		writeError(w, http.StatusBadRequest, "env is empty", 0)
+		return
+	case err != nil || rel <= 0:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("release %q is not a positive number", q.Get("release")), 0)
+		return
+	}
+	after := int64(0)
+	if s := q.Get("after"); s != "" {
+		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < -1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("after %q is not a line number (or -1 for none)", s), 0)
+			return
+		}
+	}
+	bl, err := d.Backlog(env, rel, after)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "read the output journal: "+err.Error(), 0)
+		return
+	}
+	writeJSON(w, http.StatusOK, bl)
 }
 
 func writeAPIError(w http.ResponseWriter, err error) {
