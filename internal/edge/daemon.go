@@ -155,19 +155,9 @@ func (d *Daemon) Restore(ctx context.Context) error {
 	for name, rec := range st.Envs {
 		er := d.env(name)
 		er.desired, er.bound = rec.Desired, rec.Bound
-		if er.desired.EdgeAddr != "" {
-			addr := er.desired.EdgeAddr
-			if er.bound != "" && anyPort(addr) {
-				addr = er.bound
-			}
-			// Listen before adopting: the successor of an upgrade takes
-			// the listeners over, and requests wait in their backlog.
-			if bound, err := d.mgr.EnsureEdge(name, addr); err == nil {
-				er.bound = bound
-			} else {
-				er.edgeErr = err
-			}
-		}
+		// The edge listens once its pools are adopted (reconcileLocked
+		// below): an edge that served before would answer 502 for want of
+		// a live pool. After an upgrade the predecessor serves meanwhile.
 	}
 	d.mu.Unlock()
 
