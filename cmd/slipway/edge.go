@@ -208,6 +208,14 @@ func connectEdge(ctx context.Context, c config, socket string, external bool, lo
 	cancel()
 	if err == nil {
 		log.Info("using the running edge", slog.String("socket", socket), slog.Int("pid", cl.Info().PID), slog.String("version", cl.Info().Version))
+		if v := cl.Info().Version; v != versionString() {
+			if external {
+				log.Warn("the edge runs another version than this portal; upgrade it (slipway edge upgrade --socket "+socket+
+					", or systemctl reload slipway-edge) once its binary is replaced", slog.String("edge", v), slog.String("portal", versionString()))
+				return cl, nil
+			}
+			return upgradeStaleEdge(ctx, cl, opts, log)
+		}
 		return cl, nil
 	}
 	if external {
@@ -259,6 +267,52 @@ type edgeProc struct {
 	pid    int
 	exited chan struct{} // closed once it has exited
 	err    error         // how it exited; read after exited
+}
+
+// upgradeStaleEdge hands the data dir's edge, which runs another version
+// than this portal (its binary was replaced, e.g. by a package upgrade),
+// over to a new process of the binary now installed: the apps keep
+// serving throughout. If that fails, the old edge keeps serving and the
+// portal drives it as it is.
+func upgradeStaleEdge(ctx context.Context, cl *edge.Client, opts edge.ClientOptions, log *slog.Logger) (*edge.Client, error) {
+	old := cl.Info()
+	log.Info("the edge runs another version than this portal: upgrading it in place",
+		slog.Int("pid", old.PID), slog.String("edge", old.Version), slog.String("portal", versionString()))
+	uctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := cl.Upgrade(uctx); err != nil {
+		log.Warn("the edge could not upgrade; it keeps serving as it is (see its log)", slog.Int("pid", old.PID), slog.Any("err", err))
+		return cl, nil
+	}
+	_ = cl.Close(ctx)
+	for uctx.Err() == nil {
+		dctx, dcancel := context.WithTimeout(uctx, time.Second)
+		next, err := edge.Dial(dctx, opts)
+		dcancel()
+		if err == nil && next.Info().PID != old.PID {
+			in := next.Info()
+			if in.Version != versionString() {
+				log.Warn("the upgraded edge still runs another version: its binary is not this portal's; install the same binary for both",
+					slog.Int("pid", in.PID), slog.String("edge", in.Version), slog.String("portal", versionString()))
+			} else {
+				log.Info("upgraded the edge", slog.Int("pid", in.PID), slog.String("from", old.Version), slog.String("to", in.Version),
+					slog.Int("adopted", in.Adopted))
+			}
+			return next, nil
+		}
+		if next != nil {
+			_ = next.Close(ctx)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log.Warn("the edge did not hand over within 60s; using whichever edge answers", slog.Int("pid", old.PID))
+	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer dcancel()
+	next, err := edge.Dial(dctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("no edge answers on %s after asking pid %d to upgrade: %w", opts.Socket, old.PID, err)
+	}
+	return next, nil
 }
 
 // startEdge starts `slipway edge` as a process of its own: a new session,
