@@ -184,7 +184,9 @@ func TestAppOutputThroughTheAPIIsMaskedAndNothingOutlivesAKilledPortal(t *testin
 	for _, mode := range []string{"auto", "off"} {
 		t.Run("sandbox "+mode, func(t *testing.T) {
 			key := secretbox.NewKey()
-			opts := Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_SANDBOX=" + mode}}
+			// The in-process edge: its apps belong to the portal (with the
+			// edge process, the default, they outlive it on purpose).
+			opts := Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_SANDBOX=" + mode, "SLIPWAY_EDGE=inprocess"}}
 			p := StartPortal(t, opts)
 			marker := strconv.Itoa(200000 + rand.IntN(700000))
 			t.Cleanup(func() {

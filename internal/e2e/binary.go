@@ -143,9 +143,10 @@ func Exec(t testing.TB, env []string, stdin string, args ...string) Result {
 
 // cleanEnv is this process's environment without SLIPWAY_* variables, so a
 // developer's own settings never leak into a test. It adds one:
-// SLIPWAY_EDGE=inprocess, so that a portal's environments stop with it
-// instead of in a `slipway edge` that outlives the test; a test of the
-// edge process passes SLIPWAY_EDGE=child (a later value wins).
+// SLIPWAY_EDGE=child, the product's default, said explicitly so that the
+// harness knows to stop the data dir's edge (and its apps) after the
+// portal; a test of the in-process edge passes SLIPWAY_EDGE=inprocess (a
+// later value wins).
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -153,5 +154,5 @@ func cleanEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "SLIPWAY_EDGE=inprocess")
+	return append(env, "SLIPWAY_EDGE=child")
 }

@@ -266,7 +266,7 @@ func processGone(pid int) bool {
 // the edge process, is served again by a pool of 2 through it.
 func TestAPoolRestoredThroughTheEdgeProcessServesWholeAgain(t *testing.T) {
 	key := secretbox.NewKey()
-	opts := Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key}}
+	opts := Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_EDGE=inprocess"}}
 	p := StartPortal(t, opts)
 	data := p.DataDir
 	id := seedApp(t, p, key, "exec ./bin/app")

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -269,7 +270,7 @@ func edgeMode(env, args []string) string {
 	mode := "child"
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "SLIPWAY_EDGE="); ok {
-			mode = v
+			mode = cmp.Or(v, "child") // empty: the binary's default
 		}
 		if strings.HasPrefix(kv, "SLIPWAY_EDGE_SOCKET=") && kv != "SLIPWAY_EDGE_SOCKET=" {
 			return "external"
