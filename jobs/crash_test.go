@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,7 +66,12 @@ func startPortal(t *testing.T, args, env []string) *portal {
 	}
 	p := &portal{t: t, url: "http://" + addr, args: append(args, "--addr", addr), env: env, out: out}
 	p.cmd = exec.Command(bin, append([]string{"serve"}, p.args...)...)
-	p.cmd.Env = env
+	if env == nil {
+		env = os.Environ()
+	}
+	// Edges in process: these portals are killed on purpose, and what they
+	// ran must end with them, not in a `slipway edge` that outlives the test.
+	p.cmd.Env = append(slices.Clone(env), "SLIPWAY_EDGE=inprocess")
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -89,6 +89,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer logSvc.Close()
+	// Bind the address before anything starts (the edge process, the
+	// workers): a port clash ends the start with nothing left running.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	defer ln.Close()
 	// The deploy engine (edges and app instances) is driven by the process
 	// that works jobs: deploys run where the edges are driven from.
 	var engine jobs.DeployEngine
@@ -140,10 +147,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	e := echo.New()
 	h.Register(e)
 
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
-	}
 	srv := newHTTPServer(e, c.ReadTimeout, log)
 	// Workers start only once the listener is bound, so a port clash
 	// leaves no job half-run.
