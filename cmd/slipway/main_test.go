@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -223,9 +225,14 @@ func TestServeOnATakenPortNamesTheAddress(t *testing.T) {
 	}
 	defer l.Close()
 	addr := l.Addr().String()
-	res := e2e.Exec(t, dataEnv(t), "", "serve", "--addr", addr)
+	data := t.TempDir()
+	res := e2e.Exec(t, []string{"SLIPWAY_DATA=" + data, "SLIPWAY_EDGE=child"}, "", "serve", "--addr", addr)
 	if res.ExitCode != 1 || !strings.Contains(res.Stderr, "listen on "+addr) || !strings.Contains(res.Stderr, "address already in use") {
 		t.Errorf("want exit 1 and an error naming %s, got\n%s", addr, res)
+	}
+	// Nothing was started: no edge process outlives the failed start.
+	if _, err := os.Stat(filepath.Join(data, "run", "edge.log")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a start that could not listen started the edge anyway (run/edge.log: %v)", err)
 	}
 }
 
