@@ -98,6 +98,16 @@ func addBuild(t *testing.T, p *Portal, store *models.Store, project int64, numbe
 	return b.ID
 }
 
+// adminToken creates an API token of the user admin on p.
+func adminToken(t *testing.T, p *Portal) string {
+	t.Helper()
+	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
+	if res.ExitCode != 0 {
+		t.Fatalf("token create:\n%s", res)
+	}
+	return strings.TrimSpace(res.Stdout)
+}
+
 // apiCall sends an API request with token and returns the status and body.
 func apiCall(t *testing.T, method, url, token, body string) (int, string) {
 	t.Helper()
@@ -197,11 +207,7 @@ func TestAppOutputThroughTheAPIIsMaskedAndNothingOutlivesAKilledPortal(t *testin
 			run := `echo "plain $TOKEN"; echo "b64 $(printf %s "$TOKEN" | base64)"; printf 'split %s' "${TOKEN%%-*}-"; sleep 0.2; printf '%s\n' "${TOKEN#*-}"; ` +
 				`(sleep ` + marker + ` &); exec ./bin/app`
 			id := seedApp(t, p, key, run)
-			res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-			if res.ExitCode != 0 {
-				t.Fatalf("token create:\n%s", res)
-			}
-			token := strings.TrimSpace(res.Stdout)
+			token := adminToken(t, p)
 			rel := deployLive(t, p, token, id)
 
 			// The output, through the API: JSON lines, masked.
@@ -306,11 +312,7 @@ func TestBrowserShowsTheAppOutputLive(t *testing.T) {
 	key := secretbox.NewKey()
 	p := StartPortal(t, Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key}})
 	id := seedApp(t, p, key, `echo "token $TOKEN"; exec ./bin/app`)
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	deployLive(t, p, strings.TrimSpace(res.Stdout), id)
+	deployLive(t, p, adminToken(t, p), id)
 
 	ctx := NewBrowser(t)
 	must(t, Login(ctx, p, "admin", p.AdminPassword))

@@ -129,11 +129,7 @@ func TestTrafficSurvivesPortalRestartsAndAnEdgeUpgrade(t *testing.T) {
 	p := StartPortal(t, opts)
 	data := p.DataDir
 	id := seedApp(t, p, key, "exec ./bin/app")
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	token := strings.TrimSpace(res.Stdout)
+	token := adminToken(t, p)
 	const api = "/api/v1/projects/shop/environments/dev"
 	if code, body := apiCall(t, http.MethodPatch, p.URL+api, token, `{"instances":3}`); code != http.StatusOK {
 		t.Fatalf("PATCH instances 3: %d %s", code, body)
@@ -270,11 +266,7 @@ func TestAPoolRestoredThroughTheEdgeProcessServesWholeAgain(t *testing.T) {
 	p := StartPortal(t, opts)
 	data := p.DataDir
 	id := seedApp(t, p, key, "exec ./bin/app")
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	token := strings.TrimSpace(res.Stdout)
+	token := adminToken(t, p)
 	const api = "/api/v1/projects/shop/environments/dev"
 	if code, body := apiCall(t, http.MethodPatch, p.URL+api, token, `{"instances":2}`); code != http.StatusOK {
 		t.Fatalf("PATCH instances 2 in process = %d %s", code, body)

@@ -50,11 +50,7 @@ func TestAppOutputPrintedWhileThePortalIsDownIsStored(t *testing.T) {
 	p := StartPortal(t, opts)
 	data := p.DataDir
 	id := seedApp(t, p, key, "exec ./bin/app")
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	token := strings.TrimSpace(res.Stdout)
+	token := adminToken(t, p)
 	deployLive(t, p, token, id)
 	addr, _, _ := livePool(t, edgeClient(t, data))
 	say := func(msg string) {

@@ -63,11 +63,7 @@ func TestAKilledEdgeIsStartedAgainByThePortalAndKeepsItsApps(t *testing.T) {
 		}
 	})
 	id := seedApp(t, p, key, "exec ./bin/app")
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	token := strings.TrimSpace(res.Stdout)
+	token := adminToken(t, p)
 	deployLive(t, p, token, id)
 	socket := edge.DefaultSocket(data)
 	addr, appPID := liveApp(t, edgeClient(t, data))

@@ -37,11 +37,7 @@ func TestAPortalOfANewVersionUpgradesItsEdgeInPlace(t *testing.T) {
 	opts := Options{Binary: bin, Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_EDGE=child"}}
 	p := StartPortal(t, opts)
 	id := seedApp(t, p, key, "exec ./bin/app")
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	deployLive(t, p, strings.TrimSpace(res.Stdout), id)
+	deployLive(t, p, adminToken(t, p), id)
 	cl := edgeClient(t, p.DataDir)
 	oldEdge := cl.Info()
 	addr, appPID := liveApp(t, cl)

@@ -61,11 +61,7 @@ func TestBrowserScalesStagingAndWatchesTheInstances(t *testing.T) {
 	key := secretbox.NewKey()
 	p := StartPortal(t, Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_EDGE=child"}})
 	id := seedApp(t, p, key, `exec ./bin/app`)
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	token := strings.TrimSpace(res.Stdout)
+	token := adminToken(t, p)
 	deployTo(t, p, token, "staging", id)
 
 	ctx := NewBrowser(t)

@@ -18,11 +18,7 @@ func TestBrowserShowsWhichInstancePrintedEachLine(t *testing.T) {
 	key := secretbox.NewKey()
 	p := StartPortal(t, Options{Env: []string{"SLIPWAY_SECRET_KEY=" + key, "SLIPWAY_EDGE=child"}})
 	id := seedApp(t, p, key, `echo "token $TOKEN"; exec ./bin/app`)
-	res := p.CLI("token", "create", "--user", "admin", "--name", "e2e")
-	if res.ExitCode != 0 {
-		t.Fatalf("token create:\n%s", res)
-	}
-	token := strings.TrimSpace(res.Stdout)
+	token := adminToken(t, p)
 	if code, body := apiCall(t, http.MethodPatch, p.URL+"/api/v1/projects/shop/environments/dev", token, `{"instances":2}`); code != http.StatusOK {
 		t.Fatalf("PATCH instances 2: %d %s", code, body)
 	}
