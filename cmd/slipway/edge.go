@@ -158,12 +158,10 @@ func upgradeEdge(ctx context.Context, socket string, stdout io.Writer) error {
 		if syscall.Kill(old, 0) == nil {
 			continue // the old edge is still draining
 		}
-		cl, err := dialEdge(ctx, socket)
+		in, err := edge.Probe(ctx, socket)
 		if err != nil {
 			continue
 		}
-		in := cl.Info()
-		_ = cl.Close(ctx)
 		fmt.Fprintf(stdout, "edge upgraded: pid %d (version %s) took over from pid %d and adopted %d instance(s)\n", in.PID, in.Version, old, in.Adopted)
 		return nil
 	}
@@ -174,13 +172,12 @@ func upgradeEdge(ctx context.Context, socket string, stdout io.Writer) error {
 func stopEdge(ctx context.Context, socket string, stdout io.Writer) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cl, err := edge.Dial(cctx, edge.ClientOptions{Socket: socket})
+	info, err := edge.Probe(cctx, socket)
 	if err != nil {
 		fmt.Fprintln(stdout, "no edge answers on", socket)
 		return nil
 	}
-	pid := cl.Info().PID
-	_ = cl.Close(ctx)
+	pid := info.PID
 	// A portal that runs keeps its edge alive, unless it was stopped on
 	// purpose: say so before the edge goes.
 	if err := os.WriteFile(stoppedMarker(socket), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {

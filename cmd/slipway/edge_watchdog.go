@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +40,6 @@ type edgeWatchdog struct {
 	socket   string
 	external bool
 	log      *slog.Logger
-	hc       *http.Client
 
 	pid    int // of the edge that answered last
 	cancel context.CancelFunc
@@ -52,16 +48,7 @@ type edgeWatchdog struct {
 
 // startEdgeWatchdog starts watching the edge on socket, last seen as pid.
 func startEdgeWatchdog(c config, socket string, external bool, pid int, log *slog.Logger) *edgeWatchdog {
-	w := &edgeWatchdog{c: c, socket: socket, external: external, log: log, pid: pid, done: make(chan struct{}),
-		hc: &http.Client{Timeout: watchProbeTimeout, Transport: &http.Transport{
-			Proxy: nil,
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", socket)
-			},
-			// A fresh connection per question: a dead edge shows at once.
-			DisableKeepAlives: true,
-		}}}
+	w := &edgeWatchdog{c: c, socket: socket, external: external, log: log, pid: pid, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	go func() {
@@ -78,25 +65,11 @@ func (w *edgeWatchdog) stop() {
 	<-w.done
 }
 
-// probe asks the edge who it is.
+// probe asks the edge who it is, within watchProbeTimeout.
 func (w *edgeWatchdog) probe(ctx context.Context) (edge.Info, error) {
-	var info edge.Info
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://edge"+edge.APIVersion+"/info", nil)
-	if err != nil {
-		return info, err
-	}
-	resp, err := w.hc.Do(req)
-	if err != nil {
-		return info, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return info, fmt.Errorf("GET /v1/info: %s", resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-		return info, fmt.Errorf("GET /v1/info: %w", err)
-	}
-	return info, nil
+	ctx, cancel := context.WithTimeout(ctx, watchProbeTimeout)
+	defer cancel()
+	return edge.Probe(ctx, w.socket)
 }
 
 func (w *edgeWatchdog) run(ctx context.Context) {

@@ -89,16 +89,7 @@ func Dial(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 5 * time.Minute
 	}
-	sock := opts.Socket
-	tr := &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-		MaxIdleConnsPerHost: 8,
-	}
-	c := &Client{opts: opts, log: opts.Logger, http: &http.Client{Transport: tr}, handles: map[handleKey]*handle{}}
+	c := &Client{opts: opts, log: opts.Logger, http: &http.Client{Transport: socketTransport(opts.Socket, true)}, handles: map[handleKey]*handle{}}
 	if err := c.do(ctx, http.MethodGet, "/info", nil, &c.info); err != nil {
 		return nil, err
 	}
@@ -106,6 +97,30 @@ func Dial(ctx context.Context, opts ClientOptions) (*Client, error) {
 	c.bg.Go(c.followEvents)
 	c.bg.Go(c.refreshHandles)
 	return c, nil
+}
+
+// socketTransport talks HTTP over the unix socket at path; keepAlive
+// reuses connections between requests.
+func socketTransport(path string, keepAlive bool) *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConnsPerHost: 8,
+		DisableKeepAlives:   !keepAlive,
+	}
+}
+
+// Probe asks the edge on socket who it is, on a connection of its own
+// (so a dead edge shows at once), without following the edge as a Client
+// does.
+func Probe(ctx context.Context, socket string) (Info, error) {
+	c := &Client{opts: ClientOptions{Socket: socket}, http: &http.Client{Transport: socketTransport(socket, false)}}
+	var in Info
+	err := c.do(ctx, http.MethodGet, "/info", nil, &in)
+	return in, err
 }
 
 // Info is what the edge said of itself when the client connected.
